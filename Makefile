@@ -1,0 +1,71 @@
+# modelwatch -- developer entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help venv lint typecheck unit test test-cluster bench demo \
+        cluster-up cluster-down cluster-status images kind-up kind-load deploy undeploy clean
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q 'pip>=25.1'
+	$(BIN)/pip install -q -e '.[operator,monitor,s3]' --group dev
+	touch $@
+
+venv: $(STAMP) ## Create .venv with the project, every extra and the dev tools.
+
+lint: venv ## ruff and mypy --strict.
+	$(BIN)/ruff check operator monitor_image tests bench
+	$(BIN)/ruff format --check operator monitor_image tests bench
+	$(BIN)/mypy
+
+unit: venv ## Unit tests only (no cluster).
+	$(BIN)/pytest -m 'not cluster' $(PYTEST_ARGS)
+
+cluster-up: ## Bring up (or reuse) the local single-node cluster.
+	@bash hack/cluster-up.sh
+
+cluster-down: ## Stop the processes cluster-up started and remove their state.
+	@bash hack/cluster-down.sh
+
+cluster-status: ## Report the local cluster's state.
+	@bash hack/cluster-status.sh
+
+images: ## Build the base, monitor and operator images and import them into containerd.
+	@bash hack/images.sh
+
+test: venv cluster-up images ## Every test, cluster tests included.
+	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: venv cluster-up images ## Benchmarks; figures go to bench/results/.
+	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/python -m bench
+
+demo: venv ## The whole drift -> retrain -> rollout loop on a local cluster.
+	@bash hack/demo.sh
+
+kind-up: ## (kind users) Create a kind cluster named modelwatch.
+	kind create cluster --name modelwatch --config hack/kind.yaml
+
+kind-load: ## (kind users) Build the images with docker and load them into kind.
+	docker build -t modelwatch/monitor:dev -f monitor_image/Dockerfile .
+	docker build -t modelwatch/operator:dev -f operator/Dockerfile .
+	kind load docker-image --name modelwatch modelwatch/monitor:dev modelwatch/operator:dev
+
+deploy: ## Install the CRD, RBAC, store and operator into the current kube context.
+	kubectl apply --server-side -k manifests/default
+
+undeploy: ## Remove what `make deploy` installed.
+	kubectl delete --ignore-not-found -k manifests/default
+
+clean: ## Remove the venv and build leftovers (the cluster and its caches stay).
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
