@@ -237,3 +237,19 @@ MODEL_FILE: Final = "model.joblib"
 METADATA_FILE: Final = "metadata.json"
 REPORT_JSON: Final = "report.json"
 REPORT_HTML: Final = "report.html"
+
+# Prediction logs written by the model server (``modelwatch serve``) under
+# predictions_partition(store, model, date)/<uuid>.parquet. Besides the feature columns
+# (and the model's idColumn when requests carry it) each row holds these columns; the
+# check engine reads the files as "current" data and should not treat them as features.
+LOG_PREDICTION: Final = "prediction"
+LOG_PROBA_PREFIX: Final = "proba_"
+LOG_REQUEST_ID: Final = "request_id"
+LOG_TIMESTAMP: Final = "timestamp"
+LOG_MODEL_VERSION: Final = "model_version"
+LOG_META_COLUMNS: Final = (LOG_PREDICTION, LOG_REQUEST_ID, LOG_TIMESTAMP, LOG_MODEL_VERSION)
+
+
+def is_log_meta_column(name: str) -> bool:
+    """Return True when ``name`` is a column the model server adds to its prediction logs."""
+    return name in LOG_META_COLUMNS or name.startswith(LOG_PROBA_PREFIX)
