@@ -1,0 +1,321 @@
+"""The model server's prediction log: batched Parquet files in the store.
+
+Each ``/predict`` call hands one batch (its input table, predictions, request id and
+time) to :meth:`PredictionLogger.offer`, which never blocks: it appends to a bounded
+in-memory buffer, or drops the batch and counts it when the buffer is full. A
+background thread writes the buffer out when it holds ``flush_rows`` rows or
+``flush_seconds`` have passed, one Parquet file per day partition::
+
+    <store>/<model>/predictions/date=YYYY-MM-DD/<uuid>.parquet
+
+Files are written under a temp name that no reader picks up (``.<uuid>.parquet.tmp``)
+and renamed, so the check engine never reads half a file. :meth:`PredictionLogger.close`
+drains the buffer; the server calls it on SIGTERM, so a graceful shutdown loses nothing.
+
+Columns: the feature columns, the model's id column when requests carry it,
+``prediction``, ``proba_<class>`` for classifiers, ``request_id``, ``timestamp``
+(UTC) and ``model_version`` (see :data:`modelwatch_monitor.contract.LOG_META_COLUMNS`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from modelwatch_monitor import contract
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoggedBatch:
+    """One request's worth of rows.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame of shape (n_rows, n_columns)
+        The model input (plus the id column when present).
+    predictions : numpy.ndarray of shape (n_rows,)
+    proba : numpy.ndarray of shape (n_rows, n_classes) or None
+    request_id : str
+    timestamp : datetime
+        When the request arrived, timezone-aware UTC.
+    """
+
+    features: pd.DataFrame
+    predictions: npt.NDArray[Any]
+    proba: npt.NDArray[np.float64] | None
+    request_id: str
+    timestamp: datetime
+
+    @property
+    def rows(self) -> int:
+        return len(self.predictions)
+
+
+class PredictionLogger:
+    """Write prediction batches to the store from a background thread.
+
+    Parameters
+    ----------
+    store : str
+        Store URI.
+    model : str
+        Model name.
+    version : int
+        The served version, written in every row.
+    classes : sequence, optional
+        Class labels, in the column order of the probabilities.
+    prediction_column : str
+        Name of the prediction column.
+    max_rows : int
+        Rows the buffer may hold; a batch that does not fit is dropped.
+    flush_rows : int
+        Write a file once this many rows are buffered.
+    flush_seconds : float
+        Write whatever is buffered at least this often.
+    on_write : callable, optional
+        Called with ``(rows, seconds)`` after each file.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: str,
+        model: str,
+        version: int,
+        classes: Sequence[Any] | None = None,
+        prediction_column: str = contract.LOG_PREDICTION,
+        max_rows: int = 200_000,
+        flush_rows: int = 20_000,
+        flush_seconds: float = 10.0,
+        on_write: Callable[[int, float], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.version = int(version)
+        self.classes = list(classes) if classes is not None else None
+        self.prediction_column = prediction_column
+        self.max_rows = max_rows
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.on_write = on_write
+        self._buffer: deque[LoggedBatch] = deque()
+        self._buffered_rows = 0
+        self._cond = threading.Condition()
+        self._closing = False
+        self._flush_now = False
+        self._writing = False
+        self.dropped_batches = 0
+        self.dropped_rows = 0
+        self.written_rows = 0
+        self.written_files = 0
+        self.write_errors = 0
+        self._thread = threading.Thread(target=self._run, name="prediction-log-writer", daemon=True)
+        self._thread.start()
+
+    # -- request side --------------------------------------------------------
+
+    def offer(self, batch: LoggedBatch) -> bool:
+        """Queue a batch without blocking; return False (and count it) when dropped."""
+        with self._cond:
+            if self._closing or self._buffered_rows + batch.rows > self.max_rows:
+                self.dropped_batches += 1
+                self.dropped_rows += batch.rows
+                return False
+            self._buffer.append(batch)
+            self._buffered_rows += batch.rows
+            if self._buffered_rows >= self.flush_rows:
+                self._cond.notify_all()
+            return True
+
+    @property
+    def buffered_rows(self) -> int:
+        """Rows waiting to be written."""
+        return self._buffered_rows
+
+    # -- writer side ---------------------------------------------------------
+
+    def _take(self) -> list[LoggedBatch]:
+        batches = list(self._buffer)
+        self._buffer.clear()
+        self._buffered_rows = 0
+        return batches
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.flush_seconds
+        while True:
+            with self._cond:
+                while (
+                    not self._closing
+                    and not self._flush_now
+                    and self._buffered_rows < self.flush_rows
+                    and time.monotonic() < deadline
+                ):
+                    self._cond.wait(timeout=max(0.0, deadline - time.monotonic()))
+                batches = self._take()
+                closing = self._closing
+                self._flush_now = False
+                self._writing = bool(batches)
+                if not batches:
+                    self._cond.notify_all()
+            if batches:
+                try:
+                    self._write(batches)
+                finally:
+                    with self._cond:
+                        self._writing = False
+                        self._cond.notify_all()
+            deadline = time.monotonic() + self.flush_seconds
+            if closing:
+                with self._cond:
+                    batches = self._take()
+                if batches:
+                    self._write(batches)
+                return
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Write everything buffered now; return True once it is written."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            self._flush_now = True
+            self._cond.notify_all()
+            while self._buffered_rows or self._writing or self._flush_now:
+                remaining = end - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop taking batches, write the buffer out and stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("prediction log: writer did not finish within %.0fs", timeout)
+        log.info(
+            "prediction log closed: %d rows in %d files, %d rows dropped, %d write errors",
+            self.written_rows,
+            self.written_files,
+            self.dropped_rows,
+            self.write_errors,
+        )
+
+    def _write(self, batches: list[LoggedBatch]) -> None:
+        start = time.perf_counter()
+        by_day: dict[str, list[LoggedBatch]] = {}
+        for b in batches:
+            by_day.setdefault(b.timestamp.strftime("%Y-%m-%d"), []).append(b)
+        for day, group in by_day.items():
+            rows = sum(b.rows for b in group)
+            try:
+                uri = write_batches(
+                    group,
+                    store=self.store,
+                    model=self.model,
+                    day=day,
+                    version=self.version,
+                    classes=self.classes,
+                    prediction_column=self.prediction_column,
+                )
+            except Exception:  # keep serving; the count shows up in /metrics
+                log.exception("prediction log: cannot write %d rows for %s", rows, day)
+                with self._cond:
+                    self.write_errors += 1
+                    self.dropped_rows += rows
+                continue
+            seconds = time.perf_counter() - start
+            with self._cond:
+                self.written_rows += rows
+                self.written_files += 1
+            log.debug("prediction log: %d rows -> %s in %.3fs", rows, uri, seconds)
+            if self.on_write is not None:
+                self.on_write(rows, seconds)
+
+
+def build_table(
+    batches: Sequence[LoggedBatch],
+    *,
+    version: int,
+    classes: Sequence[Any] | None,
+    prediction_column: str = contract.LOG_PREDICTION,
+) -> pd.DataFrame:
+    """Return the log rows of ``batches`` as one DataFrame (see the module docstring)."""
+    import numpy as np
+    import pandas as pd
+
+    frames = []
+    for b in batches:
+        frame = b.features.reset_index(drop=True).copy()
+        frame[prediction_column] = b.predictions
+        if b.proba is not None and classes is not None:
+            for j, cls in enumerate(classes):
+                frame[f"{contract.LOG_PROBA_PREFIX}{cls}"] = b.proba[:, j]
+        frame[contract.LOG_REQUEST_ID] = b.request_id
+        frame[contract.LOG_TIMESTAMP] = pd.Timestamp(b.timestamp)
+        frames.append(frame)
+    table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    table[contract.LOG_TIMESTAMP] = pd.to_datetime(table[contract.LOG_TIMESTAMP], utc=True)
+    table[contract.LOG_MODEL_VERSION] = np.int64(version)
+    for col in table.columns:
+        if isinstance(table[col].dtype, pd.CategoricalDtype):
+            # Plain strings: a category dictionary per file would not concatenate.
+            table[col] = table[col].astype("string")
+    return table
+
+
+def write_batches(
+    batches: Sequence[LoggedBatch],
+    *,
+    store: str,
+    model: str,
+    day: str,
+    version: int,
+    classes: Sequence[Any] | None,
+    prediction_column: str = contract.LOG_PREDICTION,
+) -> str:
+    """Write one Parquet file for ``batches`` into the day's partition; return its URI."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from fsspec.implementations.local import LocalFileSystem
+
+    table = build_table(
+        batches, version=version, classes=classes, prediction_column=prediction_column
+    )
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    folder = contract.predictions_partition(store, model, day)
+    fs, path = fsspec.core.url_to_fs(folder)
+    name = f"{uuid.uuid4().hex}.parquet"
+    final = f"{path.rstrip('/')}/{name}"
+    if isinstance(fs, LocalFileSystem):
+        import os
+
+        os.makedirs(path, exist_ok=True)
+        tmp = f"{path.rstrip('/')}/.{name}.tmp"
+        try:
+            pq.write_table(arrow, tmp, compression="zstd")
+            os.replace(tmp, final)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    else:
+        # An object-store PUT is atomic: readers see the whole object or none.
+        with fs.open(final, "wb") as fh:
+            pq.write_table(arrow, fh, compression="zstd")
+    return f"{folder}/{name}"
