@@ -1,0 +1,198 @@
+"""Kubernetes IO: the only module that calls the API (besides kopf itself).
+
+Synchronous client calls; kopf runs sync handlers in its thread pool. Status writes for one
+ModelMonitor are serialised by an in-process lock (the operator runs as one replica) and
+go out as JSON merge patches of the changed top-level fields.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes import client, config
+
+from modelwatch_operator import constants as c
+from modelwatch_operator import status as st
+
+ApiException = client.ApiException
+
+_MERGE = "application/merge-patch+json"
+_APPLY = "application/apply-patch+yaml"
+_STRATEGIC = "application/strategic-merge-patch+json"
+
+_locks: dict[tuple[str, str], threading.RLock] = {}
+_locks_guard = threading.Lock()
+
+
+def load_config() -> None:
+    """Load in-cluster credentials, else the kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, dict):
+        return obj
+    result: dict[str, Any] = client.ApiClient().sanitize_for_serialization(  # type: ignore[no-untyped-call]
+        obj
+    )
+    return result
+
+
+def monitor_lock(namespace: str, name: str) -> threading.RLock:
+    """Return the lock serialising status writes of one ModelMonitor."""
+    with _locks_guard:
+        return _locks.setdefault((namespace, name), threading.RLock())
+
+
+def forget_monitor(namespace: str, name: str) -> None:
+    with _locks_guard:
+        _locks.pop((namespace, name), None)
+
+
+# --- ModelMonitor ---------------------------------------------------------------------
+
+
+def get_monitor(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _plain(
+            client.CustomObjectsApi().get_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, c.PLURAL, name
+            )
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def patch_monitor_status(namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+    client.CustomObjectsApi().patch_namespaced_custom_object_status(
+        c.GROUP,
+        c.VERSION,
+        namespace,
+        c.PLURAL,
+        name,
+        {"status": dict(patch)},
+        _content_type=_MERGE,
+    )
+
+
+def patch_monitor_annotations(namespace: str, name: str, annotations: Mapping[str, Any]) -> None:
+    client.CustomObjectsApi().patch_namespaced_custom_object(
+        c.GROUP,
+        c.VERSION,
+        namespace,
+        c.PLURAL,
+        name,
+        {"metadata": {"annotations": dict(annotations)}},
+        _content_type=_MERGE,
+    )
+
+
+UpdateFn = Callable[[dict[str, Any], st.Status], st.Status | None]
+
+
+def update_status(namespace: str, name: str, fn: UpdateFn) -> dict[str, Any] | None:
+    """Read the monitor, let ``fn(body, status_copy)`` build the new status, patch the diff.
+
+    ``fn`` returns None to write nothing. Returns the body with the new status, or None
+    when the monitor is gone.
+    """
+    with monitor_lock(namespace, name):
+        body = get_monitor(namespace, name)
+        if body is None:
+            return None
+        old = dict(body.get("status") or {})
+        new = fn(body, st.copy_status(body))
+        if new is None:
+            return body
+        patch = st.diff(old, new)
+        if patch:
+            patch_monitor_status(namespace, name, patch)
+        body["status"] = new
+        return body
+
+
+# --- children ---------------------------------------------------------------------------
+
+
+def apply_config_map(manifest: Mapping[str, Any]) -> None:
+    meta = manifest["metadata"]
+    client.CoreV1Api().patch_namespaced_config_map(
+        meta["name"],
+        meta["namespace"],
+        dict(manifest),
+        field_manager=c.FIELD_MANAGER,
+        force=True,
+        _content_type=_APPLY,
+    )
+
+
+def apply_cronjob(manifest: Mapping[str, Any]) -> None:
+    meta = manifest["metadata"]
+    client.BatchV1Api().patch_namespaced_cron_job(
+        meta["name"],
+        meta["namespace"],
+        dict(manifest),
+        field_manager=c.FIELD_MANAGER,
+        force=True,
+        _content_type=_APPLY,
+    )
+
+
+def create_job(manifest: Mapping[str, Any]) -> bool:
+    """Create a Job; return False when it already exists (409), which makes creation idempotent."""
+    try:
+        client.BatchV1Api().create_namespaced_job(
+            manifest["metadata"]["namespace"],
+            dict(manifest),  # type: ignore[arg-type]  # the client serialises plain dicts as is
+            field_manager=c.FIELD_MANAGER,
+        )
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def job_exists(namespace: str, name: str) -> bool:
+    try:
+        client.BatchV1Api().read_namespaced_job(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def list_job_pods(namespace: str, job: str) -> list[dict[str, Any]]:
+    pods = client.CoreV1Api().list_namespaced_pod(
+        namespace, label_selector=f"batch.kubernetes.io/job-name={job}"
+    )
+    return [_plain(p) for p in _plain(pods).get("items") or []]
+
+
+# --- serving Deployment -----------------------------------------------------------------
+
+
+def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return _plain(client.AppsV1Api().read_namespaced_deployment(name, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def patch_deployment(namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """Strategic-merge-patch a Deployment (containers and env merge by name)."""
+    return _plain(
+        client.AppsV1Api().patch_namespaced_deployment(
+            name, namespace, dict(patch), field_manager=c.FIELD_MANAGER, _content_type=_STRATEGIC
+        )
+    )

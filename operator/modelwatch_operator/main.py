@@ -1,0 +1,107 @@
+"""kopf entry point: settings and thin handlers. Run with::
+
+    kopf run -m modelwatch_operator.main --all-namespaces --standalone \\
+        --liveness=http://0.0.0.0:8080/healthz
+
+Handlers hand off to :mod:`modelwatch_operator.reconciling`; they return None and write
+status through the API (serialised per monitor), never through kopf's result storage.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import kopf
+
+from modelwatch_operator import constants as c
+from modelwatch_operator import kube, metrics, reconciling
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Count exceptions of a handler in ``modelwatch_reconcile_errors_total`` and re-raise."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                metrics.RECONCILE_ERRORS.labels(handler).inc()
+                raise
+
+        return wrapper
+
+    return decorate
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
+    """Operator settings, chosen deliberately (see the comments)."""
+    kube.load_config()
+    # Post Events for INFO and above from handler logs: the user reads them in describe.
+    settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = c.OPERATOR_NAME
+    settings.posting.reporting_instance = os.environ.get("POD_NAME", c.OPERATOR_NAME)
+    # Progress and diff-base in annotations with our prefix: nothing kopf-specific in status,
+    # whose schema the CRD declares in full.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.GROUP, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{c.GROUP}/finalizer"
+    # Server-side label selectors: watch only the Jobs and Deployments modelwatch owns.
+    settings.watching.label_selectors["batch", "v1", "jobs"] = (
+        f"{c.LABEL_MONITOR},{c.LABEL_JOB_KIND}"
+    )
+    settings.watching.label_selectors["apps", "v1", "deployments"] = c.LABEL_MONITOR
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    # Retry a failed reconcile quickly first, then back off to a minute.
+    settings.queueing.error_delays = (1, 2, 5, 10, 20, 30, 60)
+    settings.execution.max_workers = 16
+    settings.networking.error_backoffs = (1, 2, 4, 8, 16)
+    # The operator only needs its own resources: no CRD or namespace scanning (and no RBAC).
+    settings.scanning.disabled = True
+    port = int(os.environ.get("MODELWATCH_METRICS_PORT", c.METRICS_PORT))
+    if port:
+        metrics.serve(port)
+        logger.info("metrics on port %d", port)
+
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL)
+@kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
+@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL)
+@_counting_errors("reconcile")
+def reconcile(body: kopf.Body, **_: Any) -> None:
+    """Ensure the ConfigMap and CronJob, take over the Deployment, apply manual controls."""
+    reconciling.reconcile_monitor(dict(body))
+
+
+@kopf.on.event(
+    "batch",
+    "v1",
+    "jobs",
+    labels={c.LABEL_MONITOR: kopf.PRESENT, c.LABEL_JOB_KIND: kopf.PRESENT},
+)
+@_counting_errors("job")
+def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A modelwatch Job changed; once it has finished, read its result."""
+    if type == "DELETED":
+        return
+    reconciling.handle_job(dict(body))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_MONITOR: kopf.PRESENT})
+@_counting_errors("deployment")
+def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    """A serving Deployment changed; follow the rollout in flight, if any."""
+    if type == "DELETED":
+        return
+    reconciling.handle_deployment(dict(body))

@@ -1,0 +1,38 @@
+"""Prometheus metrics of the operator, served on ``constants.METRICS_PORT``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+LABELS = ("namespace", "monitor")
+
+CHECKS = Counter(
+    "modelwatch_checks_total", "Check Jobs whose result the operator read.", [*LABELS, "outcome"]
+)
+DRIFT_SHARE = Gauge(
+    "modelwatch_drift_share", "Share of drifted features at the last check.", LABELS
+)
+DRIFTED_FEATURES = Gauge(
+    "modelwatch_drifted_features", "Drifted features at the last check.", LABELS
+)
+METRIC_VALUE = Gauge(
+    "modelwatch_metric_value", "Performance metric at the last check.", [*LABELS, "metric"]
+)
+RETRAINS = Counter(
+    "modelwatch_retrains_total", "Retrain Jobs started and finished.", [*LABELS, "event"]
+)
+PROMOTIONS = Counter("modelwatch_promotions_total", "Versions rolled out.", LABELS)
+ROLLBACKS = Counter("modelwatch_rollbacks_total", "Rollouts rolled back.", LABELS)
+RECONCILE_ERRORS = Counter("modelwatch_reconcile_errors_total", "Handler errors.", ["handler"])
+CURRENT_VERSION = Gauge("modelwatch_current_version", "The serving model version.", LABELS)
+RESULT_LATENCY = Histogram(
+    "modelwatch_job_result_latency_seconds",
+    "From a Job's completion to the operator's status update.",
+    ["kind"],
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+
+
+def serve(port: int) -> None:
+    """Start the metrics HTTP server in a background thread."""
+    start_http_server(port)

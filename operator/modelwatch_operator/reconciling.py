@@ -1,0 +1,750 @@
+"""The ModelMonitor loop: read state, decide with :mod:`policies`, act through :mod:`kube`.
+
+Three entry points, each called by a thin kopf handler in :mod:`main`:
+
+* :func:`reconcile_monitor` -- create, update, resume: children, takeover, manual controls;
+* :func:`handle_job` -- a check or retrain Job finished: fold its result into status;
+* :func:`handle_deployment` -- the serving Deployment changed: follow the rollout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from modelwatch_monitor import contract
+from modelwatch_operator import builders, events, kube, metrics, policies
+from modelwatch_operator import constants as c
+from modelwatch_operator import status as st
+from modelwatch_operator.policies import Decision, format_time, parse_time
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _spec(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    spec: Mapping[str, Any] = body.get("spec") or {}
+    return spec
+
+
+def _generation(body: Mapping[str, Any]) -> int:
+    return int((body.get("metadata") or {}).get("generation") or 0)
+
+
+def _ids(body: Mapping[str, Any]) -> tuple[str, str]:
+    return builders.monitor_namespace(body), builders.monitor_name(body)
+
+
+# ---------------------------------------------------------------------------
+# Create / update / resume
+# ---------------------------------------------------------------------------
+
+
+def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> None:
+    """Ensure children, take over the Deployment, resume in-flight work, apply manual controls."""
+    namespace, name = _ids(body)
+    kube.apply_config_map(builders.build_config_map(body))
+    kube.apply_cronjob(builders.build_cronjob(body))
+
+    takeover = _take_over_deployment(body)
+
+    def initialise(b: dict[str, Any], s: st.Status) -> st.Status:
+        t = now()
+        gen = _generation(b)
+        spec = _spec(b)
+        if takeover is not None:
+            fire, reason, message, version, sha = takeover
+            if not fire:
+                st.set_condition(s, c.COND_READY, False, reason, message, generation=gen, now=t)
+            else:
+                if st.condition(s, c.COND_READY).get("reason") in {
+                    "DeploymentNotFound",
+                    "ContainerNotFound",
+                }:
+                    st.set_condition(
+                        s, c.COND_READY, None, "DeploymentFound", message, generation=gen, now=t
+                    )
+                if s.get("currentVersion") is None and version is not None:
+                    s["currentVersion"] = version
+                    if sha:
+                        s["currentSha256"] = sha
+                        st.remember_version(s, version=version, sha256=sha, now=t)
+                    s["latestVersion"] = max(int(s.get("latestVersion") or 0), version)
+        if not st.condition(s, c.COND_RETRAINING):
+            st.set_condition(
+                s, c.COND_RETRAINING, False, "Idle", "no retrain is running", generation=gen, now=t
+            )
+        if not st.condition(s, c.COND_ROLLOUT):
+            st.set_condition(
+                s,
+                c.COND_ROLLOUT,
+                None,
+                "NoRollout",
+                "the operator has not rolled out a version yet",
+                generation=gen,
+                now=t,
+            )
+        for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
+            if not st.condition(s, ctype):
+                st.set_condition(
+                    s,
+                    ctype,
+                    None,
+                    "AwaitingFirstCheck",
+                    "no check has run yet",
+                    generation=gen,
+                    now=t,
+                )
+        return st.finalize(s, spec, generation=gen, now=t)
+
+    fresh = kube.update_status(namespace, name, initialise)
+    if fresh is None:
+        return
+    _resume_retrain(fresh)
+    _resume_rollout(fresh, now=now)
+    annotations: Mapping[str, str] = (fresh.get("metadata") or {}).get("annotations") or {}
+    if c.ANNOTATION_CHECK_NOW in annotations:
+        _check_now(fresh, annotations[c.ANNOTATION_CHECK_NOW])
+    if c.ANNOTATION_RETRAIN_NOW in annotations:
+        start_retrain(namespace, name, manual=True, now=now)
+        kube.patch_monitor_annotations(namespace, name, {c.ANNOTATION_RETRAIN_NOW: None})
+    _maybe_pin(namespace, name, now=now)
+
+
+TakeOver = tuple[bool, str, str, int | None, str | None]
+
+
+def _take_over_deployment(body: Mapping[str, Any]) -> TakeOver | None:
+    """Label the serving Deployment and read its current version; None without a deployment."""
+    deployment_spec: Mapping[str, Any] = _spec(body).get("deployment") or {}
+    dep_name = deployment_spec.get("name")
+    if not dep_name:
+        return None
+    namespace, name = _ids(body)
+    dep = kube.get_deployment(namespace, dep_name)
+    if dep is None:
+        events.warning(
+            body,
+            "DeploymentNotFound",
+            f'deployment "{dep_name}" not found in namespace "{namespace}"',
+        )
+        return (
+            False,
+            "DeploymentNotFound",
+            f'spec.deployment.name: deployment "{dep_name}" not found in namespace "{namespace}"',
+            None,
+            None,
+        )
+    container = builders.find_container(dep, deployment_spec.get("container"))
+    if container is None:
+        return (
+            False,
+            "ContainerNotFound",
+            f'spec.deployment.container: deployment "{dep_name}" has no container '
+            f'"{deployment_spec.get("container")}"',
+            None,
+            None,
+        )
+    labels = (dep.get("metadata") or {}).get("labels") or {}
+    if labels.get(c.LABEL_MONITOR) != name:
+        kube.patch_deployment(namespace, dep_name, builders.build_takeover_patch(body))
+    version, sha = builders.read_model_env(container)
+    return True, "DeploymentFound", f'serving deployment "{dep_name}"', version, sha
+
+
+def _resume_retrain(body: Mapping[str, Any]) -> None:
+    """Restart safety: a retrain recorded in status whose Job is missing gets (re)created."""
+    in_flight: Mapping[str, Any] = (body.get("status") or {}).get("retrain") or {}
+    if not in_flight.get("job"):
+        return
+    namespace, _ = _ids(body)
+    if not kube.job_exists(namespace, str(in_flight["job"])):
+        _create_retrain_job(body, in_flight)
+
+
+def _resume_rollout(body: Mapping[str, Any], *, now: Clock) -> None:
+    """Restart safety: re-evaluate an in-flight rollout against the Deployment as it is now."""
+    rollout: Mapping[str, Any] = (body.get("status") or {}).get("rollout") or {}
+    dep_name = (_spec(body).get("deployment") or {}).get("name")
+    if rollout.get("version") is None or not dep_name:
+        return
+    namespace, _ = _ids(body)
+    dep = kube.get_deployment(namespace, dep_name)
+    if dep is not None:
+        handle_deployment(dep, now=now)
+
+
+def _check_now(body: Mapping[str, Any], value: str) -> None:
+    namespace, name = _ids(body)
+    suffix = hashlib.sha256(f"{value}/{_generation(body)}".encode()).hexdigest()[:6]
+    job = builders.build_check_job(body, name=f"{name}-check-now-{suffix}")
+    kube.create_job(job)
+    kube.patch_monitor_annotations(namespace, name, {c.ANNOTATION_CHECK_NOW: None})
+    events.normal(body, "CheckRequested", f"check Job {job['metadata']['name']} created")
+
+
+def _maybe_pin(namespace: str, name: str, *, now: Clock) -> None:
+    def pin(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        gen = _generation(b)
+        decision = policies.should_pin(spec=_spec(b), status=s, generation=gen)
+        if not decision.fire:
+            if (
+                decision.reason == "UnknownVersion"
+                and (s.get("pin") or {}).get("generation") != gen
+            ):
+                s["pin"] = {
+                    "version": int(_spec(b)["pinnedVersion"]),
+                    "generation": gen,
+                    "outcome": "UnknownVersion",
+                }
+                st.set_condition(
+                    s,
+                    c.COND_ROLLOUT,
+                    False,
+                    "UnknownVersion",
+                    decision.message,
+                    generation=gen,
+                    now=now(),
+                )
+                events.warning(b, "UnknownVersion", decision.message)
+                return st.finalize(s, _spec(b), generation=gen, now=now())
+            return None
+        version = int(_spec(b)["pinnedVersion"])
+        sha = policies.known_sha256(s, version) or ""
+        s["pin"] = {"version": version, "generation": gen, "outcome": "RollingOut"}
+        _begin_rollout(b, s, kind="Pin", version=version, sha256=sha, now=now())
+        return st.finalize(s, _spec(b), generation=gen, now=now())
+
+    kube.update_status(namespace, name, pin)
+
+
+# ---------------------------------------------------------------------------
+# Retrain start
+# ---------------------------------------------------------------------------
+
+
+def start_retrain(
+    namespace: str,
+    name: str,
+    *,
+    manual: bool = False,
+    report_id: str | None = None,
+    now: Clock = utcnow,
+) -> Decision:
+    """Ask the retrain policy; if it fires, allocate N in status first, then create the Job."""
+    outcome: list[Decision] = []
+
+    def decide(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        t = now()
+        gen = _generation(b)
+        decision = policies.should_retrain(spec=_spec(b), status=s, now=t, manual=manual)
+        outcome.append(decision)
+        if not decision.fire:
+            if decision.reason in {"RetrainInProgress", "RolloutInProgress"}:
+                return None
+            st.set_condition(
+                s,
+                c.COND_RETRAINING,
+                False,
+                decision.reason,
+                decision.message,
+                generation=gen,
+                now=t,
+            )
+            return st.finalize(s, _spec(b), generation=gen, now=t)
+        version = policies.allocate_version(s)
+        job = c.retrain_job_name(name, version)
+        in_flight: dict[str, Any] = {
+            "version": version,
+            "job": job,
+            "startedAt": format_time(t),
+            "trigger": decision.reason,
+        }
+        if report_id:
+            in_flight["reportId"] = report_id
+        if s.get("currentVersion") is not None:
+            in_flight["championVersion"] = int(s["currentVersion"])
+        s["retrain"] = in_flight
+        s["latestVersion"] = version
+        log_entry = {
+            "version": version,
+            "job": job,
+            "trigger": decision.reason,
+            "startedAt": format_time(t),
+            "outcome": "Running",
+        }
+        s["retrains"] = [*(s.get("retrains") or []), log_entry][-c.RETRAIN_LOG_LIMIT :]
+        st.set_condition(
+            s,
+            c.COND_RETRAINING,
+            True,
+            decision.reason,
+            f"training version {version} in Job {job}: {decision.message}",
+            generation=gen,
+            now=t,
+        )
+        return st.finalize(s, _spec(b), generation=gen, now=t)
+
+    body = kube.update_status(namespace, name, decide)
+    decision = outcome[0] if outcome else Decision(False, "MonitorGone", "the monitor is gone")
+    if body is not None and decision.fire:
+        in_flight = (body.get("status") or {}).get("retrain") or {}
+        _create_retrain_job(body, in_flight)
+        metrics.RETRAINS.labels(namespace, name, "started").inc()
+        events.normal(
+            body,
+            "RetrainStarted",
+            f"retrain Job {in_flight.get('job')} for version {in_flight.get('version')} "
+            f"({decision.reason}: {decision.message})",
+        )
+    return decision
+
+
+def _create_retrain_job(body: Mapping[str, Any], in_flight: Mapping[str, Any]) -> None:
+    champion = in_flight.get("championVersion")
+    job = builders.build_retrain_job(
+        body,
+        version=int(in_flight["version"]),
+        champion_version=int(champion) if champion is not None else None,
+        trigger_report=in_flight.get("reportId"),
+        trigger=str(in_flight.get("trigger") or ""),
+    )
+    kube.create_job(job)
+
+
+# ---------------------------------------------------------------------------
+# Job results
+# ---------------------------------------------------------------------------
+
+
+def job_finished(job: Mapping[str, Any]) -> tuple[bool, bool, str]:
+    """Return (finished, succeeded, message) from a Job's conditions."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            return True, True, ""
+        if cond.get("type") == "Failed":
+            return True, False, f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}"
+    return False, False, ""
+
+
+def read_result(
+    pods: list[dict[str, Any]], *, container: str, succeeded: bool, job_message: str
+) -> dict[str, Any]:
+    """Return the result document of a finished Job from its pods' termination messages."""
+    messages: list[str] = []
+    for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp"))):
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            if cs.get("name") != container:
+                continue
+            terminated = (cs.get("state") or {}).get("terminated") or {}
+            if terminated.get("message"):
+                messages.append(str(terminated["message"]))
+    text = messages[-1] if messages else None
+    try:
+        result = contract.parse_result(text)
+    except contract.ContractError as exc:
+        reason = "JobFailed" if not succeeded else "NoResult"
+        detail = str(exc) if text or not job_message else job_message
+        return {"ok": False, "reason": reason, "message": detail}
+    if not succeeded and result.get("ok"):
+        result = {**result, "ok": False, "reason": "JobFailed", "message": job_message}
+    return result
+
+
+def handle_job(job: Mapping[str, Any], *, now: Clock = utcnow) -> None:
+    """A check or retrain Job changed: once finished, fold its result into the monitor."""
+    finished, succeeded, job_message = job_finished(job)
+    if not finished:
+        return
+    meta = job.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    namespace, job_name = str(meta.get("namespace")), str(meta.get("name"))
+    monitor = labels.get(c.LABEL_MONITOR)
+    kind = labels.get(c.LABEL_JOB_KIND)
+    if not monitor or kind not in (c.JOB_KIND_CHECK, c.JOB_KIND_RETRAIN):
+        return
+    body = kube.get_monitor(namespace, monitor)
+    if body is None:
+        return
+    st_now = body.get("status") or {}
+    if kind == c.JOB_KIND_CHECK and st_now.get("lastCheckJob") == job_name:
+        return  # already read
+    if kind == c.JOB_KIND_RETRAIN and (st_now.get("retrain") or {}).get("job") != job_name:
+        return  # not the retrain in flight: already read, or not ours
+    container = c.CHECK_CONTAINER if kind == c.JOB_KIND_CHECK else c.RETRAIN_CONTAINER
+    result = read_result(
+        kube.list_job_pods(namespace, job_name),
+        container=container,
+        succeeded=succeeded,
+        job_message=job_message,
+    )
+    completed = parse_time((job.get("status") or {}).get("completionTime"))
+    if kind == c.JOB_KIND_CHECK:
+        handle_check_result(namespace, monitor, job_name, result, now=now)
+    else:
+        handle_retrain_result(namespace, monitor, job_name, result, now=now)
+    if completed is not None:
+        metrics.RESULT_LATENCY.labels(kind).observe(max(0.0, (now() - completed).total_seconds()))
+
+
+def handle_check_result(
+    namespace: str, name: str, job: str, result: Mapping[str, Any], *, now: Clock = utcnow
+) -> None:
+    """Fold one check result into status; Events and metrics; then ask the retrain policy."""
+    applied: list[bool] = []
+
+    def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        if s.get("lastCheckJob") == job:
+            return None
+        applied.append(True)
+        t = now()
+        gen = _generation(b)
+        if result.get("ok"):
+            return st.record_check(s, _spec(b), result, job=job, generation=gen, now=t)
+        s["lastCheckJob"] = job
+        return st.record_failure(
+            s,
+            _spec(b),
+            kind=c.JOB_KIND_CHECK,
+            job=job,
+            reason=str(result.get("reason") or "CheckFailed"),
+            message=str(result.get("message") or ""),
+            generation=gen,
+            now=t,
+        )
+
+    body = kube.update_status(namespace, name, fold)
+    if body is None or not applied:
+        return
+    if not result.get("ok"):
+        metrics.CHECKS.labels(namespace, name, "failed").inc()
+        events.warning(
+            body,
+            "CheckFailed",
+            f"{job}: {result.get('reason')}: {result.get('message')}; "
+            "the current model keeps serving",
+        )
+        return
+    metrics.CHECKS.labels(namespace, name, "ok").inc()
+    metrics.DRIFT_SHARE.labels(namespace, name).set(float(result.get("driftShare") or 0.0))
+    metrics.DRIFTED_FEATURES.labels(namespace, name).set(float(result.get("nDrifted") or 0))
+    metric = result.get("metric") or {}
+    if metric.get("value") is not None:
+        metrics.METRIC_VALUE.labels(namespace, name, str(metric.get("name"))).set(
+            float(metric["value"])
+        )
+    violation = policies.classify_check(result)
+    status = body.get("status") or {}
+    if violation.drift:
+        events.warning(
+            body, "DriftDetected", st.condition(status, c.COND_DATA_DRIFT).get("message", "")
+        )
+    if violation.degraded:
+        events.warning(
+            body, "PerformanceDegraded", st.condition(status, c.COND_DEGRADED).get("message", "")
+        )
+    if not violation.drift and not violation.degraded:
+        events.normal(
+            body,
+            "CheckPassed",
+            f"{job}: {status.get('drift')} features drifted; {status.get('metric')}",
+        )
+    start_retrain(namespace, name, report_id=result.get("reportId"), now=now)
+
+
+def handle_retrain_result(
+    namespace: str, name: str, job: str, result: Mapping[str, Any], *, now: Clock = utcnow
+) -> None:
+    """Fold one retrain result into status, decide promotion, and start the rollout."""
+    outcome: list[Decision] = []
+
+    def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        in_flight = s.get("retrain") or {}
+        if in_flight.get("job") != job:
+            return None
+        t = now()
+        gen = _generation(b)
+        spec = _spec(b)
+        version = int(in_flight.get("version") or 0)
+        if result.get("ok") and result.get("sha256"):
+            st.remember_version(
+                s,
+                version=version,
+                sha256=str(result["sha256"]),
+                now=t,
+                score=(result.get("challenger") or {}).get("score"),
+                metric=result.get("metric"),
+            )
+        decision = policies.should_promote(spec=spec, status=s, result=result)
+        outcome.append(decision)
+        s.pop("retrain", None)
+        label = "Promoted" if decision.fire else ("Failed" if not result.get("ok") else "Kept")
+        retrains = list(s.get("retrains") or [])
+        for entry in retrains:
+            if entry.get("job") == job:
+                entry.update(
+                    {
+                        "finishedAt": format_time(t),
+                        "outcome": label,
+                        "reason": decision.reason,
+                        "message": decision.message[:512],
+                    }
+                )
+        s["retrains"] = retrains
+        st.set_condition(
+            s,
+            c.COND_RETRAINING,
+            False,
+            decision.reason,
+            f"version {version}: {decision.message}",
+            generation=gen,
+            now=t,
+        )
+        if not result.get("ok"):
+            return st.record_failure(
+                s,
+                spec,
+                kind=c.JOB_KIND_RETRAIN,
+                job=job,
+                reason=decision.reason,
+                message=decision.message,
+                generation=gen,
+                now=t,
+            )
+        if decision.fire:
+            _begin_rollout(
+                b, s, kind="Promote", version=version, sha256=str(result["sha256"]), now=t
+            )
+        return st.finalize(s, spec, generation=gen, now=t)
+
+    body = kube.update_status(namespace, name, fold)
+    if body is None or not outcome:
+        return
+    decision = outcome[0]
+    if not result.get("ok"):
+        metrics.RETRAINS.labels(namespace, name, "failed").inc()
+        events.warning(
+            body,
+            "RetrainFailed",
+            f"{job}: {decision.reason}: {decision.message}; the current model keeps serving",
+        )
+        return
+    metrics.RETRAINS.labels(namespace, name, "succeeded").inc()
+    if decision.fire:
+        events.normal(body, "Promoting", decision.message)
+    else:
+        events.normal(body, "NotPromoted", f"{decision.reason}: {decision.message}")
+
+
+# ---------------------------------------------------------------------------
+# Rollout
+# ---------------------------------------------------------------------------
+
+
+def _begin_rollout(
+    body: Mapping[str, Any],
+    s: st.Status,
+    *,
+    kind: str,
+    version: int,
+    sha256: str,
+    now: dt.datetime,
+) -> bool:
+    """Patch the serving Deployment to ``version`` and record the rollout in ``s``."""
+    gen = _generation(body)
+    deployment_spec: Mapping[str, Any] = _spec(body).get("deployment") or {}
+    namespace, _ = _ids(body)
+    dep_name = str(deployment_spec.get("name") or "")
+    dep = kube.get_deployment(namespace, dep_name) if dep_name else None
+    if dep is None:
+        message = (
+            f'spec.deployment.name: deployment "{dep_name}" not found in namespace "{namespace}"'
+        )
+        st.set_condition(
+            s, c.COND_READY, False, "DeploymentNotFound", message, generation=gen, now=now
+        )
+        st.set_condition(
+            s, c.COND_ROLLOUT, False, "DeploymentNotFound", message, generation=gen, now=now
+        )
+        events.warning(body, "DeploymentNotFound", message)
+        return False
+    container = builders.find_container(dep, deployment_spec.get("container"))
+    if container is None:
+        message = f'deployment "{dep_name}" has no container "{deployment_spec.get("container")}"'
+        st.set_condition(
+            s, c.COND_ROLLOUT, False, "ContainerNotFound", message, generation=gen, now=now
+        )
+        events.warning(body, "ContainerNotFound", message)
+        return False
+    previous_version, previous_sha = builders.read_model_env(container)
+    if previous_version is None:
+        previous_version = s.get("currentVersion")
+        previous_sha = s.get("currentSha256")
+    patched = kube.patch_deployment(
+        namespace,
+        dep_name,
+        builders.build_rollout_patch(
+            body, container=str(container["name"]), version=version, sha256=sha256
+        ),
+    )
+    rollout: dict[str, Any] = {
+        "kind": kind,
+        "version": int(version),
+        "sha256": sha256,
+        "generation": int((patched.get("metadata") or {}).get("generation") or 0),
+        "startedAt": format_time(now),
+    }
+    if previous_version is not None:
+        rollout["previousVersion"] = int(previous_version)
+    if previous_sha:
+        rollout["previousSha256"] = str(previous_sha)
+    s["rollout"] = rollout
+    verb = "rolling back" if kind == "Rollback" else "rolling out"
+    if kind != "Rollback":
+        st.set_condition(
+            s,
+            c.COND_ROLLOUT,
+            False,
+            "Progressing",
+            f'{verb} version {version} on deployment "{dep_name}"',
+            generation=gen,
+            now=now,
+        )
+    events.normal(
+        body,
+        "RollingOut" if kind != "Rollback" else "RollingBack",
+        f'{verb} deployment "{dep_name}" to version {version}',
+    )
+    return True
+
+
+def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> None:
+    """The serving Deployment changed: finish, or roll back, the rollout in flight."""
+    meta = deployment.get("metadata") or {}
+    monitor = (meta.get("labels") or {}).get(c.LABEL_MONITOR)
+    if not monitor:
+        return
+    namespace = str(meta.get("namespace"))
+    notes: list[tuple[str, str, str]] = []
+
+    def follow(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        rollout = s.get("rollout") or {}
+        spec = _spec(b)
+        if rollout.get("version") is None or (spec.get("deployment") or {}).get("name") != meta.get(
+            "name"
+        ):
+            return None
+        state = policies.rollout_state(
+            deployment,
+            generation=int(rollout.get("generation") or 0),
+            started=parse_time(rollout.get("startedAt")),
+        )
+        if state.state == policies.PROGRESSING:
+            return None
+        t = now()
+        gen = _generation(b)
+        kind = rollout.get("kind")
+        version = int(rollout["version"])
+        s.pop("rollout", None)
+        if state.state == policies.COMPLETE:
+            s["currentVersion"] = version
+            if rollout.get("sha256"):
+                s["currentSha256"] = rollout["sha256"]
+            if kind == "Rollback":
+                cond = st.condition(s, c.COND_ROLLOUT)
+                st.set_condition(
+                    s,
+                    c.COND_ROLLOUT,
+                    False,
+                    "RolledBack",
+                    str(cond.get("message") or f"rolled back to version {version}"),
+                    generation=gen,
+                    now=t,
+                )
+                notes.append(("Normal", "RolledBack", f"version {version} is serving again"))
+            else:
+                st.set_condition(
+                    s,
+                    c.COND_ROLLOUT,
+                    True,
+                    "RolloutComplete",
+                    f"version {version} is serving: {state.message}",
+                    generation=gen,
+                    now=t,
+                )
+                # A new model: start its violation count afresh; the next check judges it.
+                s["history"] = []
+                for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
+                    st.set_condition(
+                        s,
+                        ctype,
+                        None,
+                        "AwaitingCheck",
+                        f"version {version} was rolled out; the next check judges it",
+                        generation=gen,
+                        now=t,
+                    )
+                if st.condition(s, c.COND_READY).get("reason") in {
+                    "RetrainFailed",
+                    "RolloutFailed",
+                }:
+                    st.set_condition(
+                        s,
+                        c.COND_READY,
+                        True,
+                        "RolloutComplete",
+                        f"version {version} is serving",
+                        generation=gen,
+                        now=t,
+                    )
+                notes.append(("Normal", "RolloutComplete", f"version {version} is serving"))
+                metrics.PROMOTIONS.labels(namespace, str(monitor)).inc()
+            if kind == "Pin" and s.get("pin"):
+                s["pin"] = {**s["pin"], "outcome": "Complete"}
+            metrics.CURRENT_VERSION.labels(namespace, str(monitor)).set(version)
+            return st.finalize(s, spec, generation=gen, now=t)
+        # Failed.
+        previous = rollout.get("previousVersion")
+        rollback = bool((spec.get("deployment") or {}).get("rollbackOnFailure", True))
+        if kind == "Pin" and s.get("pin"):
+            s["pin"] = {**s["pin"], "outcome": "Failed"}
+        if kind != "Rollback" and rollback and previous is not None:
+            message = (
+                f"version {version} failed ({state.reason}: {state.message}); "
+                f"rolled back to version {previous}"
+            )
+            _begin_rollout(
+                b,
+                s,
+                kind="Rollback",
+                version=int(previous),
+                sha256=str(rollout.get("previousSha256") or ""),
+                now=t,
+            )
+            st.set_condition(s, c.COND_ROLLOUT, False, "RolledBack", message, generation=gen, now=t)
+            notes.append(("Warning", "RolledBack", message))
+            metrics.ROLLBACKS.labels(namespace, str(monitor)).inc()
+        else:
+            reason = "RollbackFailed" if kind == "Rollback" else state.reason
+            message = f"version {version}: {state.reason}: {state.message}"
+            st.set_condition(s, c.COND_ROLLOUT, False, reason, message, generation=gen, now=t)
+            st.set_condition(
+                s, c.COND_READY, False, "RolloutFailed", message, generation=gen, now=t
+            )
+            notes.append(("Warning", reason, message))
+        return st.finalize(s, spec, generation=gen, now=t)
+
+    body = kube.update_status(namespace, str(monitor), follow)
+    if body is not None:
+        for type_, reason, message in notes:
+            events.post(body, type=type_, reason=reason, message=message)

@@ -1,0 +1,330 @@
+"""Status of a ModelMonitor: conditions, phase, printer columns and bookkeeping.
+
+Pure functions over plain dicts. Handlers read the current status, call these to build the
+new one, and write the difference with :func:`diff` as a JSON merge patch.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from modelwatch_operator import constants as c
+from modelwatch_operator.policies import Decision, classify_check, format_time
+
+Status = dict[str, Any]
+
+
+def condition(status: Mapping[str, Any], ctype: str) -> Mapping[str, Any]:
+    """Return the condition of type ``ctype``, or an empty mapping."""
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == ctype:
+            found: Mapping[str, Any] = cond
+            return found
+    return {}
+
+
+def set_condition(
+    status: Status,
+    ctype: str,
+    value: bool | None,
+    reason: str,
+    message: str,
+    *,
+    generation: int,
+    now: dt.datetime,
+) -> None:
+    """Set one metav1.Condition; ``lastTransitionTime`` moves only when the status changes."""
+    text = "Unknown" if value is None else ("True" if value else "False")
+    conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
+    previous = condition(status, ctype)
+    transition = (
+        previous.get("lastTransitionTime")
+        if previous.get("status") == text and previous.get("lastTransitionTime")
+        else format_time(now)
+    )
+    new = {
+        "type": ctype,
+        "status": text,
+        "observedGeneration": int(generation),
+        "lastTransitionTime": transition,
+        "reason": reason or "Unknown",
+        "message": (message or "")[:1024],
+    }
+    conditions = [x for x in conditions if x.get("type") != ctype] + [new]
+    order = {t: i for i, t in enumerate(c.CONDITION_TYPES)}
+    conditions.sort(key=lambda x: order.get(str(x.get("type")), len(order)))
+    status["conditions"] = conditions
+
+
+def set_decision(
+    status: Status, ctype: str, decision: Decision, *, generation: int, now: dt.datetime
+) -> None:
+    """Set a condition straight from a policy decision."""
+    set_condition(
+        status,
+        ctype,
+        decision.fire,
+        decision.reason,
+        decision.message,
+        generation=generation,
+        now=now,
+    )
+
+
+def is_true(status: Mapping[str, Any], ctype: str) -> bool:
+    return condition(status, ctype).get("status") == "True"
+
+
+def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
+    """Return the phase shown in ``kubectl get``; the first matching rule wins.
+
+    Suspended; RollingOut while a rollout is in flight; Retraining while a retrain is in
+    flight; Failed when Ready is False; Degraded; Drifted; Healthy once a check passed;
+    Pending before the first check.
+    """
+    if spec.get("suspend"):
+        return c.PHASE_SUSPENDED
+    if (status.get("rollout") or {}).get("version") is not None:
+        return c.PHASE_ROLLING_OUT
+    if (status.get("retrain") or {}).get("job"):
+        return c.PHASE_RETRAINING
+    if condition(status, c.COND_READY).get("status") == "False":
+        return c.PHASE_FAILED
+    if is_true(status, c.COND_DEGRADED):
+        return c.PHASE_DEGRADED
+    if is_true(status, c.COND_DATA_DRIFT):
+        return c.PHASE_DRIFTED
+    if status.get("lastCheck") or status.get("currentVersion") is not None:
+        return c.PHASE_HEALTHY
+    return c.PHASE_PENDING
+
+
+def drift_column(result: Mapping[str, Any]) -> str:
+    """Return the DRIFT printer column, e.g. ``"3/50"``.
+
+    >>> drift_column({"nDrifted": 3, "nFeatures": 50})
+    '3/50'
+    """
+    return f"{int(result.get('nDrifted') or 0)}/{int(result.get('nFeatures') or 0)}"
+
+
+def metric_column(metric: Mapping[str, Any] | None) -> str:
+    """Return the METRIC printer column, e.g. ``"accuracy=0.912"`` or ``"f1=n/a"``.
+
+    >>> metric_column({"name": "accuracy", "value": 0.91234})
+    'accuracy=0.912'
+    >>> metric_column(None)
+    ''
+    """
+    if not metric or not metric.get("name"):
+        return ""
+    value = metric.get("value")
+    shown = "n/a" if value is None else f"{float(value):.3g}"
+    return f"{metric['name']}={shown}"
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the top-level JSON merge patch turning ``old`` into ``new`` (None deletes)."""
+    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch.update({k: None for k in old if k not in new})
+    return patch
+
+
+def finalize(
+    status: Status, spec: Mapping[str, Any], *, generation: int, now: dt.datetime
+) -> Status:
+    """Recompute derived fields (phase, observedGeneration) after any change."""
+    if not condition(status, c.COND_READY):
+        set_condition(
+            status,
+            c.COND_READY,
+            None,
+            "AwaitingFirstCheck",
+            "no check has run yet",
+            generation=generation,
+            now=now,
+        )
+    status["phase"] = compute_phase(spec, status)
+    status["observedGeneration"] = int(generation)
+    return status
+
+
+def record_check(
+    status: Status,
+    spec: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    job: str,
+    generation: int,
+    now: dt.datetime,
+) -> Status:
+    """Fold a successful check result into status: lastCheck, columns, history, conditions."""
+    finished = format_time(now)
+    metric = result.get("metric") or None
+    status["lastCheck"] = _prune(
+        {
+            "time": finished,
+            "job": job,
+            "reportId": result.get("reportId"),
+            "reportUri": result.get("reportUri"),
+            "datasetDrift": bool(result.get("datasetDrift")),
+            "driftShare": result.get("driftShare"),
+            "nDrifted": result.get("nDrifted"),
+            "nFeatures": result.get("nFeatures"),
+            "qualityFindings": result.get("qualityFindings"),
+            "topFeatures": [_prune(dict(f)) for f in (result.get("topFeatures") or [])[:5]],
+            "metric": _prune(dict(metric)) if metric else None,
+            "rows": _prune(dict(result.get("rows") or {})) or None,
+        }
+    )
+    status["lastCheckJob"] = job
+    status["drift"] = drift_column(result)
+    status["metric"] = metric_column(metric)
+    violation = classify_check(result)
+    history = list(status.get("history") or [])
+    history.append(
+        _prune(
+            {
+                "time": finished,
+                "reportId": result.get("reportId"),
+                "drift": violation.drift,
+                "degraded": violation.degraded,
+            }
+        )
+    )
+    status["history"] = history[-c.CHECK_HISTORY_LIMIT :]
+    share = result.get("driftShare")
+    top = ", ".join(str(f.get("name")) for f in (result.get("topFeatures") or [])[:3])
+    if violation.drift:
+        set_condition(
+            status,
+            c.COND_DATA_DRIFT,
+            True,
+            "DriftDetected",
+            f"{drift_column(result)} features drifted (share {share}); top: {top}",
+            generation=generation,
+            now=now,
+        )
+    else:
+        set_condition(
+            status,
+            c.COND_DATA_DRIFT,
+            False,
+            "NoDrift",
+            f"{drift_column(result)} features drifted (share {share})",
+            generation=generation,
+            now=now,
+        )
+    if metric and metric.get("degraded"):
+        set_condition(
+            status,
+            c.COND_DEGRADED,
+            True,
+            "MetricDegraded",
+            f"{metric.get('name')} {metric.get('value')} vs baseline {metric.get('baseline')} "
+            f"(change {metric.get('relativeChange')})",
+            generation=generation,
+            now=now,
+        )
+    elif metric and metric.get("value") is not None:
+        set_condition(
+            status,
+            c.COND_DEGRADED,
+            False,
+            "MetricWithinBounds",
+            f"{metric.get('name')} {metric.get('value')} vs baseline {metric.get('baseline')}",
+            generation=generation,
+            now=now,
+        )
+    else:
+        reason = (metric or {}).get("undefinedReason") or "no labels joined"
+        set_condition(
+            status,
+            c.COND_DEGRADED,
+            None,
+            "MetricUndefined",
+            str(reason),
+            generation=generation,
+            now=now,
+        )
+    set_condition(
+        status,
+        c.COND_READY,
+        True,
+        "CheckSucceeded",
+        f"check {result.get('reportId')} succeeded",
+        generation=generation,
+        now=now,
+    )
+    return finalize(status, spec, generation=generation, now=now)
+
+
+def record_failure(
+    status: Status,
+    spec: Mapping[str, Any],
+    *,
+    kind: str,
+    job: str,
+    reason: str,
+    message: str,
+    generation: int,
+    now: dt.datetime,
+) -> Status:
+    """Record a failed check or retrain Job: lastFailure and Ready=False with its message."""
+    status["lastFailure"] = {
+        "time": format_time(now),
+        "job": job,
+        "kind": kind,
+        "reason": reason,
+        "message": message[:1024],
+    }
+    ready_reason = "CheckFailed" if kind == c.JOB_KIND_CHECK else "RetrainFailed"
+    set_condition(
+        status,
+        c.COND_READY,
+        False,
+        ready_reason,
+        f"{job}: {reason}: {message}",
+        generation=generation,
+        now=now,
+    )
+    return finalize(status, spec, generation=generation, now=now)
+
+
+def _prune(doc: dict[str, Any]) -> dict[str, Any]:
+    """Drop None values so nothing undeclared or null reaches the apiserver."""
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def remember_version(
+    status: Status,
+    *,
+    version: int,
+    sha256: str,
+    now: dt.datetime,
+    score: float | None = None,
+    metric: str | None = None,
+) -> None:
+    """Add (or refresh) one known version and its sha256."""
+    versions = [v for v in status.get("versions") or [] if v.get("version") != version]
+    versions.append(
+        _prune(
+            {
+                "version": int(version),
+                "sha256": sha256,
+                "createdAt": format_time(now),
+                "score": score,
+                "metric": metric,
+            }
+        )
+    )
+    versions.sort(key=lambda v: int(v["version"]))
+    status["versions"] = versions[-c.KNOWN_VERSIONS_LIMIT :]
+    status["latestVersion"] = max(int(status.get("latestVersion") or 0), int(version))
+
+
+def copy_status(body: Mapping[str, Any]) -> Status:
+    return copy.deepcopy(dict(body.get("status") or {}))
