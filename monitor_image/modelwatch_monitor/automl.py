@@ -411,7 +411,8 @@ def fit(
         raise TrainingError(
             f"FLAML found no model within {settings.time_budget}s; raise timeBudgetSeconds"
         )
-    trials = len(getattr(automl, "config_history", {}) or {})
+    per_learner = getattr(automl, "_iter_per_learner", None) or {}
+    trials = int(sum(per_learner.values())) if per_learner else 0
     log.info(
         "training done in %.1fs: best %s after %d trials, %s loss %.4g",
         seconds,
