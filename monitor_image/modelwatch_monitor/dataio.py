@@ -1,31 +1,48 @@
-"""Reading tables from paths and fsspec URIs: Parquet and CSV, a file, a folder or a glob."""
+"""Reading tables from paths and fsspec URIs: Parquet and CSV, a file, a folder or a glob.
+
+Two ways in:
+
+- :func:`read_table` reads everything into one pandas DataFrame (small data).
+- :func:`open_source` returns a :class:`Source`, which reads one column at a time
+  (:meth:`Source.column`) or streams record batches (:meth:`Source.batches`), with an
+  optional timestamp window (:func:`parse_window`) pushed down to the scan. This is
+  what the check uses, so that memory stays bounded by one column or one batch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import datetime as dt
+import re
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv", ".csv.gz")
 
 
 class DataError(ValueError):
     """The input data cannot be used; the message names the file or the column."""
 
 
-def _expand(source: str) -> tuple[object, list[str]]:
+def _expand(source: str) -> tuple[Any, list[str]]:
     import fsspec
 
-    fs, _, paths = fsspec.get_fs_token_paths(source)
+    try:
+        fs, _, paths = fsspec.get_fs_token_paths(source)
+    except (ValueError, ImportError, OSError) as exc:
+        raise DataError(f"cannot open {source!r}: {exc}") from exc
     if not paths:
-        raise DataError(f"no file matches {source!r}")
+        raise DataError(f"file not found: no file matches {source!r}")
     files: list[str] = []
     for p in paths:
         if fs.isdir(p):
             files.extend(
-                f
-                for f in sorted(fs.find(p))
-                if f.endswith((".parquet", ".pq", ".csv", ".csv.gz"))
+                f for f in sorted(fs.find(p)) if f.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES)
             )
         elif fs.exists(p):
             files.append(p)
@@ -56,19 +73,169 @@ def read_table(source: str, *, columns: Sequence[str] | None = None) -> pd.DataF
     frames = []
     for f in files:
         try:
-            with fs.open(f, "rb") as fh:  # type: ignore[attr-defined]
-                if f.endswith((".csv", ".csv.gz")):
+            with fs.open(f, "rb") as fh:
+                if f.endswith(CSV_SUFFIXES):
                     frame = pd.read_csv(
-                        fh, usecols=list(columns) if columns else None,
+                        fh,
+                        usecols=list(columns) if columns else None,
                         compression="gzip" if f.endswith(".gz") else None,
                     )
                 else:
-                    frame = pq.read_table(fh, columns=list(columns) if columns else None).to_pandas()
-        except (pa.ArrowInvalid, pa.ArrowException, OSError) as exc:
-            raise DataError(f"cannot read {f!r}: {exc}") from exc
-        except ValueError as exc:
+                    frame = pq.read_table(
+                        fh, columns=list(columns) if columns else None
+                    ).to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(f"cannot read {f!r}: {exc}") from exc
         frames.append(frame)
     if len(frames) == 1:
         return frames[0]
     return pd.concat(frames, ignore_index=True)
+
+
+_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_window(window: str) -> dt.timedelta:
+    """Parse a window like ``"7d"``, ``"24h"``, ``"30m"``, ``"90s"`` or ``"2w"``.
+
+    Raises
+    ------
+    ValueError
+        With the scikit-learn message shape when the text is not a window.
+    """
+    m = _WINDOW_RE.match(window)
+    if not m:
+        raise ValueError(
+            "The 'window' parameter must be a number followed by s, m, h, d or w "
+            f"(e.g. '7d'). Got {window!r} instead."
+        )
+    return dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+
+
+class Source:
+    """A table spread over one or more Parquet or CSV files, read lazily.
+
+    Parameters
+    ----------
+    source : str
+        A path, folder, glob or fsspec URI.
+    """
+
+    def __init__(self, source: str) -> None:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        self.uri = source
+        fs, files = _expand(source)
+        kinds = {f.endswith(CSV_SUFFIXES) for f in files}
+        if len(kinds) > 1:
+            raise DataError(f"{source!r} mixes Parquet and CSV files; use one format")
+        self.is_csv = kinds == {True}
+        self.files = files
+        from pyarrow.fs import FSSpecHandler, LocalFileSystem, PyFileSystem
+
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        filesystem: Any = (
+            LocalFileSystem() if protocol in ("file", "local") else PyFileSystem(FSSpecHandler(fs))
+        )
+        try:
+            self.dataset: pads.Dataset = ds.dataset(
+                files, format="csv" if self.is_csv else "parquet", filesystem=filesystem
+            )
+            self.schema: pa.Schema = self.dataset.schema
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"cannot read {source!r}: {exc}") from exc
+        self.filter: pads.Expression | None = None
+        self.window: str | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.names)
+
+    def require(self, columns: Sequence[str], what: str = "column") -> None:
+        """Raise DataError naming every column of ``columns`` that is missing."""
+        missing = [c for c in columns if c not in self.schema.names]
+        if missing:
+            raise DataError(
+                f"missing {what}{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+                f" in {self.uri!r}"
+            )
+
+    def select_window(
+        self, timestamp_column: str, window: str, *, now: dt.datetime | None = None
+    ) -> None:
+        """Keep only rows with ``timestamp_column >= now - window`` (UTC).
+
+        Naive timestamps are taken as UTC. Raises DataError when the column is missing
+        or is not a timestamp.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.dataset as ds
+
+        self.require([timestamp_column], "timestamp column")
+        field = self.schema.field(timestamp_column)
+        now = now or dt.datetime.now(dt.UTC)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+        cutoff = now - parse_window(window)
+        expr = ds.field(timestamp_column)
+        if pa.types.is_timestamp(field.type):
+            if field.type.tz is None:
+                cutoff = cutoff.astimezone(dt.UTC).replace(tzinfo=None)
+            scalar = pa.scalar(cutoff, type=pa.timestamp("us", tz=field.type.tz))
+            self.filter = expr >= pc.cast(scalar, field.type)
+        elif pa.types.is_date(field.type):
+            self.filter = expr >= pa.scalar(cutoff.date(), type=field.type)
+        else:
+            raise DataError(
+                f"timestamp column {timestamp_column!r} in {self.uri!r} has type "
+                f"{field.type}, not a timestamp; cannot select the window {window!r}"
+            )
+        self.window = window
+
+    def count_rows(self) -> int:
+        import pyarrow as pa
+
+        try:
+            return int(self.dataset.count_rows(filter=self.filter))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"cannot read {self.uri!r}: {exc}") from exc
+
+    def table(self, columns: Sequence[str]) -> pa.Table:
+        """Read some columns (window applied) into one Arrow table."""
+        import pyarrow as pa
+
+        self.require(columns)
+        try:
+            return self.dataset.to_table(columns=list(columns), filter=self.filter)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"cannot read {self.uri!r}: {exc}") from exc
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """Read one column (window applied)."""
+        return self.table([name]).column(0)
+
+    def batches(
+        self, columns: Sequence[str], *, batch_rows: int = 262_144
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream record batches of some columns (window applied), bounded in memory."""
+        import pyarrow as pa
+
+        self.require(columns)
+        try:
+            yield from self.dataset.to_batches(
+                columns=list(columns),
+                filter=self.filter,
+                batch_size=batch_rows,
+                batch_readahead=1,
+                fragment_readahead=1,
+            )
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"cannot read {self.uri!r}: {exc}") from exc
+
+
+def open_source(source: str) -> Source:
+    """Open ``source`` for column-wise or streaming reads; raise DataError."""
+    return Source(source)

@@ -1,0 +1,526 @@
+"""``modelwatch check``: drift, data-quality and performance checks of one window.
+
+Two ways to run it:
+
+- ``modelwatch check --config /etc/modelwatch/config.json`` (the operator's contract;
+  see :mod:`modelwatch_monitor.contract` for the spec fields);
+- ``modelwatch check --reference REF --current CUR [--labels L --id-column C
+  --target T] --output DIR`` for users outside Kubernetes.
+
+The check reads the reference profile (computing it once when only raw reference
+data exists), reads the current window one column at a time (``exact`` mode) or
+streams it in batches into KLL sketches (``sketch`` mode, larger than memory), runs
+one registered drift test per feature, lets :mod:`modelwatch_monitor.verdicts`
+decide, collects data-quality findings, computes performance when labels are
+present, writes the report, and prints the compact result as the last stdout line
+(and to the termination-message path).
+
+Exit codes: 0 when the check ran (drift or not); 1 when it could not run (the
+result then has ``ok: false`` and a ``reason``: ``DataError``, ``ConfigError`` or
+``CheckFailed``). No report is left behind on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelwatch_monitor import contract
+from modelwatch_monitor.dataio import DataError, Source, open_source
+from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
+from modelwatch_monitor.profile import (
+    ColumnProfile,
+    Profile,
+    Roles,
+    add_role_arguments,
+    build_profile,
+    choose_mode,
+    is_numeric_dtype,
+    is_profile_uri,
+    parse_type_overrides,
+    summarize,
+)
+from modelwatch_monitor.verdicts import DatasetVerdict, DriftSettings, decide
+
+log = logging.getLogger(__name__)
+
+EXACT = sys.maxsize  # "grid size" that keeps the exact empirical CDF
+
+
+class ConfigError(ValueError):
+    """The job config or the command line is not usable."""
+
+
+@dataclass
+class CheckSettings:
+    """Everything one check needs, from the job config or the command line."""
+
+    current: str
+    output: str
+    reference: str | None = None
+    profile_path: str | None = None
+    labels: str | None = None
+    labels_id_column: str | None = None
+    window: str | None = None
+    roles: Roles = field(default_factory=Roles)
+    features: list[str] | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    drift: DriftSettings = field(default_factory=DriftSettings)
+    metric: str | None = None
+    max_degradation: float = 0.1
+    min_labeled_rows: int = 50
+    baseline: float | None = None
+    store: str | None = None
+    model: str = ""
+    report_id: str = ""
+    mode: str = "auto"
+    now: dt.datetime | None = None
+
+
+def _report_id(now: dt.datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def settings_from_config(
+    doc: Mapping[str, Any], *, now: dt.datetime | None = None
+) -> CheckSettings:
+    """Build the settings from a parsed job config (``contract.parse_job_config``)."""
+    spec = doc["spec"]
+    model = spec["model"]
+    data = spec.get("data") or {}
+    store = spec["store"]["uri"]
+    name = model["name"]
+    ref = (data.get("reference") or {}).get("uri")
+    cur = data.get("current") or {}
+    labels = data.get("labels") or {}
+    perf = spec.get("performance") or {}
+    now = now or dt.datetime.now(dt.UTC)
+    features = model.get("features") or []
+    try:
+        drift = DriftSettings.from_spec(spec.get("drift"))
+        report_id = _report_id(now)
+        return CheckSettings(
+            current=cur.get("uri") or contract.predictions_dir(store, name),
+            output=contract.report_dir(store, name, report_id),
+            reference=ref,
+            profile_path=contract.reference_profile_path(store, name),
+            labels=labels.get("uri"),
+            labels_id_column=labels.get("idColumn") or model.get("idColumn") or "request_id",
+            window=cur.get("window"),
+            roles=Roles(
+                id=model.get("idColumn") or "request_id",
+                timestamp=model.get("timestampColumn") or "timestamp",
+                prediction=model.get("predictionColumn") or "prediction",
+                target=model.get("target"),
+            ),
+            features=[f["name"] for f in features] or None,
+            overrides={f["name"]: f["type"] for f in features if f.get("type")},
+            task=model.get("task", "classification"),
+            drift=drift,
+            metric=perf.get("metric"),
+            max_degradation=float(perf.get("maxDegradation", 0.1)),
+            min_labeled_rows=int(perf.get("minLabeledRows", 50)),
+            baseline=None if perf.get("baseline") is None else float(perf["baseline"]),
+            store=store,
+            model=name,
+            report_id=report_id,
+            now=now,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"invalid job config: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# The check
+# ---------------------------------------------------------------------------
+
+
+def load_reference(settings: CheckSettings) -> Profile:
+    """The reference profile: given, reused from the store, or computed and saved."""
+    ref = settings.reference
+    if ref and is_profile_uri(ref):
+        return Profile.load(ref)
+    path = settings.profile_path
+    if path:
+        try:
+            profile = Profile.load(path)
+        except DataError:
+            profile = None
+        if profile is not None and (not ref or profile.source in ("", ref)):
+            log.info("reusing the reference profile %s", path)
+            return profile
+    if not ref:
+        raise ConfigError(
+            "no reference: set spec.data.reference.uri (or --reference), "
+            "or store a profile at " + (path or "the store")
+        )
+    log.info("computing the reference profile of %s", ref)
+    profile = build_profile(
+        ref,
+        roles=settings.roles,
+        features=settings.features,
+        overrides=settings.overrides,
+        task=settings.task,
+        mode=settings.mode,
+    )
+    if path:
+        profile.save(path)
+    return profile
+
+
+def _check_types(
+    reference: Mapping[str, ColumnProfile], source: Source, features: list[str]
+) -> None:
+    for name in features:
+        ref = reference[name]
+        cur_type = source.schema.field(name).type
+        if ref.type == "numeric" and not is_numeric_dtype(cur_type):
+            raise DataError(
+                f"feature column {name!r} has type {cur_type} in the current data, "
+                f"but {ref.dtype} (numeric) in the reference"
+            )
+
+
+def run_drift(
+    reference: Mapping[str, ColumnProfile],
+    current: Mapping[str, ColumnProfile],
+    settings: DriftSettings,
+) -> DatasetVerdict:
+    """Run the configured test on every feature and decide."""
+    results: list[tuple[str, str, DriftTest, DriftResult]] = []
+    for name, cur in current.items():
+        ref = reference[name]
+        test_name = settings.numeric_test if ref.type == "numeric" else settings.categorical_test
+        test = get_test(test_name, ref.type)
+        assert ref.summary is not None and cur.summary is not None
+        results.append((name, ref.type, test, test(ref.summary, cur.summary)))
+    return decide(results, settings)
+
+
+def _performance(
+    settings: CheckSettings, profile: Profile, source: Source
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
+    """Join labels, compute metrics; return (report section, result metric, labelled rows)."""
+    from modelwatch_monitor import performance as perf
+
+    roles = settings.roles
+    target = roles.target
+    if not target:
+        return None, None, 0
+    task = settings.task or (profile.performance or {}).get("task") or "classification"
+    pred_col = roles.prediction or "prediction"
+    proba_cols = [c for c in source.columns if c.startswith("proba")]
+    if settings.labels:
+        id_col = roles.id or "request_id"
+        lab_id = settings.labels_id_column or id_col
+        source.require([id_col, pred_col], "column")
+        preds = source.table([id_col, pred_col, *proba_cols]).to_pandas()
+        labels_src = open_source(settings.labels)
+        labels_src.require([lab_id, target], "labels column")
+        labels = labels_src.table([lab_id, target]).to_pandas()
+        labels = labels.drop_duplicates(subset=[lab_id], keep="last")
+        joined = preds.merge(
+            labels, left_on=id_col, right_on=lab_id, how="inner", suffixes=("", "_label")
+        )
+        tcol = target if target in joined.columns and target != pred_col else f"{target}_label"
+    elif target in source.columns and pred_col in source.columns:
+        joined = source.table([pred_col, target, *proba_cols]).to_pandas()
+        tcol = target
+    else:
+        return None, None, 0
+    joined = joined[joined[tcol].notna() & joined[pred_col].notna()]
+    n = len(joined)
+    proba = {
+        (c[len("proba_") :] if c.startswith("proba_") else "1"): joined[c].to_numpy()
+        for c in proba_cols
+    }
+    metrics = perf.compute_metrics(
+        joined[tcol].to_numpy(), joined[pred_col].to_numpy(), task, proba=proba or None
+    )
+    metric = settings.metric or perf.DEFAULT_METRIC[task]
+    baseline = settings.baseline
+    if baseline is None and profile.performance:
+        baseline = profile.performance.get("metrics", {}).get(metric)
+    if baseline is None and settings.store and settings.model:
+        baseline = perf.latest_version_metric(settings.store, settings.model, metric)
+    result = perf.evaluate(
+        metrics,
+        metric,
+        baseline=baseline,
+        max_degradation=settings.max_degradation,
+        labeled_rows=n,
+        min_labeled_rows=settings.min_labeled_rows,
+    )
+    section = {
+        "task": task,
+        "labeled_rows": n,
+        "metric": result,
+        "metrics": {
+            k: {"value": v.value, "undefinedReason": v.undefined_reason} for k, v in metrics.items()
+        },
+    }
+    return section, result, n
+
+
+def run_check(settings: CheckSettings) -> dict[str, Any]:
+    """Run one check and write its report; return the compact result (ok = true).
+
+    Raises
+    ------
+    DataError, ConfigError
+        When the check cannot run; nothing is written then.
+    """
+    from modelwatch_monitor import quality
+    from modelwatch_monitor.report import write_report
+
+    started = time.perf_counter()
+    now = settings.now or dt.datetime.now(dt.UTC)
+    profile = load_reference(settings)
+    features = settings.features or profile.features
+    missing_ref = [f for f in features if f not in profile.columns]
+    if missing_ref:
+        raise DataError(f"feature column {missing_ref[0]!r} is not in the reference profile")
+    source = open_source(settings.current)
+    source.require(features, "feature column")
+    if settings.window:
+        if not settings.roles.timestamp:
+            raise ConfigError("a window needs a timestamp column (--timestamp-column)")
+        source.select_window(settings.roles.timestamp, settings.window, now=now)
+    rows = source.count_rows()
+    if rows == 0:
+        where = f" in the window {settings.window!r}" if settings.window else ""
+        raise DataError(f"the current data {settings.current!r} has no rows{where}")
+    _check_types(profile.columns, source, features)
+    types = {f: profile.columns[f].type for f in features}
+    mode = choose_mode(rows, len(types), settings.mode)
+    current = summarize(source, types, mode=mode, grid_size=EXACT)
+    for name, col in current.items():
+        if col.summary is None:
+            raise DataError(
+                f"feature column {name!r} has no non-null value in the current data"
+                + (f" (window {settings.window!r})" if settings.window else "")
+            )
+    verdict = run_drift(profile.columns, current, settings.drift)
+
+    role_cols = {*settings.roles.names(), *profile.roles.names(), "request_id", "timestamp"}
+    role_cols |= {"prediction"} | {c for c in source.columns if c.startswith("proba")}
+    findings = quality.schema_findings(
+        {n: c.dtype for n, c in profile.columns.items()},
+        {n: str(source.schema.field(n).type) for n in source.columns},
+        ignore=role_cols,
+    )
+    for name in features:
+        findings.extend(quality.column_findings(profile.columns[name], current[name]))
+
+    perf_section, metric, labeled = _performance(settings, profile, source)
+
+    report_id = settings.report_id or _report_id(now)
+    d = settings.drift
+    report: dict[str, Any] = {
+        "schema": 1,
+        "kind": "modelwatch-check-report",
+        "report_id": report_id,
+        "model": settings.model,
+        "created": now.isoformat(),
+        "reference": profile.source,
+        "current": settings.current,
+        "window": settings.window,
+        "mode": mode,
+        "rows": {"reference": profile.rows, "current": rows, "labeled": labeled},
+        "settings": {
+            "numericTest": d.numeric_test,
+            "categoricalTest": d.categorical_test,
+            "pValueThreshold": d.p_value_threshold,
+            "correction": d.correction,
+            "minEffectSize": d.min_effect_size,
+            "driftShareThreshold": d.drift_share_threshold,
+            "statisticThreshold": d.statistic_threshold,
+        },
+        "dataset_drift": verdict.dataset_drift,
+        "drift_share": verdict.drift_share,
+        "n_drifted": verdict.n_drifted,
+        "n_features": verdict.n_features,
+        "features": [v._asdict() for v in verdict.features],
+        "quality": list(findings),
+        "performance": perf_section,
+    }
+    summaries: dict[str, tuple[Distribution | Counts, Distribution | Counts]] = {}
+    for v in verdict.features:
+        r, c = profile.columns[v.name].summary, current[v.name].summary
+        if v.drift and r is not None and c is not None:
+            summaries[v.name] = (r, c)
+    write_report(settings.output, report, summaries)
+
+    drifted = [v for v in verdict.features if v.drift]
+    message = (
+        f"{verdict.n_drifted} of {verdict.n_features} features drifted"
+        + (
+            f" ({', '.join(v.name for v in drifted[:3])}{', ...' if len(drifted) > 3 else ''})"
+            if drifted
+            else ""
+        )
+        + f"; dataset drift: {'yes' if verdict.dataset_drift else 'no'}"
+        + f"; {len(findings)} data-quality findings"
+    )
+    if metric:
+        if metric["value"] is None:
+            message += f"; {metric['name']} undefined: {metric['undefinedReason']}"
+        else:
+            message += f"; {metric['name']} = {metric['value']:.4g}"
+            if metric["degraded"]:
+                message += " (degraded)"
+    log.info("check done in %.2fs: %s", time.perf_counter() - started, message)
+    return {
+        "kind": "check",
+        "ok": True,
+        "reportId": report_id,
+        "reportUri": settings.output,
+        "datasetDrift": verdict.dataset_drift,
+        "driftShare": round(verdict.drift_share, 6),
+        "nDrifted": verdict.n_drifted,
+        "nFeatures": verdict.n_features,
+        "topFeatures": [
+            {
+                "name": v.name,
+                "test": v.test,
+                "statistic": round(v.statistic, 6),
+                "pValue": None if v.p_value is None else float(f"{v.p_value:.4g}"),
+            }
+            for v in verdict.features[:5]
+        ],
+        "qualityFindings": len(findings),
+        "quality": [f["message"][:200] for f in findings[:5]],
+        "metric": metric,
+        "rows": {"reference": profile.rows, "current": rows, "labeled": labeled},
+        "message": message,
+    }
+
+
+# ---------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="the job config JSON (the operator's contract)")
+    parser.add_argument("--reference", help="reference data or a profile JSON")
+    parser.add_argument("--current", help="current data: Parquet/CSV file, folder, glob or URI")
+    parser.add_argument("--labels", help="labels (ground truth) joined to predictions by id")
+    parser.add_argument(
+        "--labels-id-column", help="the id column of the labels (default: --id-column)"
+    )
+    parser.add_argument("--window", help="only the last WINDOW of the current data, e.g. 7d")
+    parser.add_argument("--output", help="the report folder")
+    parser.add_argument("--numeric-test", default="ks")
+    parser.add_argument("--categorical-test", default="chi2")
+    parser.add_argument("--p-value-threshold", type=float, default=0.05)
+    parser.add_argument(
+        "--correction", choices=["holm", "bonferroni", "bh", "none"], default="holm"
+    )
+    parser.add_argument("--min-effect-size", type=float, default=0.02)
+    parser.add_argument("--drift-share-threshold", type=float, default=0.5)
+    parser.add_argument("--metric", help="the performance metric (default: accuracy / rmse)")
+    parser.add_argument("--baseline", type=float, help="the performance baseline")
+    parser.add_argument("--max-degradation", type=float, default=0.1)
+    parser.add_argument("--min-labeled-rows", type=int, default=50)
+    parser.add_argument(
+        "--result-path",
+        default=contract.TERMINATION_MESSAGE_PATH,
+        help="where to write the compact result (default: the termination-message path)",
+    )
+    add_role_arguments(parser)
+
+
+def settings_from_args(args: argparse.Namespace) -> CheckSettings:
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                doc = contract.parse_job_config(fh.read())
+        except OSError as exc:
+            raise ConfigError(f"cannot read the job config {args.config!r}: {exc}") from exc
+        except contract.ContractError as exc:
+            raise ConfigError(str(exc)) from exc
+        settings = settings_from_config(doc)
+        if args.mode != "auto":
+            settings.mode = args.mode
+        return settings
+    missing = [o for o in ("reference", "current", "output") if not getattr(args, o)]
+    if missing:
+        raise ConfigError(
+            "modelwatch check needs --config, or --reference, --current and --output; "
+            f"missing {', '.join('--' + m for m in missing)}"
+        )
+    try:
+        drift = DriftSettings(
+            numeric_test=args.numeric_test,
+            categorical_test=args.categorical_test,
+            p_value_threshold=args.p_value_threshold,
+            correction=args.correction,
+            min_effect_size=args.min_effect_size,
+            drift_share_threshold=args.drift_share_threshold,
+        )
+        get_test(drift.numeric_test, "numeric")
+        get_test(drift.categorical_test, "categorical")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    now = dt.datetime.now(dt.UTC)
+    return CheckSettings(
+        current=args.current,
+        output=args.output,
+        reference=args.reference,
+        labels=args.labels,
+        labels_id_column=args.labels_id_column,
+        window=args.window,
+        roles=Roles(
+            id=args.id_column,
+            timestamp=args.timestamp_column or ("timestamp" if args.window else None),
+            prediction=args.prediction_column,
+            target=args.target,
+        ),
+        features=[f for f in args.features.split(",") if f] if args.features else None,
+        overrides=parse_type_overrides(args.numeric, args.categorical),
+        task=args.task,
+        drift=drift,
+        metric=args.metric,
+        baseline=args.baseline,
+        max_degradation=args.max_degradation,
+        min_labeled_rows=args.min_labeled_rows,
+        report_id=_report_id(now),
+        mode=args.mode,
+        now=now,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    result_path = getattr(args, "result_path", contract.TERMINATION_MESSAGE_PATH)
+    try:
+        settings = settings_from_args(args)
+        get_test(settings.drift.numeric_test, "numeric")
+        get_test(settings.drift.categorical_test, "categorical")
+        result = run_check(settings)
+        code = 0
+    except ConfigError as exc:
+        result, code = _failure("ConfigError", str(exc)), 1
+    except DataError as exc:
+        result, code = _failure("DataError", str(exc)), 1
+    except ValueError as exc:
+        result, code = _failure("ConfigError", str(exc)), 1
+    except Exception as exc:  # the operator must always get a result
+        log.exception("the check failed")
+        result, code = _failure("CheckFailed", f"{type(exc).__name__}: {exc}"), 1
+    text = contract.write_result(result, result_path)
+    if code:
+        log.error("%s", result["message"])
+    print(text, flush=True)
+    return code
+
+
+def _failure(reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "check", "ok": False, "reason": reason, "message": message}
