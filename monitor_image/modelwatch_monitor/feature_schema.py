@@ -204,6 +204,16 @@ def frame_from_records(
 ) -> pd.DataFrame:
     """Validate JSON records against the schema and return the model's input table.
 
+    See :func:`frames_from_records`, of which this is the first table.
+    """
+    return frames_from_records(records, schema)[0]
+
+
+def frames_from_records(
+    records: Sequence[Mapping[str, Any]], schema: Sequence[Feature]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate JSON records against the schema; return the model input and the raw table.
+
     Parameters
     ----------
     records : sequence of mapping
@@ -214,7 +224,11 @@ def frame_from_records(
 
     Returns
     -------
-    pandas.DataFrame of shape (len(records), len(schema))
+    model_input : pandas.DataFrame of shape (len(records), len(schema))
+        Typed for the model: unseen categories are missing.
+    raw : pandas.DataFrame of shape (len(records), len(schema))
+        The same values with categorical columns as plain strings, unseen ones kept:
+        what the prediction log stores, so the next check sees new categories.
 
     Raises
     ------
@@ -226,6 +240,7 @@ def frame_from_records(
     import pandas as pd
 
     out: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
     for feat in schema:
         name = feat.name
         try:
@@ -247,6 +262,7 @@ def frame_from_records(
                     f"got {type(v).__name__} in record {i}",
                 )
             out[name] = pd.Categorical(values, categories=list(feat.categories or ()))
+            raw[name] = pd.array(values, dtype="string")
         else:
             for i, v in enumerate(values):
                 t = type(v)
@@ -264,7 +280,7 @@ def frame_from_records(
                         f"column {name!r} must be {expected}; got {type(v).__name__} in record {i}",
                     )
             try:
-                out[name] = np.asarray(values, dtype=np.float64)
+                out[name] = raw[name] = np.asarray(values, dtype=np.float64)
             except OverflowError:
                 raise SchemaError(name, f"column {name!r} holds a number out of range") from None
-    return pd.DataFrame(out)
+    return pd.DataFrame(out), pd.DataFrame(raw)

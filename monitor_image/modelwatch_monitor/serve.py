@@ -431,7 +431,7 @@ def _id_values(records: list[dict[str, Any]], column: str) -> Any:
 
 async def predict(request: web.Request) -> web.Response:
     """Predict a batch of records."""
-    from modelwatch_monitor.feature_schema import SchemaError, frame_from_records
+    from modelwatch_monitor.feature_schema import SchemaError, frames_from_records
     from modelwatch_monitor.prediction_log import LoggedBatch
 
     state = request.app[STATE_KEY]
@@ -454,7 +454,7 @@ async def predict(request: web.Request) -> web.Response:
                 f"{len(records)} records exceed the limit of {state.config.max_rows_per_request}",
             )
         try:
-            X = frame_from_records(records, model.schema)
+            X, raw = frames_from_records(records, model.schema)
         except SchemaError as exc:
             raise BadRequest(422, str(exc), exc.column) from None
     except BadRequest as exc:
@@ -474,9 +474,9 @@ async def predict(request: web.Request) -> web.Response:
         )
     state.metrics.predicted(len(predictions))
     if state.logger is not None:
-        logged = X
+        logged = raw
         if state.id_column and any(state.id_column in r for r in records):
-            logged = X.assign(**{state.id_column: _id_values(records, state.id_column)})
+            logged = raw.assign(**{state.id_column: _id_values(records, state.id_column)})
         state.logger.offer(
             LoggedBatch(
                 features=logged,
