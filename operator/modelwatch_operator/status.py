@@ -97,7 +97,7 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
         return c.PHASE_DEGRADED
     if is_true(status, c.COND_DATA_DRIFT):
         return c.PHASE_DRIFTED
-    if status.get("lastCheck") or status.get("currentVersion") is not None:
+    if status.get("lastCheck"):
         return c.PHASE_HEALTHY
     return c.PHASE_PENDING
 

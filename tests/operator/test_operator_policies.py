@@ -1,0 +1,343 @@
+"""Table tests for the pure policies: retrain, promotion, pinning and rollout arithmetic."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from modelwatch_operator import policies
+from modelwatch_operator.policies import format_time
+
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+
+
+def ago(**delta: float) -> str:
+    return format_time(NOW - dt.timedelta(**delta))
+
+
+def spec(**retrain: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "enabled": True,
+        "triggers": {"onDrift": True, "onDegradation": True, "violations": 1, "window": 1},
+        "cooldown": "1h",
+        "maxPerDay": 3,
+        "minImprovement": 0.01,
+    }
+    for key, value in retrain.items():
+        if key == "triggers":
+            base["triggers"] = {**base["triggers"], **value}
+        else:
+            base[key] = value
+    return {"retrain": base, "deployment": {"name": "srv"}}
+
+
+DRIFT = {"drift": True, "degraded": False}
+DEGRADED = {"drift": False, "degraded": True}
+CLEAN = {"drift": False, "degraded": False}
+
+
+@pytest.mark.parametrize(
+    ("spec_", "status", "manual", "fire", "reason"),
+    [
+        (spec(enabled=False), {"history": [DRIFT]}, False, False, "RetrainDisabled"),
+        (
+            spec(),
+            {"history": [DRIFT], "retrain": {"job": "j", "version": 2}},
+            False,
+            False,
+            "RetrainInProgress",
+        ),
+        (spec(), {"history": [DRIFT], "retrain": {"job": "j"}}, True, False, "RetrainInProgress"),
+        (
+            spec(),
+            {"history": [DRIFT], "rollout": {"version": 2}},
+            False,
+            False,
+            "RolloutInProgress",
+        ),
+        (spec(), {"history": [CLEAN]}, True, True, "ManualRequest"),
+        (spec(), {"history": []}, False, False, "BelowThreshold"),
+        (spec(), {"history": [CLEAN]}, False, False, "BelowThreshold"),
+        (spec(), {"history": [DRIFT]}, False, True, "DataDrift"),
+        (spec(), {"history": [DEGRADED]}, False, True, "PerformanceDegraded"),
+        (spec(triggers={"onDrift": False}), {"history": [DRIFT]}, False, False, "BelowThreshold"),
+        (
+            spec(triggers={"onDegradation": False}),
+            {"history": [DEGRADED]},
+            False,
+            False,
+            "BelowThreshold",
+        ),
+        # M-of-N: 2 of the last 3.
+        (
+            spec(triggers={"violations": 2, "window": 3}),
+            {"history": [DRIFT, CLEAN, CLEAN]},
+            False,
+            False,
+            "BelowThreshold",
+        ),
+        (
+            spec(triggers={"violations": 2, "window": 3}),
+            {"history": [DRIFT, CLEAN, DRIFT]},
+            False,
+            True,
+            "DataDrift",
+        ),
+        (
+            spec(triggers={"violations": 2, "window": 3}),
+            {"history": [DRIFT, DRIFT, CLEAN, CLEAN, DRIFT]},
+            False,
+            False,
+            "BelowThreshold",
+        ),
+        (
+            spec(triggers={"violations": 2, "window": 2}),
+            {"history": [DRIFT, CLEAN]},
+            False,
+            False,
+            "BelowThreshold",
+        ),
+        # Cooldown and the daily budget.
+        (
+            spec(),
+            {"history": [DRIFT], "retrains": [{"startedAt": ago(minutes=30)}]},
+            False,
+            False,
+            "CooldownActive",
+        ),
+        (
+            spec(),
+            {"history": [DRIFT], "retrains": [{"startedAt": ago(minutes=30)}]},
+            True,
+            True,
+            "ManualRequest",
+        ),
+        (
+            spec(),
+            {"history": [DRIFT], "retrains": [{"startedAt": ago(hours=2)}]},
+            False,
+            True,
+            "DataDrift",
+        ),
+        (
+            spec(cooldown="10m", maxPerDay=2),
+            {
+                "history": [DRIFT],
+                "retrains": [{"startedAt": ago(hours=5)}, {"startedAt": ago(hours=3)}],
+            },
+            False,
+            False,
+            "RetrainBudgetExhausted",
+        ),
+        (
+            spec(cooldown="10m", maxPerDay=2),
+            {
+                "history": [DRIFT],
+                "retrains": [{"startedAt": ago(hours=30)}, {"startedAt": ago(hours=3)}],
+            },
+            False,
+            True,
+            "DataDrift",
+        ),
+        (spec(maxPerDay=0), {"history": [DRIFT]}, False, False, "RetrainBudgetExhausted"),
+    ],
+)
+def test_should_retrain(
+    spec_: dict[str, Any], status: dict[str, Any], manual: bool, fire: bool, reason: str
+) -> None:
+    decision = policies.should_retrain(spec=spec_, status=status, now=NOW, manual=manual)
+    assert (decision.fire, decision.reason) == (fire, reason), decision.message
+    assert decision.message
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ({}, 1),
+        ({"currentVersion": 1}, 2),
+        ({"currentVersion": 1, "latestVersion": 4}, 5),
+        ({"versions": [{"version": 9}], "currentVersion": 2}, 10),
+    ],
+)
+def test_allocate_version(status: dict[str, Any], expected: int) -> None:
+    assert policies.allocate_version(status) == expected
+
+
+def retrain_result(**kw: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "kind": "retrain",
+        "ok": True,
+        "version": 2,
+        "sha256": "abc",
+        "metric": "accuracy",
+        "challenger": {"score": 0.9},
+        "champion": {"version": 1, "score": 0.7},
+        "promote": True,
+        "reason": "challenger beats champion",
+    }
+    base.update(kw)
+    return base
+
+
+IN_FLIGHT = {"retrain": {"version": 2, "job": "mm-retrain-2"}}
+
+
+@pytest.mark.parametrize(
+    ("spec_", "result", "fire", "reason"),
+    [
+        (spec(), retrain_result(), True, "ChallengerWins"),
+        (spec(), retrain_result(champion=None), True, "ChallengerWins"),
+        (
+            spec(),
+            retrain_result(ok=False, reason="NotEnoughLabels", message="12 rows"),
+            False,
+            "NotEnoughLabels",
+        ),
+        (spec(), retrain_result(version=3), False, "VersionMismatch"),
+        (spec(), retrain_result(sha256=""), False, "MissingSha256"),
+        (spec(), retrain_result(promote=False, reason="no gain"), False, "ChallengerNotBetter"),
+        (spec(minImprovement=0.5), retrain_result(), False, "ChallengerNotBetter"),
+        # Lower is better for losses: 0.3 -> 0.2 is a gain of 0.1.
+        (
+            spec(),
+            retrain_result(metric="log_loss", challenger={"score": 0.2}, champion={"score": 0.3}),
+            True,
+            "ChallengerWins",
+        ),
+        (
+            spec(),
+            retrain_result(metric="rmse", challenger={"score": 0.4}, champion={"score": 0.3}),
+            False,
+            "ChallengerNotBetter",
+        ),
+        ({**spec(), "pinnedVersion": 1}, retrain_result(), False, "Pinned"),
+        ({"retrain": {}}, retrain_result(), False, "NoDeployment"),
+    ],
+)
+def test_should_promote(
+    spec_: dict[str, Any], result: dict[str, Any], fire: bool, reason: str
+) -> None:
+    decision = policies.should_promote(spec=spec_, status=IN_FLIGHT, result=result)
+    assert (decision.fire, decision.reason) == (fire, reason), decision.message
+
+
+VERSIONS = {
+    "currentVersion": 2,
+    "currentSha256": "s2",
+    "versions": [{"version": 1, "sha256": "s1"}, {"version": 2, "sha256": "s2"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("spec_", "status", "fire", "reason"),
+    [
+        ({}, VERSIONS, False, "NotPinned"),
+        ({"pinnedVersion": 2}, VERSIONS, False, "AlreadyServing"),
+        ({"pinnedVersion": 1}, VERSIONS, True, "Pinned"),
+        (
+            {"pinnedVersion": 1},
+            {**VERSIONS, "pin": {"version": 1, "generation": 3}},
+            False,
+            "AlreadyAttempted",
+        ),
+        (
+            {"pinnedVersion": 1},
+            {**VERSIONS, "pin": {"version": 1, "generation": 2}},
+            True,
+            "Pinned",
+        ),
+        ({"pinnedVersion": 1}, {**VERSIONS, "rollout": {"version": 3}}, False, "RolloutInProgress"),
+        ({"pinnedVersion": 7}, VERSIONS, False, "UnknownVersion"),
+    ],
+)
+def test_should_pin(spec_: dict[str, Any], status: dict[str, Any], fire: bool, reason: str) -> None:
+    decision = policies.should_pin(spec=spec_, status=status, generation=3)
+    assert (decision.fire, decision.reason) == (fire, reason)
+
+
+def deployment(
+    *,
+    generation: int = 5,
+    observed: int = 5,
+    replicas: int = 2,
+    updated: int = 2,
+    total: int = 2,
+    available: int = 2,
+    conditions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "replicas": total,
+            "availableReplicas": available,
+            "conditions": conditions or [],
+        },
+    }
+
+
+DEADLINE = {
+    "type": "Progressing",
+    "status": "False",
+    "reason": "ProgressDeadlineExceeded",
+    "message": 'ReplicaSet "srv-abc" has timed out progressing.',
+    "lastUpdateTime": format_time(NOW),
+}
+
+
+@pytest.mark.parametrize(
+    ("dep", "generation", "started", "state", "reason"),
+    [
+        (deployment(observed=4), 5, None, "Progressing", "WaitingForController"),
+        (deployment(generation=6), 5, None, "Progressing", "WaitingForController"),
+        (deployment(updated=1), 5, None, "Progressing", "UpdatingReplicas"),
+        (deployment(total=3), 5, None, "Progressing", "TerminatingOldReplicas"),
+        (deployment(available=1), 5, None, "Progressing", "WaitingForAvailability"),
+        (deployment(), 5, None, "Complete", "RolloutComplete"),
+        (
+            deployment(replicas=0, updated=0, total=0, available=0),
+            5,
+            None,
+            "Complete",
+            "RolloutComplete",
+        ),
+        (
+            deployment(updated=1, conditions=[DEADLINE]),
+            5,
+            None,
+            "Failed",
+            "ProgressDeadlineExceeded",
+        ),
+        (
+            deployment(updated=1, conditions=[DEADLINE]),
+            5,
+            NOW - dt.timedelta(seconds=30),
+            "Failed",
+            "ProgressDeadlineExceeded",
+        ),
+        # A stale verdict from before this rollout (e.g. the rollback after a failure).
+        (deployment(updated=1, conditions=[DEADLINE]), 5, NOW, "Progressing", "UpdatingReplicas"),
+    ],
+)
+def test_rollout_state(
+    dep: dict[str, Any], generation: int, started: dt.datetime | None, state: str, reason: str
+) -> None:
+    result = policies.rollout_state(dep, generation=generation, started=started)
+    assert (result.state, result.reason) == (state, reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("15m", 900), ("1h", 3600), ("7d", 604800)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    assert policies.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1", "h", "1w", "-1h", "1.5h"])
+def test_parse_duration_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="The duration must be"):
+        policies.parse_duration(text)

@@ -1,0 +1,449 @@
+"""The loop against an in-memory API: check -> retrain -> promote -> rollout -> rollback."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from modelwatch_operator import constants as c
+from modelwatch_operator import kube, reconciling
+from modelwatch_operator import status as st
+from modelwatch_operator.policies import format_time
+
+NS = "ml"
+T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def tick(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+class FakeApi:
+    """Just enough of the API for the functions in :mod:`modelwatch_operator.kube`."""
+
+    def __init__(self) -> None:
+        self.monitors: dict[str, dict[str, Any]] = {}
+        self.config_maps: dict[str, dict[str, Any]] = {}
+        self.cronjobs: dict[str, dict[str, Any]] = {}
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.pods: dict[str, list[dict[str, Any]]] = {}
+        self.deployments: dict[str, dict[str, Any]] = {}
+        self.created_jobs: list[str] = []
+
+    def get_monitor(self, namespace: str, name: str) -> dict[str, Any] | None:
+        body = self.monitors.get(name)
+        return copy.deepcopy(body) if body else None
+
+    def patch_monitor_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        status = self.monitors[name].setdefault("status", {})
+        for key, value in patch.items():
+            if value is None:
+                status.pop(key, None)
+            else:
+                status[key] = copy.deepcopy(value)
+        json.dumps(status)  # must serialise
+
+    def patch_monitor_annotations(self, namespace: str, name: str, ann: dict[str, Any]) -> None:
+        current = self.monitors[name]["metadata"].setdefault("annotations", {})
+        for key, value in ann.items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+
+    def apply_config_map(self, manifest: dict[str, Any]) -> None:
+        self.config_maps[manifest["metadata"]["name"]] = manifest
+
+    def apply_cronjob(self, manifest: dict[str, Any]) -> None:
+        self.cronjobs[manifest["metadata"]["name"]] = manifest
+
+    def create_job(self, manifest: dict[str, Any]) -> bool:
+        name = manifest["metadata"]["name"]
+        if name in self.jobs:
+            return False
+        self.jobs[name] = copy.deepcopy(manifest)
+        self.created_jobs.append(name)
+        return True
+
+    def job_exists(self, namespace: str, name: str) -> bool:
+        return name in self.jobs
+
+    def list_job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
+        return self.pods.get(job, [])
+
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        dep = self.deployments.get(name)
+        return copy.deepcopy(dep) if dep else None
+
+    def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        dep = self.deployments[name]
+        dep["metadata"].setdefault("labels", {}).update(patch["metadata"]["labels"])
+        spec = patch.get("spec")
+        if spec:
+            dep["spec"]["progressDeadlineSeconds"] = spec["progressDeadlineSeconds"]
+            template = dep["spec"]["template"]
+            template["metadata"].setdefault("annotations", {}).update(
+                spec["template"]["metadata"]["annotations"]
+            )
+            for pc in spec["template"]["spec"]["containers"]:
+                cont = next(x for x in template["spec"]["containers"] if x["name"] == pc["name"])
+                env = {e["name"]: e for e in cont.get("env", [])}
+                env.update({e["name"]: e for e in pc["env"]})
+                cont["env"] = list(env.values())
+            dep["metadata"]["generation"] += 1
+        return copy.deepcopy(dep)
+
+    # Test helpers.
+    def finish_job(self, name: str, result: dict[str, Any] | None, *, ok: bool = True) -> dict:
+        job = self.jobs[name]
+        container = job["spec"]["template"]["spec"]["containers"][0]["name"]
+        message = json.dumps({"schema": 1, **result}) if result is not None else "Traceback: boom"
+        self.pods[name] = [
+            {
+                "metadata": {"name": f"{name}-x", "creationTimestamp": format_time(T0)},
+                "status": {
+                    "containerStatuses": [
+                        {
+                            "name": container,
+                            "state": {
+                                "terminated": {"exitCode": 0 if ok else 1, "message": message}
+                            },
+                        }
+                    ]
+                },
+            }
+        ]
+        job["status"] = {
+            "conditions": [
+                {
+                    "type": "Complete" if ok else "Failed",
+                    "status": "True",
+                    "reason": "" if ok else "BackoffLimitExceeded",
+                    "message": "" if ok else "Job has reached the specified backoff limit",
+                }
+            ],
+            "completionTime": format_time(T0),
+        }
+        return copy.deepcopy(job)
+
+    def set_rollout(self, name: str, *, done: bool = False, deadline_at: str | None = None) -> dict:
+        dep = self.deployments[name]
+        gen = dep["metadata"]["generation"]
+        conds = []
+        if deadline_at:
+            conds = [
+                {
+                    "type": "Progressing",
+                    "status": "False",
+                    "reason": "ProgressDeadlineExceeded",
+                    "message": "timed out",
+                    "lastUpdateTime": deadline_at,
+                }
+            ]
+        dep["status"] = {
+            "observedGeneration": gen,
+            "replicas": 1,
+            "updatedReplicas": 1,
+            "availableReplicas": 1 if done else 0,
+            "conditions": conds,
+        }
+        return copy.deepcopy(dep)
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
+    fake = FakeApi()
+    for name in (
+        "get_monitor",
+        "patch_monitor_status",
+        "patch_monitor_annotations",
+        "apply_config_map",
+        "apply_cronjob",
+        "create_job",
+        "job_exists",
+        "list_job_pods",
+        "get_deployment",
+        "patch_deployment",
+    ):
+        monkeypatch.setattr(kube, name, getattr(fake, name))
+    fake.monitors["mm"] = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND,
+        "metadata": {"name": "mm", "namespace": NS, "uid": "u1", "generation": 1},
+        "spec": {
+            "model": {"name": "iris", "target": "y"},
+            "data": {"reference": {"uri": "/store/ref.csv"}},
+            "store": {"uri": "file:///store", "volume": {"claimName": "store"}},
+            "schedule": "*/5 * * * *",
+            "retrain": {
+                "enabled": True,
+                "cooldown": "1h",
+                "maxPerDay": 3,
+                "triggers": {"violations": 1, "window": 1},
+                "minImprovement": 0.01,
+            },
+            "deployment": {
+                "name": "srv",
+                "container": "server",
+                "rollbackOnFailure": True,
+                "progressDeadlineSeconds": 30,
+            },
+        },
+    }
+    fake.deployments["srv"] = {
+        "metadata": {"name": "srv", "namespace": NS, "generation": 1, "labels": {}},
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "metadata": {},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "server",
+                            "env": [
+                                {"name": "MODEL_VERSION", "value": "1"},
+                                {"name": "MODEL_SHA256", "value": "sha1"},
+                            ],
+                        }
+                    ]
+                },
+            },
+        },
+        "status": {},
+    }
+    yield fake
+
+
+def status(api: FakeApi) -> dict[str, Any]:
+    result: dict[str, Any] = api.monitors["mm"].get("status", {})
+    return result
+
+
+def cond(api: FakeApi, ctype: str) -> tuple[str, str]:
+    found = st.condition(status(api), ctype)
+    return found.get("status", ""), found.get("reason", "")
+
+
+CHECK_DRIFT = {
+    "kind": "check",
+    "ok": True,
+    "reportId": "r1",
+    "reportUri": "file:///store/iris/reports/r1",
+    "datasetDrift": True,
+    "driftShare": 0.75,
+    "nDrifted": 3,
+    "nFeatures": 4,
+    "topFeatures": [{"name": "x1", "test": "ks", "statistic": 0.5, "pValue": 0.0001}],
+    "metric": {
+        "name": "accuracy",
+        "value": 0.6,
+        "baseline": 0.9,
+        "relativeChange": -0.33,
+        "degraded": True,
+    },
+    "rows": {"reference": 500, "current": 300, "labeled": 300},
+}
+RETRAIN_WIN = {
+    "kind": "retrain",
+    "ok": True,
+    "version": 2,
+    "sha256": "sha2",
+    "metric": "accuracy",
+    "challenger": {"score": 0.9},
+    "champion": {"version": 1, "score": 0.6},
+    "promote": True,
+    "reason": "challenger wins",
+    "reportId": "t1",
+}
+
+
+def test_create_takes_over_and_initialises(api: FakeApi) -> None:
+    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    assert set(api.config_maps) == {"mm-config"}
+    assert set(api.cronjobs) == {"mm-check"}
+    assert api.deployments["srv"]["metadata"]["labels"] == {c.LABEL_MONITOR: "mm"}
+    s = status(api)
+    assert s["phase"] == "Pending"
+    assert s["currentVersion"] == 1 and s["currentSha256"] == "sha1"
+    assert s["observedGeneration"] == 1
+    assert {x["type"] for x in s["conditions"]} == set(c.CONDITION_TYPES)
+
+
+def test_missing_deployment_is_a_readable_condition(api: FakeApi) -> None:
+    api.monitors["mm"]["spec"]["deployment"]["name"] = "nope"
+    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    ready = st.condition(status(api), c.COND_READY)
+    assert ready["reason"] == "DeploymentNotFound"
+    assert 'deployment "nope" not found in namespace "ml"' in ready["message"]
+    assert status(api)["phase"] == "Failed"
+
+
+def run_to_rollout(api: FakeApi, clock: Clock) -> None:
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    cronjob_job = {"metadata": {"name": "mm-check-1", "namespace": NS, "labels": {}}}
+    cronjob_job["spec"] = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]
+    cronjob_job["metadata"]["labels"] = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["metadata"][
+        "labels"
+    ]
+    api.jobs["mm-check-1"] = cronjob_job
+    reconciling.handle_job(api.finish_job("mm-check-1", CHECK_DRIFT), now=clock)
+
+
+def test_the_whole_loop(api: FakeApi) -> None:
+    clock = Clock()
+    run_to_rollout(api, clock)
+    s = status(api)
+    assert s["drift"] == "3/4" and s["metric"] == "accuracy=0.6"
+    assert s["lastCheck"]["topFeatures"][0]["name"] == "x1"
+    assert cond(api, c.COND_DATA_DRIFT) == ("True", "DriftDetected")
+    assert cond(api, c.COND_DEGRADED) == ("True", "MetricDegraded")
+    assert api.created_jobs == ["mm-retrain-2"]
+    assert s["retrain"]["version"] == 2 and s["retrain"]["championVersion"] == 1
+    assert s["phase"] == "Retraining"
+    args = api.jobs["mm-retrain-2"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[3:] == ["--version", "2", "--trigger-report", "r1", "--champion-version", "1"]
+
+    # The same Job event again (a restart re-lists it): nothing changes.
+    before = copy.deepcopy(status(api))
+    reconciling.handle_job(api.jobs["mm-check-1"], now=clock)
+    assert status(api) == before and api.created_jobs == ["mm-retrain-2"]
+
+    clock.tick(60)
+    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    s = status(api)
+    assert "retrain" not in s
+    assert s["rollout"]["version"] == 2 and s["rollout"]["previousVersion"] == 1
+    assert s["phase"] == "RollingOut"
+    env = api.deployments["srv"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["name"]: e["value"] for e in env} == {"MODEL_VERSION": "2", "MODEL_SHA256": "sha2"}
+    assert api.deployments["srv"]["spec"]["progressDeadlineSeconds"] == 30
+
+    reconciling.handle_deployment(api.set_rollout("srv", done=False), now=clock)
+    assert status(api)["phase"] == "RollingOut"
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    s = status(api)
+    assert s["currentVersion"] == 2 and s["currentSha256"] == "sha2"
+    assert cond(api, c.COND_ROLLOUT) == ("True", "RolloutComplete")
+    assert s["phase"] == "Healthy"
+    assert s["history"] == []
+    assert [v["version"] for v in s["versions"]] == [1, 2]
+
+
+def test_failed_rollout_rolls_back(api: FakeApi) -> None:
+    clock = Clock()
+    run_to_rollout(api, clock)
+    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    clock.tick(40)
+    reconciling.handle_deployment(
+        api.set_rollout("srv", deadline_at=format_time(clock.now)), now=clock
+    )
+    s = status(api)
+    assert cond(api, c.COND_ROLLOUT) == ("False", "RolledBack")
+    assert s["rollout"]["kind"] == "Rollback" and s["rollout"]["version"] == 1
+    env = api.deployments["srv"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["name"]: e["value"] for e in env} == {"MODEL_VERSION": "1", "MODEL_SHA256": "sha1"}
+    # The controller still shows the old verdict for a moment: not a second failure.
+    reconciling.handle_deployment(
+        api.set_rollout("srv", deadline_at=format_time(clock.now)), now=clock
+    )
+    assert status(api)["rollout"]["kind"] == "Rollback"
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    s = status(api)
+    assert "rollout" not in s
+    assert s["currentVersion"] == 1
+    assert cond(api, c.COND_ROLLOUT) == ("False", "RolledBack")
+
+
+def test_failed_check_keeps_serving(api: FakeApi) -> None:
+    clock = Clock()
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    api.jobs["mm-check-9"] = {
+        "metadata": {
+            "name": "mm-check-9",
+            "namespace": NS,
+            "labels": {c.LABEL_MONITOR: "mm", c.LABEL_JOB_KIND: "check"},
+        },
+        "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
+    }
+    failure = {
+        "kind": "check",
+        "ok": False,
+        "reason": "DataError",
+        "message": "column 'y' not found in /store/ref.csv",
+    }
+    reconciling.handle_job(api.finish_job("mm-check-9", failure, ok=False), now=clock)
+    s = status(api)
+    assert cond(api, c.COND_READY) == ("False", "CheckFailed")
+    assert "column 'y' not found" in st.condition(s, c.COND_READY)["message"]
+    assert s["lastFailure"]["reason"] == "DataError"
+    assert s["phase"] == "Failed"
+    assert api.created_jobs == []
+    assert s["currentVersion"] == 1
+
+
+def test_crash_without_result_uses_the_log_tail(api: FakeApi) -> None:
+    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    api.jobs["mm-check-8"] = {
+        "metadata": {
+            "name": "mm-check-8",
+            "namespace": NS,
+            "labels": {c.LABEL_MONITOR: "mm", c.LABEL_JOB_KIND: "check"},
+        },
+        "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
+    }
+    reconciling.handle_job(api.finish_job("mm-check-8", None, ok=False), now=Clock())
+    assert status(api)["lastFailure"]["reason"] == "JobFailed"
+    assert "Traceback: boom" in status(api)["lastFailure"]["message"]
+
+
+def test_restart_recreates_a_missing_retrain_job_once(api: FakeApi) -> None:
+    clock = Clock()
+    run_to_rollout(api, clock)
+    del api.jobs["mm-retrain-2"]  # as if the operator died between status write and create
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    assert api.created_jobs == ["mm-retrain-2", "mm-retrain-2"]
+    assert set(api.jobs) >= {"mm-retrain-2"}
+    assert status(api)["retrain"]["version"] == 2
+
+
+def test_retrain_now_annotation_is_cleared(api: FakeApi) -> None:
+    api.monitors["mm"]["metadata"]["annotations"] = {c.ANNOTATION_RETRAIN_NOW: "1"}
+    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    assert api.created_jobs == ["mm-retrain-2"]
+    assert status(api)["retrain"]["trigger"] == "ManualRequest"
+    assert c.ANNOTATION_RETRAIN_NOW not in api.monitors["mm"]["metadata"]["annotations"]
+
+
+def test_pin_rolls_to_a_known_version(api: FakeApi) -> None:
+    clock = Clock()
+    run_to_rollout(api, clock)
+    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    api.monitors["mm"]["spec"]["pinnedVersion"] = 1
+    api.monitors["mm"]["metadata"]["generation"] = 2
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    s = status(api)
+    assert s["rollout"]["kind"] == "Pin" and s["rollout"]["version"] == 1
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    assert status(api)["currentVersion"] == 1
+    assert status(api)["pin"]["outcome"] == "Complete"
+
+
+def test_pin_to_unknown_version(api: FakeApi) -> None:
+    api.monitors["mm"]["spec"]["pinnedVersion"] = 9
+    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    assert cond(api, c.COND_ROLLOUT) == ("False", "UnknownVersion")
+    assert "rollout" not in status(api)
