@@ -1,0 +1,299 @@
+"""``modelwatch retrain``: real FLAML runs on small synthetic data, in subprocesses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import mw_synth as synth
+import pytest
+
+from modelwatch_monitor import cli, contract
+from modelwatch_monitor.automl import cpu_limit
+from modelwatch_monitor.registry import Registry
+
+
+@pytest.fixture(scope="module")
+def stale(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A store whose version 1 was trained on concept ``a`` reference data."""
+    root = tmp_path_factory.mktemp("stale")
+    store = str(root / "store")
+    ref = synth.frame(600, concept="a", seed=1)
+    ref.to_parquet(root / "reference.parquet")
+    doc = synth.job_config(store, trainingData="reference")
+    doc["spec"]["data"] = {"reference": {"uri": str(root / "reference.parquet")}}
+    cfg = synth.write_config(root / "v1.json", doc)
+    term = root / "v1.termination"
+    code, result, err = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "1", "--termination-log", str(term)
+    )
+    assert code == 0, err
+    return {"root": root, "store": store, "result": result, "termination": term, "stderr": err}
+
+
+def _scenario(stale: dict[str, Any], tmp_path: pathlib.Path, *, concept: str) -> str:
+    """Copy the stale store and add 400 logged predictions labeled under ``concept``."""
+    store = str(tmp_path / "store")
+    shutil.copytree(stale["store"], store)
+    recent = synth.frame(400, concept=concept, seed=2, start_id=10_000)
+    synth.write_prediction_log(store, "churn", recent)
+    recent[["id", "y"]].to_parquet(tmp_path / "labels.parquet")
+    return store
+
+
+def _config(tmp_path: pathlib.Path, store: str, stale: dict[str, Any], **retrain: Any) -> str:
+    doc = synth.job_config(store, **retrain)
+    doc["spec"]["data"] = {
+        "reference": {"uri": str(stale["root"] / "reference.parquet")},
+        "labels": {"uri": str(tmp_path / "labels.parquet"), "idColumn": "id"},
+    }
+    return synth.write_config(tmp_path / "config.json", doc)
+
+
+@pytest.mark.slow
+def test_first_version_is_promoted_and_written(stale: dict[str, Any]) -> None:
+    result = stale["result"]
+    assert result["ok"] is True
+    assert result["kind"] == "retrain"
+    assert result["version"] == 1
+    assert result["promote"] is True
+    assert result["reason"] == "FirstVersion"
+    assert result["champion"] is None
+    assert result["metric"] == "roc_auc"
+    assert result["challenger"]["score"] > 0.85
+    # The termination message and stdout's last line carry the same result.
+    assert contract.parse_result(stale["termination"].read_text()) == result
+    folder = pathlib.Path(contract.version_dir(stale["store"], "churn", 1))
+    sha = hashlib.sha256((folder / contract.MODEL_FILE).read_bytes()).hexdigest()
+    assert result["sha256"] == sha
+    meta = json.loads((folder / contract.METADATA_FILE).read_text())
+    assert meta["sha256"] == sha
+    assert meta["version"] == 1
+    assert meta["metrics"]["champion"] is None
+    assert meta["metrics"]["challenger"]["roc_auc"] == result["challenger"]["score"]
+    assert meta["flaml"]["bestEstimator"] in ("lgbm", "rf")
+    assert isinstance(meta["flaml"]["bestConfig"], dict) and meta["flaml"]["bestConfig"]
+    assert meta["flaml"]["nJobs"] == cpu_limit()
+    assert meta["training"]["rows"] == 420 and meta["holdout"]["rows"] == 180
+    assert meta["training"]["fingerprint"].startswith("sha256:")
+    assert {"flaml", "scikit-learn", "pandas", "python"} <= set(meta["libraries"])
+    assert [f["name"] for f in meta["features"]] == synth.FEATURES
+    assert meta["features"][3] == {
+        "name": "color",
+        "type": "categorical",
+        "categories": ["blue", "green", "red"],
+    }
+    # Progress was logged while training.
+    assert "iteration" in stale["stderr"] and "training done" in stale["stderr"]
+
+
+@pytest.mark.slow
+def test_concept_drift_challenger_beats_stale_champion(
+    stale: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    store = _scenario(stale, tmp_path, concept="b")
+    cfg = _config(tmp_path, store, stale, trainingData="recent")
+    code, result, err = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "2", "--trigger-report", "20261123T100000Z",
+        "--termination-log", str(tmp_path / "term"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert result["ok"] is True
+    assert result["promote"] is True, result
+    assert result["reason"] == "ChallengerBetter"
+    assert result["champion"]["version"] == 1
+    assert result["challenger"]["score"] >= result["champion"]["score"] + 0.01
+    assert result["reportId"] == "20261123T100000Z"
+    meta = Registry(store, "churn").metadata(2)
+    assert meta["triggerReport"] == "20261123T100000Z"
+    assert meta["metrics"]["champion"]["roc_auc"] == result["champion"]["score"]
+    assert meta["training"]["sources"] == {"recent": 280}
+    assert meta["holdout"]["source"] == "recent" and meta["holdout"]["rows"] == 120
+    # The holdout is the most recent slice: it starts after the training window ends.
+    assert meta["training"]["window"]["end"] < meta["holdout"]["window"]["start"]
+
+
+@pytest.mark.slow
+def test_no_drift_challenger_is_not_promoted(stale: dict[str, Any], tmp_path: pathlib.Path) -> None:
+    store = _scenario(stale, tmp_path, concept="a")
+    cfg = _config(tmp_path, store, stale, trainingData="both")
+    code, result, err = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")
+    )
+    assert code == 0, err
+    assert result["promote"] is False, result
+    assert result["reason"] == "BelowMinImprovement"
+    assert "is below minImprovement 0.01" in result["message"]
+    assert result["improvement"] < 0.01
+    assert result["champion"]["version"] == 1
+    # The version is still recorded, for the audit trail; the operator does not roll it.
+    assert Registry(store, "churn").versions() == [1, 2]
+
+
+@pytest.mark.slow
+def test_killed_retrain_leaves_no_version(stale: dict[str, Any], tmp_path: pathlib.Path) -> None:
+    store = _scenario(stale, tmp_path, concept="b")
+    doc = synth.job_config(store, trainingData="recent")
+    doc["spec"]["retrain"]["automl"]["timeBudgetSeconds"] = 60
+    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    cfg = synth.write_config(tmp_path / "config.json", doc)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelwatch_monitor", "retrain", "--config", cfg,
+         "--version", "2", "--termination-log", str(tmp_path / "t")],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, cwd=synth.ROOT,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 60
+    for line in proc.stderr:
+        if "iteration 3," in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert Registry(store, "churn").versions() == [1]
+    assert not os.path.exists(contract.version_dir(store, "churn", 2))
+
+
+@pytest.mark.slow
+def test_convenience_form_regression(tmp_path: pathlib.Path) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    data = synth.frame(500, seed=3)
+    data["y"] = 2.0 * data["x1"] - data["x2"] + rng.normal(scale=0.1, size=len(data))
+    data.iloc[:400].to_csv(tmp_path / "train.csv", index=False)
+    data.iloc[400:].to_parquet(tmp_path / "holdout.parquet")
+    code, result, err = synth.run_cli(
+        "retrain", "--train", str(tmp_path / "train.csv"), "--holdout",
+        str(tmp_path / "holdout.parquet"), "--target", "y", "--task", "regression",
+        "--time-budget", "2", "--store", str(tmp_path / "store"), "--model", "demand",
+        "--version", "1", "--id-column", "id", "--timestamp-column", "ts",
+        "--estimators", "lgbm", "--termination-log", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert code == 0, err
+    assert result["metric"] == "r2"
+    assert result["challenger"]["score"] > 0.8
+    assert result["rows"] == {"train": 400, "holdout": 100}
+    meta = Registry(str(tmp_path / "store"), "demand").metadata(1)
+    assert [f["name"] for f in meta["features"]] == ["x1", "x2", "x3", "color"]
+    assert set(meta["metrics"]["challenger"]) == {"r2", "rmse", "mae"}
+
+
+# -- bad input: fails before training, run in-process ---------------------------------
+
+
+def _run_inproc(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = cli.main(["retrain", *args])
+    out = capsys.readouterr().out.strip().splitlines()
+    return code, json.loads(out[-1])
+
+
+@pytest.fixture()
+def recent_store(tmp_path: pathlib.Path) -> str:
+    store = str(tmp_path / "store")
+    recent = synth.frame(120, concept="b", seed=5)
+    synth.write_prediction_log(store, "churn", recent)
+    recent[["id", "y"]].to_parquet(tmp_path / "labels.parquet")
+    recent[["y"]].assign(key=recent["id"]).to_parquet(tmp_path / "labels-no-id.parquet")
+    return store
+
+
+def test_labels_without_id_column(
+    recent_store: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = synth.job_config(recent_store, trainingData="recent")
+    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels-no-id.parquet")}}
+    cfg = synth.write_config(tmp_path / "c.json", doc)
+    term = tmp_path / "term"
+    code, result = _run_inproc(
+        capsys, "--config", cfg, "--version", "1", "--termination-log", str(term)
+    )
+    assert code != 0
+    assert result["ok"] is False
+    assert result["reason"] == "DataError"
+    assert "no id column 'id'" in result["message"]
+    assert json.loads(term.read_text())["reason"] == "DataError"
+    assert Registry(recent_store, "churn").versions() == []
+
+
+def test_too_few_labeled_rows(
+    recent_store: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = synth.job_config(recent_store, trainingData="both", minLabeledRows=500)
+    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    cfg = synth.write_config(tmp_path / "c.json", doc)
+    code, result = _run_inproc(
+        capsys, "--config", cfg, "--version", "1", "--termination-log", str(tmp_path / "t")
+    )
+    assert code != 0
+    assert result["reason"] == "NotEnoughLabels"
+    assert "120 labeled recent rows, fewer than minLabeledRows 500" in result["message"]
+    assert not os.path.exists(contract.versions_dir(recent_store, "churn"))
+
+
+@pytest.mark.parametrize("budget", [0, -5])
+def test_time_budget_must_be_positive(
+    budget: int, recent_store: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = synth.job_config(recent_store)
+    doc["spec"]["retrain"]["automl"]["timeBudgetSeconds"] = budget
+    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    cfg = synth.write_config(tmp_path / "c.json", doc)
+    code, result = _run_inproc(
+        capsys, "--config", cfg, "--version", "1", "--termination-log", str(tmp_path / "t")
+    )
+    assert code != 0
+    assert result["reason"] == "ConfigError"
+    assert (
+        "timeBudgetSeconds" in result["message"] and f"Got {float(budget)!r}" in result["message"]
+    )
+    code, result = _run_inproc(
+        capsys, "--train", str(tmp_path / "labels.parquet"), "--target", "y", "--task",
+        "classification", "--time-budget", str(budget), "--store", recent_store, "--model",
+        "churn", "--version", "1", "--termination-log", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert code != 0 and result["reason"] == "ConfigError"
+    assert Registry(recent_store, "churn").versions() == []
+
+
+def test_existing_version_is_refused(
+    recent_store: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Registry(recent_store, "churn").publish(1, {"w": 1}, {})
+    doc = synth.job_config(recent_store)
+    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    cfg = synth.write_config(tmp_path / "c.json", doc)
+    code, result = _run_inproc(
+        capsys, "--config", cfg, "--version", "1", "--termination-log", str(tmp_path / "t")
+    )
+    assert code != 0 and result["reason"] == "VersionExists"
+    assert Registry(recent_store, "churn").load(1).model == {"w": 1}
+
+
+def test_bad_config_document(tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "c.json").write_text('{"schema": 1, "spec": {}}')
+    code, result = _run_inproc(
+        capsys, "--config", str(tmp_path / "c.json"), "--version", "1",
+        "--termination-log", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert code != 0 and result["reason"] == "ConfigError"
+    assert "spec.model.name" in result["message"]
+
+
+def test_cpu_limit_reads_cgroup_quota(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cpu_limit(str(tmp_path)) == min(2, len(os.sched_getaffinity(0)))
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cpu_limit(str(tmp_path)) == len(os.sched_getaffinity(0))
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("50000")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
+    assert cpu_limit(str(v1)) == 1
