@@ -7,6 +7,10 @@ from typing import Final
 GROUP: Final = "modelwatch.io"
 VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
+# kopf's own annotations (progress, diff base). A sub-domain, not GROUP itself: kopf leaves
+# every annotation under its storage prefix out of the diff, and the user-facing ones
+# (modelwatch.io/retrain-now, modelwatch.io/check-now) must trigger the update handler.
+KOPF_PREFIX: Final = f"operator.{GROUP}"
 KIND: Final = "ModelMonitor"
 PLURAL: Final = "modelmonitors"
 

@@ -51,11 +51,11 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.posting.reporting_instance = os.environ.get("POD_NAME", c.OPERATOR_NAME)
     # Progress and diff-base in annotations with our prefix: nothing kopf-specific in status,
     # whose schema the CRD declares in full.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.GROUP, key="last-handled-configuration"
+        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
     )
-    settings.persistence.finalizer = f"{c.GROUP}/finalizer"
+    settings.persistence.finalizer = f"{c.KOPF_PREFIX}/finalizer"
     # Server-side label selectors: watch only the Jobs and Deployments modelwatch owns.
     settings.watching.label_selectors["batch", "v1", "jobs"] = (
         f"{c.LABEL_MONITOR},{c.LABEL_JOB_KIND}"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 LABELS = ("namespace", "monitor")
 
@@ -35,4 +41,5 @@ RESULT_LATENCY = Histogram(
 
 def serve(port: int) -> None:
     """Start the metrics HTTP server in a background thread."""
+    disable_created_metrics()
     start_http_server(port)
