@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -388,21 +389,24 @@ def fit(
     )
     start = time.perf_counter()
     try:
-        automl.fit(
-            X,
-            y,
-            task=task,
-            metric=metric,
-            time_budget=settings.time_budget,
-            estimator_list=list(settings.estimators),
-            seed=settings.seed,
-            n_jobs=settings.n_jobs,
-            verbose=3,
-            log_file_name="",
-            mlflow_logging=False,
-            model_history=False,
-            retrain_full=True,
-        )
+        with warnings.catch_warnings():
+            # FLAML 2.7 still passes inplace=True, which pandas 3.1 deprecates; harmless.
+            warnings.filterwarnings("ignore", message="The inplace keyword")
+            automl.fit(
+                X,
+                y,
+                task=task,
+                metric=metric,
+                time_budget=settings.time_budget,
+                estimator_list=list(settings.estimators),
+                seed=settings.seed,
+                n_jobs=settings.n_jobs,
+                verbose=3,
+                log_file_name="",
+                mlflow_logging=False,
+                model_history=False,
+                retrain_full=True,
+            )
     except Exception as exc:  # FLAML raises many kinds; all mean "no model"
         raise TrainingError(f"FLAML failed: {type(exc).__name__}: {exc}") from exc
     seconds = time.perf_counter() - start

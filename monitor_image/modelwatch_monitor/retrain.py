@@ -242,10 +242,11 @@ def _check_common(plan: Plan) -> Plan:
             CONFIG_ERROR,
             f"The 'minLabeledRows' parameter must be >= 0. Got {plan.min_labeled_rows} instead.",
         )
-    if plan.min_improvement < 0 or math.isnan(plan.min_improvement):
+    if not -1.0 <= plan.min_improvement <= 1.0:
         raise RetrainError(
             CONFIG_ERROR,
-            f"The 'minImprovement' parameter must be >= 0. Got {plan.min_improvement} instead.",
+            "The 'minImprovement' parameter must be in [-1, 1]. "
+            f"Got {plan.min_improvement} instead.",
         )
     return plan
 

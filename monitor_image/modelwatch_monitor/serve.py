@@ -48,6 +48,8 @@ from aiohttp import web
 from modelwatch_monitor import contract
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from modelwatch_monitor.prediction_log import PredictionLogger
     from modelwatch_monitor.registry import LoadedVersion
 
@@ -129,6 +131,7 @@ class ServerState:
     logger: PredictionLogger | None = None
     classes: list[Any] | None = None
     id_column: str | None = None
+    timestamp_column: str | None = None
     shutting_down: bool = False
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -304,12 +307,15 @@ def _activate(state: ServerState, loaded: LoadedVersion) -> None:
     classes = getattr(model, "classes_", None)
     state.classes = None if classes is None else [_plain(c) for c in classes]
     state.id_column = config.id_column or meta.get("idColumn") or None
+    ts = meta.get("timestampColumn")
+    state.timestamp_column = ts if ts and ts != contract.LOG_TIMESTAMP else None
     if config.log_predictions:
         state.logger = PredictionLogger(
             store=config.store,
             model=config.model,
             version=loaded.version,
             classes=state.classes,
+            prediction_column=meta.get("predictionColumn") or contract.LOG_PREDICTION,
             max_rows=config.log_max_rows,
             flush_rows=config.log_flush_rows,
             flush_seconds=config.log_flush_seconds,
@@ -429,6 +435,32 @@ def _id_values(records: list[dict[str, Any]], column: str) -> Any:
     return pd.array([None if v is None else str(v) for v in values], dtype="string")
 
 
+def _log_frame(
+    state: ServerState, raw: pd.DataFrame, records: list[dict[str, Any]], received: datetime
+) -> pd.DataFrame:
+    """Return the rows to log: the raw inputs, the id column, the model's time column.
+
+    The request time is always logged as ``timestamp``; when the model names another
+    timestamp column, that column is logged too: from the records when they carry it,
+    else the request time, so a check can window the logs by it.
+    """
+    import pandas as pd
+
+    extra: dict[str, Any] = {}
+    if state.id_column and any(state.id_column in r for r in records):
+        extra[state.id_column] = _id_values(records, state.id_column)
+    ts = state.timestamp_column
+    if ts:
+        if any(ts in r for r in records):
+            values = pd.to_datetime(
+                pd.Series([r.get(ts) for r in records], dtype=object), utc=True, errors="coerce"
+            )
+            extra[ts] = values.fillna(pd.Timestamp(received)).to_numpy()
+        else:
+            extra[ts] = pd.Timestamp(received)
+    return raw.assign(**extra) if extra else raw
+
+
 async def predict(request: web.Request) -> web.Response:
     """Predict a batch of records."""
     from modelwatch_monitor.feature_schema import SchemaError, frames_from_records
@@ -474,9 +506,7 @@ async def predict(request: web.Request) -> web.Response:
         )
     state.metrics.predicted(len(predictions))
     if state.logger is not None:
-        logged = raw
-        if state.id_column and any(state.id_column in r for r in records):
-            logged = raw.assign(**{state.id_column: _id_values(records, state.id_column)})
+        logged = _log_frame(state, raw, records, received)
         state.logger.offer(
             LoggedBatch(
                 features=logged,

@@ -1,0 +1,334 @@
+"""``modelwatch serve``: real HTTP round trips to a real server subprocess."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import mw_synth as synth
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelwatch_monitor import cli, contract
+from modelwatch_monitor.dataio import read_table
+from modelwatch_monitor.prediction_log import LoggedBatch, PredictionLogger
+from modelwatch_monitor.registry import Registry
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A store with version 1 of ``churn``, trained by the real retrain command."""
+    root = tmp_path_factory.mktemp("serve")
+    synth.frame(400, seed=7).to_parquet(root / "train.parquet")
+    code = cli.main(
+        ["retrain", "--train", str(root / "train.parquet"), "--target", "y", "--task",
+         "classification", "--time-budget", "1", "--estimators", "lgbm", "--store",
+         str(root / "store"), "--model", "churn", "--version", "1", "--id-column", "id",
+         "--timestamp-column", "ts", "--termination-log", str(root / "t")]
+    )  # fmt: skip
+    assert code == 0
+    meta = Registry(str(root / "store"), "churn").metadata(1)
+    return {"root": root, "uri": str(root / "store"), "sha256": meta["sha256"]}
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    url: str
+    stderr: pathlib.Path
+
+    def log(self) -> str:
+        return self.stderr.read_text()
+
+
+def start_server(
+    tmp_path: pathlib.Path, env: dict[str, str], *args: str, wait_ready: bool = True
+) -> Server:
+    port = synth.free_port()
+    err = tmp_path / f"server-{port}.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelwatch_monitor", "serve", "--host", "127.0.0.1",
+         "--port", str(port), *args],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err.open("wb"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    server = Server(proc, f"http://127.0.0.1:{port}", err)
+    deadline = time.monotonic() + 60
+    path = "/readyz" if wait_ready else "/healthz"
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, server.log()
+        try:
+            if httpx.get(server.url + path, timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not come up: {server.log()}")
+
+
+def stop(server: Server) -> int:
+    if server.proc.poll() is None:
+        server.proc.send_signal(signal.SIGTERM)
+    return server.proc.wait(timeout=60)
+
+
+def model_env(store: dict[str, Any], **over: str) -> dict[str, str]:
+    env = {
+        contract.ENV_MODEL_NAME: "churn",
+        contract.ENV_MODEL_VERSION: "1",
+        contract.ENV_MODEL_SHA256: store["sha256"],
+        contract.ENV_STORE_URI: store["uri"],
+    }
+    env.update(over)
+    return env
+
+
+def records(n: int, *, seed: int, with_id: bool = True) -> list[dict[str, Any]]:
+    rows = synth.frame(n, seed=seed, start_id=seed * 1000)
+    cols = ["id", *synth.FEATURES] if with_id else synth.FEATURES
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+            for r in rows[cols].to_dict("records")]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def server(store: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    tmp = tmp_path_factory.mktemp("api")
+    s = start_server(tmp, model_env(store), "--no-prediction-log")
+    yield s
+    stop(s)
+
+
+# -- the healthy server ---------------------------------------------------------------
+
+
+def test_predict_round_trip(server: Server, store: dict[str, Any]) -> None:
+    batch = records(50, seed=1)
+    r = httpx.post(server.url + "/predict", json=batch, headers={"X-Request-Id": "req-1"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert r.headers["X-Request-Id"] == "req-1" and body["requestId"] == "req-1"
+    assert body["model"] == "churn" and body["version"] == 1
+    assert body["classes"] == [0, 1]
+    model = Registry(store["uri"], "churn").load(1).model
+    expected = model.predict(pd.DataFrame(batch))
+    assert body["predictions"] == expected.tolist()
+    proba = np.asarray(body["probabilities"])
+    assert proba.shape == (50, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(proba, model.predict_proba(pd.DataFrame(batch)), atol=1e-5)
+    # {"records": [...]} works too, and a single record.
+    r = httpx.post(server.url + "/predict", json={"records": batch[:1]})
+    assert r.status_code == 200 and r.json()["predictions"] == expected[:1].tolist()
+
+
+def test_unseen_category_and_nulls_are_missing_values(server: Server) -> None:
+    row = records(1, seed=2)[0] | {"color": "purple", "x3": None}
+    r = httpx.post(server.url + "/predict", json=[row])
+    assert r.status_code == 200, r.text
+    assert r.json()["predictions"][0] in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "text"),
+    [
+        ({"x2": None, "drop": "x2"}, "x2", "missing column 'x2' in record 1"),
+        ({"x1": "1.5"}, "x1", "column 'x1' must be a number; got str in record 1"),
+        ({"x3": True}, "x3", "column 'x3' must be a number; got bool"),
+        ({"color": 2.5}, "color", "column 'color' must be a string (categorical); got float"),
+        ({"x1": {"a": 1}}, "x1", "got dict"),
+    ],
+)
+def test_bad_records_get_422_naming_the_column(
+    server: Server, change: dict[str, Any], column: str, text: str
+) -> None:
+    batch = records(3, seed=3)
+    bad = dict(batch[1])
+    drop = change.pop("drop", None)
+    bad.update(change)
+    if drop:
+        del bad[drop]
+    batch[1] = bad
+    r = httpx.post(server.url + "/predict", json=batch)
+    assert r.status_code == 422
+    assert r.json()["column"] == column
+    assert text in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"{not json", 400), (b"[]", 422), (b'{"rows": 1}', 422), (b"[1, 2]", 422)],
+)
+def test_malformed_bodies(server: Server, body: bytes, status: int) -> None:
+    r = httpx.post(server.url + "/predict", content=body)
+    assert r.status_code == status, r.text
+    assert r.json()["error"]
+
+
+def test_health_metadata_and_metrics(server: Server, store: dict[str, Any]) -> None:
+    assert httpx.get(server.url + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(server.url + "/readyz").json()
+    assert ready == {"ready": True, "version": 1, "sha256": store["sha256"]}
+    meta = httpx.get(server.url + "/metadata").json()
+    assert meta["model"] == "churn" and meta["version"] == 1
+    assert meta["sha256"] == store["sha256"]
+    assert meta["metrics"]["challenger"]["roc_auc"] > 0.8
+    assert meta["metrics"]["champion"] is None
+    assert [f["name"] for f in meta["features"]] == synth.FEATURES
+    httpx.post(server.url + "/predict", json=records(2, seed=4))
+    httpx.post(server.url + "/predict", json=[{"x1": 1}])
+    text = httpx.get(server.url + "/metrics").text
+    labels = 'model="churn",model_version="1"'
+    assert f'modelwatch_requests_total{{code="200",endpoint="/predict",{labels}}}' in text
+    assert f'modelwatch_requests_total{{code="422",endpoint="/predict",{labels}}}' in text
+    assert (
+        f'modelwatch_request_duration_seconds_bucket{{endpoint="/predict",le="0.01",{labels}}}'
+        in text
+    )
+    assert f'modelwatch_request_errors_total{{{labels},reason="bad_request"}}' in text
+    assert f'modelwatch_model_info{{{labels},sha256="{store["sha256"]}"}} 1.0' in text
+    assert f"modelwatch_model_ready{{{labels}}} 1.0" in text
+
+
+# -- prediction logs and SIGTERM ------------------------------------------------------
+
+
+def test_prediction_logs_survive_sigterm(store: dict[str, Any], tmp_path: pathlib.Path) -> None:
+    s = start_server(tmp_path, model_env(store), "--log-flush-seconds", "600")
+    sent: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {}
+    for i, n in enumerate([1, 7, 1000, 3]):
+        batch = records(n, seed=10 + i)
+        rid = f"batch-{i}"
+        r = httpx.post(s.url + "/predict", json=batch, headers={"X-Request-Id": rid})
+        assert r.status_code == 200
+        sent[rid] = (batch, r.json()["predictions"])
+    before = datetime.now(UTC)
+    pred_dir = pathlib.Path(contract.predictions_dir(store["uri"], "churn"))
+    assert not list(pred_dir.rglob("*.parquet")), "nothing is written before the flush"
+    assert stop(s) == 0, s.log()
+    assert "prediction log closed: 1011 rows in 1 files, 0 rows dropped" in s.log()
+
+    files = list(pred_dir.rglob("*"))
+    assert not [f for f in files if f.name.endswith(".tmp")]
+    day = before.strftime("%Y-%m-%d")
+    assert {f.parent.name for f in files if f.is_file()} == {f"date={day}"}
+    logged = read_table(str(pred_dir))
+    assert len(logged) == 1011
+    meta_columns = ["prediction", "proba_0", "proba_1", "request_id", "timestamp", "model_version"]
+    assert set(logged.columns) >= {*synth.FEATURES, "id", "ts", *meta_columns}
+    assert (logged["model_version"] == 1).all()
+    assert str(logged["timestamp"].dt.tz) == "UTC"
+    for rid, (batch, predictions) in sent.items():
+        rows = logged[logged["request_id"] == rid]
+        expect = pd.DataFrame(batch)
+        assert rows["prediction"].tolist() == predictions
+        assert rows["id"].tolist() == expect["id"].tolist()
+        np.testing.assert_allclose(rows["x1"].to_numpy(), expect["x1"].to_numpy())
+        assert rows["color"].tolist() == expect["color"].tolist()
+    shutil.rmtree(pred_dir)
+
+
+# -- refusing a bad artifact ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["wrong-sha", "tampered", "missing-version"])
+def test_bad_artifact_is_never_ready(
+    case: str, store: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(store["uri"], copy)
+    env = model_env(store, **{contract.ENV_STORE_URI: str(copy)})
+    reason = "IntegrityError"
+    if case == "wrong-sha":
+        env[contract.ENV_MODEL_SHA256] = "0" * 64
+    elif case == "tampered":
+        artifact = pathlib.Path(contract.version_dir(str(copy), "churn", 1)) / contract.MODEL_FILE
+        artifact.chmod(0o644)
+        artifact.write_bytes(artifact.read_bytes()[:-1] + b"\x00")
+    else:
+        env[contract.ENV_MODEL_VERSION] = "7"
+        reason = "VersionNotFound"
+    s = start_server(tmp_path, env, "--retry-seconds", "0.2", wait_ready=False)
+    try:
+        deadline = time.monotonic() + 30
+        while f"model not ready: {reason}" not in s.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert f"model not ready: {reason}" in s.log()
+        time.sleep(0.5)  # several retries
+        assert s.log().count("model not ready") == 1, "the reason is logged once, not per retry"
+        r = httpx.get(s.url + "/readyz")
+        assert r.status_code == 503
+        assert r.json()["reason"] == reason
+        assert httpx.get(s.url + "/healthz").status_code == 200
+        r = httpx.post(s.url + "/predict", json=records(1, seed=1))
+        assert r.status_code == 503
+        assert s.proc.poll() is None, "the server stays alive"
+    finally:
+        assert stop(s) == 0
+
+
+# -- the logger on its own ------------------------------------------------------------
+
+
+def _batch(n: int, rid: str = "r") -> LoggedBatch:
+    return LoggedBatch(
+        features=pd.DataFrame({"x": np.arange(n, dtype=float)}),
+        predictions=np.zeros(n, dtype=int),
+        proba=None,
+        request_id=rid,
+        timestamp=datetime.now(UTC),
+    )
+
+
+def test_logger_drops_and_counts_when_full_without_blocking(tmp_path: pathlib.Path) -> None:
+    logger = PredictionLogger(
+        store=str(tmp_path), model="m", version=3, max_rows=100, flush_rows=10**9,
+        flush_seconds=600,
+    )  # fmt: skip
+    start = time.perf_counter()
+    accepted = [logger.offer(_batch(30, f"r{i}")) for i in range(10)]
+    assert time.perf_counter() - start < 0.5
+    assert accepted == [True, True, True] + [False] * 7
+    assert logger.dropped_batches == 7 and logger.dropped_rows == 210
+    assert logger.flush(timeout=30)
+    assert logger.written_rows == 90
+    logger.close()
+    logged = read_table(str(tmp_path / "m" / "predictions"))
+    assert len(logged) == 90 and sorted(set(logged["request_id"])) == ["r0", "r1", "r2"]
+    assert not logger.offer(_batch(1)), "a closed logger takes nothing"
+
+
+def test_logger_writes_on_size_and_close(tmp_path: pathlib.Path) -> None:
+    logger = PredictionLogger(
+        store=str(tmp_path), model="m", version=1, flush_rows=50, flush_seconds=600
+    )
+    for _ in range(6):
+        logger.offer(_batch(10))
+    deadline = time.monotonic() + 10
+    while logger.written_rows < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert logger.written_rows >= 50
+    logger.offer(_batch(5))
+    logger.close()
+    assert logger.written_rows == 65 and logger.dropped_rows == 0
+    assert len(read_table(str(tmp_path / "m" / "predictions"))) == 65
+
+
+def test_write_failure_is_counted_not_raised(tmp_path: pathlib.Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    logger = PredictionLogger(store=str(blocker), model="m", version=1, flush_seconds=600)
+    logger.offer(_batch(4))
+    logger.close()
+    assert logger.write_errors == 1 and logger.dropped_rows == 4
