@@ -1,0 +1,432 @@
+"""Shared set-up of the operator cluster tests: the operator in-cluster, a store, a model.
+
+The operator runs from image ``modelwatch/operator:dev`` under the ServiceAccount that
+``manifests/rbac`` binds, so a missing RBAC verb fails a test. The store is a PVC of the
+cluster's default StorageClass (a hostPath volume on this single node): the test writes the
+data, and model version 1, straight into the volume's host directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from modelwatch_monitor import contract
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+OPERATOR_NS = "modelwatch-system"
+MODEL = "iris"
+MONITOR_IMAGE = os.environ.get("MODELWATCH_MONITOR_IMAGE", "modelwatch/monitor:dev")
+RUN_AS = 10001
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS,
+    "runAsGroup": RUN_AS,
+    "fsGroup": RUN_AS,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+Kube = Any  # tests/conftest.py's Kube
+
+
+# ---------------------------------------------------------------------------
+# The operator
+# ---------------------------------------------------------------------------
+
+
+def operator_pod(kube: Kube) -> dict[str, Any] | None:
+    pods = json.loads(
+        kube.kubectl(
+            "get",
+            "pods",
+            "-n",
+            OPERATOR_NS,
+            "-l",
+            "app.kubernetes.io/name=modelwatch-operator",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return live[0] if live else None
+
+
+def operator_ready(kube: Kube) -> bool:
+    pod = operator_pod(kube)
+    if pod is None:
+        return False
+    return any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in pod.get("status", {}).get("conditions", [])
+    )
+
+
+def deploy_operator(kube: Kube) -> None:
+    """Install the CRD, RBAC and operator (idempotent) and wait until the operator is ready."""
+    kube.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-f",
+        str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml"),
+    )
+    kube.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/modelmonitors.modelwatch.io"
+    )
+    kube.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "operator")
+    )
+    kube.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "rbac")
+    )
+    kube.wait_for(lambda: operator_ready(kube), timeout=180, what="the operator pod to be ready")
+
+
+def operator_logs(kube: Kube) -> str:
+    proc = kube.kubectl(
+        "logs", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--tail=80", check=False
+    )
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def operator(kube: Kube) -> Kube:
+    """The operator running in-cluster under its own ServiceAccount."""
+    deploy_operator(kube)
+    return kube
+
+
+# ---------------------------------------------------------------------------
+# Data and the store
+# ---------------------------------------------------------------------------
+
+
+def frame(
+    n: int, *, concept: str, seed: int, start_id: int = 0, shift: float = 0.0
+) -> pd.DataFrame:
+    """Rows of features x1..x3 and color, an id, a timestamp ``ts`` and a binary target ``y``.
+
+    Concept ``a``: ``y = [x1 + x2 + color effect > 0]``; concept ``b`` inverts the relation.
+    ``shift`` moves x1 and x2 (covariate drift).
+    """
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n) + shift
+    x2 = rng.normal(size=n) + shift
+    x3 = rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    effect = np.select([color == "red", color == "green"], [0.8, -0.8], 0.0)
+    score_a = x1 - shift + x2 - shift + effect
+    score = score_a if concept == "a" else -score_a
+    y = (score + rng.normal(scale=0.3, size=n) > 0).astype(int)
+    ts = pd.Timestamp("2026-11-01", tz="UTC") + pd.to_timedelta(
+        np.arange(start_id, start_id + n), unit="min"
+    )
+    return pd.DataFrame(
+        {
+            "id": np.arange(start_id, start_id + n),
+            "ts": ts,
+            "x1": x1,
+            "x2": x2,
+            "x3": x3,
+            "color": color,
+            "y": y,
+            "prediction": (score_a > 0).astype(int),
+        }
+    )
+
+
+def make_store(kube: Kube, namespace: str, *, claim: str = "store") -> pathlib.Path:
+    """Create a PVC, wait until bound, and return its host directory (hostPath volume)."""
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": claim, "namespace": namespace},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+
+    def bound() -> str | None:
+        pvc = kube.get("pvc", claim, namespace)
+        return pvc["spec"].get("volumeName") if pvc["status"].get("phase") == "Bound" else None
+
+    volume = kube.wait_for(bound, timeout=60, what=f"PVC {claim} to bind")
+    pv = kube.get("pv", volume)
+    path = pv["spec"].get("hostPath", {}).get("path") or pv["spec"].get("local", {}).get("path")
+    assert path, f"PV {volume} is neither hostPath nor local: {pv['spec']}"
+    return pathlib.Path(path)
+
+
+def write_data(store: pathlib.Path, *, drifted: bool) -> None:
+    """Write reference, current (drifted or not) and labels CSVs under ``store/data``."""
+    data = store / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    frame(600, concept="a", seed=1).drop(columns=["prediction"]).to_csv(
+        data / "reference.csv", index=False
+    )
+    current = frame(
+        400, concept="b" if drifted else "a", seed=2, start_id=10_000, shift=1.5 if drifted else 0.0
+    )
+    current.drop(columns=["y"]).to_csv(data / "current.csv", index=False)
+    current[["id", "y"]].to_csv(data / "labels.csv", index=False)
+
+
+def train_version_one(store: pathlib.Path) -> str:
+    """Train version 1 on the reference data with the monitor CLI; return its sha256."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "modelwatch_monitor",
+            "retrain",
+            "--train",
+            str(store / "data" / "reference.csv"),
+            "--target",
+            "y",
+            "--task",
+            "classification",
+            "--time-budget",
+            "2",
+            "--estimators",
+            "lgbm,rf",
+            "--store",
+            f"file://{store}",
+            "--model",
+            MODEL,
+            "--version",
+            "1",
+            "--id-column",
+            "id",
+            "--timestamp-column",
+            "ts",
+            "--termination-log",
+            os.devnull,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and lines, f"training v1 failed:\n{proc.stderr[-3000:]}"
+    result = contract.parse_result(lines[-1])
+    assert result["ok"], result
+    return str(result["sha256"])
+
+
+def hand_over(store: pathlib.Path) -> None:
+    """Give the store to the pods' user (they run as 10001 on a root-owned host folder)."""
+    for root, dirs, files in os.walk(store):
+        for name in [*dirs, *files]:
+            os.chown(os.path.join(root, name), RUN_AS, RUN_AS)
+    os.chown(store, RUN_AS, RUN_AS)
+
+
+def server_deployment(
+    namespace: str, *, version: int | None, sha256: str | None, serve: bool = True
+) -> dict[str, Any]:
+    """The user's model server: ``modelwatch serve`` on the store PVC, ready on /readyz."""
+    env = [
+        {"name": contract.ENV_MODEL_NAME, "value": MODEL},
+        {"name": contract.ENV_STORE_URI, "value": "file:///store"},
+        {"name": "HOME", "value": "/tmp"},
+    ]
+    if version is not None:
+        env.append({"name": contract.ENV_MODEL_VERSION, "value": str(version)})
+    if sha256 is not None:
+        env.append({"name": contract.ENV_MODEL_SHA256, "value": sha256})
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": MONITOR_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "env": env,
+        "securityContext": RESTRICTED_CONTAINER,
+        "volumeMounts": [
+            {"name": "store", "mountPath": "/store"},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+    if serve:
+        container.update(
+            {
+                "command": ["modelwatch"],
+                "args": ["serve", "--port", "8080"],
+                "ports": [{"containerPort": 8080, "name": "http"}],
+                "readinessProbe": {
+                    "httpGet": {"path": "/readyz", "port": 8080},
+                    "periodSeconds": 2,
+                    "failureThreshold": 2,
+                },
+            }
+        )
+    else:
+        container.update({"command": ["python", "-c", "import time; time.sleep(10**8)"]})
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "server", "namespace": namespace, "labels": {"app": "server"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "server"}},
+            "template": {
+                "metadata": {"labels": {"app": "server"}},
+                "spec": {
+                    "securityContext": RESTRICTED_POD,
+                    "terminationGracePeriodSeconds": 5,
+                    "automountServiceAccountToken": False,
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "store", "persistentVolumeClaim": {"claimName": "store"}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def monitor(namespace: str, name: str = "iris", **overrides: Any) -> dict[str, Any]:
+    """A ModelMonitor over the test data; ``overrides`` replace top-level spec fields."""
+    spec: dict[str, Any] = {
+        "model": {
+            "name": MODEL,
+            "task": "classification",
+            "target": "y",
+            "idColumn": "id",
+            "timestampColumn": "ts",
+        },
+        "data": {
+            "reference": {"uri": "file:///store/data/reference.csv"},
+            "current": {"uri": "file:///store/data/current.csv", "window": "30d"},
+            "labels": {"uri": "file:///store/data/labels.csv", "idColumn": "id"},
+        },
+        "store": {"uri": "file:///store", "volume": {"claimName": "store"}},
+        "schedule": "0 0 1 1 *",
+        "performance": {"metric": "accuracy", "maxDegradation": 0.1, "minLabeledRows": 50},
+        "retrain": {
+            "trainingData": "recent",
+            "holdoutFraction": 0.25,
+            "minLabeledRows": 50,
+            "minImprovement": 0.01,
+            "cooldown": "1s",
+            "maxPerDay": 5,
+            "automl": {"timeBudgetSeconds": 3, "estimators": ["lgbm", "rf"]},
+        },
+        "deployment": {"name": "server", "container": "server", "progressDeadlineSeconds": 30},
+    }
+    spec.update(overrides)
+    return {
+        "apiVersion": "modelwatch.io/v1alpha1",
+        "kind": "ModelMonitor",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Reading state
+# ---------------------------------------------------------------------------
+
+
+def status(kube: Kube, namespace: str, name: str = "iris") -> dict[str, Any]:
+    result: dict[str, Any] = kube.get("modelmonitor", name, namespace).get("status") or {}
+    return result
+
+
+def condition(st: dict[str, Any], ctype: str) -> dict[str, Any]:
+    return next((c for c in st.get("conditions") or [] if c["type"] == ctype), {})
+
+
+def jobs(kube: Kube, namespace: str, kind: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        kube.kubectl(
+            "get", "jobs", "-n", namespace, "-l", f"modelwatch.io/job-kind={kind}", "-o", "json"
+        ).stdout
+    )["items"]
+    return items
+
+
+def events(kube: Kube, namespace: str, *, reason: str | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = json.loads(
+        kube.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+    )["items"]
+    return [e for e in items if reason is None or e.get("reason") == reason]
+
+
+def wait_status(
+    kube: Kube,
+    namespace: str,
+    predicate: Callable[[dict[str, Any]], Any],
+    *,
+    timeout: float,
+    what: str,
+    name: str = "iris",
+) -> dict[str, Any]:
+    """Wait until ``predicate(status)``; on timeout show status, jobs and operator logs."""
+    try:
+        kube.wait_for(
+            lambda: predicate(status(kube, namespace, name)),
+            timeout=timeout,
+            interval=1.0,
+            what=what,
+        )
+    except AssertionError as exc:
+        detail = json.dumps(status(kube, namespace, name), indent=1)[-4000:]
+        pods = kube.kubectl("get", "pods,jobs", "-n", namespace, check=False).stdout
+        raise AssertionError(
+            f"{exc}\nstatus: {detail}\n{pods}\noperator log:\n{operator_logs(kube)[-4000:]}"
+        ) from None
+    return status(kube, namespace, name)
+
+
+def run_check(kube: Kube, namespace: str, job: str, *, name: str = "iris") -> None:
+    """Start one check from the CronJob's own template, as the schedule would."""
+    kube.kubectl("create", "job", "-n", namespace, f"--from=cronjob/{name}-check", job)
+
+
+def setup_model(kube: Kube, namespace: str, *, drifted: bool) -> tuple[pathlib.Path, str]:
+    """Store with data and version 1, and the model server serving it, ready."""
+    store = make_store(kube, namespace)
+    write_data(store, drifted=drifted)
+    sha1 = train_version_one(store)
+    hand_over(store)
+    kube.apply(server_deployment(namespace, version=1, sha256=sha1))
+    kube.kubectl(
+        "rollout", "status", "-n", namespace, "deploy/server", "--timeout=180s", timeout=200
+    )
+    return store, sha1
+
+
+def served_version(kube: Kube, namespace: str) -> str:
+    dep = kube.get("deployment", "server", namespace)
+    env = {
+        e["name"]: e.get("value")
+        for e in dep["spec"]["template"]["spec"]["containers"][0].get("env", [])
+    }
+    return str(env.get(contract.ENV_MODEL_VERSION))
+
+
+def wait_seconds(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+__all__ = ["operator", "Iterator"]
