@@ -14,7 +14,7 @@ import pathlib
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -427,6 +427,3 @@ def served_version(kube: Kube, namespace: str) -> str:
 
 def wait_seconds(seconds: float) -> None:
     time.sleep(seconds)
-
-
-__all__ = ["operator", "Iterator"]
