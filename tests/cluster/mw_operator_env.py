@@ -103,7 +103,7 @@ def operator_logs(kube: Kube) -> str:
     proc = kube.kubectl(
         "logs", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--tail=80", check=False
     )
-    return proc.stdout + proc.stderr
+    return str(proc.stdout + proc.stderr)
 
 
 @pytest.fixture(scope="session")

@@ -106,7 +106,9 @@ class FakeApi:
         return copy.deepcopy(dep)
 
     # Test helpers.
-    def finish_job(self, name: str, result: dict[str, Any] | None, *, ok: bool = True) -> dict:
+    def finish_job(
+        self, name: str, result: dict[str, Any] | None, *, ok: bool = True
+    ) -> dict[str, Any]:
         job = self.jobs[name]
         container = job["spec"]["template"]["spec"]["containers"][0]["name"]
         message = json.dumps({"schema": 1, **result}) if result is not None else "Traceback: boom"
@@ -138,7 +140,9 @@ class FakeApi:
         }
         return copy.deepcopy(job)
 
-    def set_rollout(self, name: str, *, done: bool = False, deadline_at: str | None = None) -> dict:
+    def set_rollout(
+        self, name: str, *, done: bool = False, deadline_at: str | None = None
+    ) -> dict[str, Any]:
         dep = self.deployments[name]
         gen = dep["metadata"]["generation"]
         conds = []

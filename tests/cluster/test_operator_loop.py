@@ -1,0 +1,221 @@
+"""The loop on the real cluster: drift, retrain, rollout, rollback and an operator restart."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from mw_operator_env import (
+    OPERATOR_NS,
+    condition,
+    events,
+    jobs,
+    monitor,
+    operator,
+    operator_pod,
+    operator_ready,
+    run_check,
+    served_version,
+    setup_model,
+    wait_status,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+__all__ = ["operator"]
+
+
+def ready_pods_at(kube: Any, namespace: str, version: int) -> bool:
+    pods = json.loads(
+        kube.kubectl("get", "pods", "-n", namespace, "-l", "app=server", "-o", "json").stdout
+    )["items"]
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    return bool(live) and all(
+        p["metadata"].get("annotations", {}).get("modelwatch.io/model-version") == str(version)
+        and any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in p["status"].get("conditions", [])
+        )
+        for p in live
+    )
+
+
+def test_drift_retrain_and_rollout(operator: Any, namespace: str) -> None:
+    kube = operator
+    setup_model(kube, namespace, drifted=True)
+    kube.apply(monitor(namespace))
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=60,
+        what="the monitor to take over the Deployment at version 1",
+    )
+
+    # 2. A check on drifted data: drift and its top features in status, a retrain Job.
+    run_check(kube, namespace, "iris-check-manual-1")
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("lastCheck"),
+        timeout=240,
+        what="the check result in status",
+    )
+    last = st["lastCheck"]
+    assert last["datasetDrift"] is True, last
+    assert last["nDrifted"] >= 2 and last["nFeatures"] >= 4
+    assert st["drift"] == f"{last['nDrifted']}/{last['nFeatures']}"
+    assert {f["name"] for f in last["topFeatures"]} & {"x1", "x2"}
+    assert last["reportId"] and last["reportUri"]
+    assert condition(st, "DataDrift")["status"] == "True"
+    assert condition(st, "DataDrift")["observedGeneration"] == 1
+    assert last["metric"]["name"] == "accuracy"
+    assert st["metric"].startswith("accuracy=")
+    assert st["observedGeneration"] == 1
+    kube.wait_for(lambda: jobs(kube, namespace, "retrain"), timeout=30, what="the retrain Job")
+    (retrain,) = jobs(kube, namespace, "retrain")
+    assert retrain["metadata"]["name"] == "iris-retrain-2"
+    assert retrain["metadata"]["labels"]["modelwatch.io/version"] == "2"
+    assert events(kube, namespace, reason="DriftDetected")
+
+    # 3. The retrain writes version 2; the Deployment rolls; the new pods are ready.
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 2,
+        timeout=420,
+        what="currentVersion 2",
+    )
+    assert condition(st, "RolloutComplete")["status"] == "True"
+    assert st["phase"] == "Healthy"
+    assert any(v["version"] == 2 and len(v["sha256"]) == 64 for v in st["versions"])
+    assert st["currentSha256"] == next(v["sha256"] for v in st["versions"] if v["version"] == 2)
+    assert served_version(kube, namespace) == "2"
+    kube.wait_for(
+        lambda: ready_pods_at(kube, namespace, 2), timeout=60, what="ready server pods at version 2"
+    )
+    assert events(kube, namespace, reason="RolloutComplete")
+    assert len(jobs(kube, namespace, "retrain")) == 1
+
+
+def test_broken_version_rolls_back(operator: Any, namespace: str) -> None:
+    kube = operator
+    store, _ = setup_model(kube, namespace, drifted=True)
+    # Pinned at 1: a retrain writes version 2 but nothing is promoted.
+    kube.apply(monitor(namespace, pinnedVersion=1))
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=60,
+        what="the monitor at version 1",
+    )
+    kube.kubectl("annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1")
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: any(v["version"] == 2 for v in s.get("versions") or []) and not s.get("retrain"),
+        timeout=420,
+        what="version 2 to be trained",
+    )
+    assert condition(st, "Retraining")["reason"] == "Pinned"
+    assert st["currentVersion"] == 1
+    # 4. Break version 2 on disk (its sha256 no longer matches), then pin to it.
+    model_file = store / "iris" / "versions" / "2" / "model.joblib"
+    with model_file.open("ab") as fh:
+        fh.write(b"tampered")
+    kube.kubectl(
+        "patch",
+        "modelmonitor",
+        "iris",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"pinnedVersion": 2}}),
+    )
+    wait_status(
+        kube,
+        namespace,
+        lambda s: (s.get("rollout") or {}).get("version") == 2,
+        timeout=60,
+        what="the rollout to version 2 to start",
+    )
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: (
+            condition(s, "RolloutComplete").get("reason") == "RolledBack" and not s.get("rollout")
+        ),
+        timeout=240,
+        what="the rollback to version 1",
+    )
+    assert st["currentVersion"] == 1
+    assert "ProgressDeadlineExceeded" in condition(st, "RolloutComplete")["message"]
+    assert served_version(kube, namespace) == "1"
+    kube.wait_for(
+        lambda: ready_pods_at(kube, namespace, 1), timeout=90, what="ready server pods at version 1"
+    )
+    warnings = [e for e in events(kube, namespace, reason="RolledBack") if e["type"] == "Warning"]
+    assert warnings and "rolled back to version 1" in warnings[0]["message"]
+
+
+def test_operator_restart_mid_retrain(operator: Any, namespace: str) -> None:
+    kube = operator
+    setup_model(kube, namespace, drifted=True)
+    spec = monitor(namespace)["spec"]
+    retrain = {**spec["retrain"], "automl": {"timeBudgetSeconds": 20, "estimators": ["lgbm", "rf"]}}
+    kube.apply(monitor(namespace, retrain=retrain))
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=60,
+        what="the monitor at version 1",
+    )
+    kube.kubectl("annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1")
+    st = wait_status(
+        kube, namespace, lambda s: s.get("retrain"), timeout=60, what="the retrain to start"
+    )
+    assert st["retrain"]["version"] == 2
+
+    # 6. Kill the operator while the retrain runs.
+    old = operator_pod(kube)
+    assert old is not None
+    kube.kubectl(
+        "delete",
+        "pod",
+        "-n",
+        OPERATOR_NS,
+        old["metadata"]["name"],
+        "--grace-period=0",
+        "--force",
+        check=False,
+    )
+    kube.wait_for(
+        lambda: (
+            (p := operator_pod(kube)) is not None
+            and p["metadata"]["uid"] != old["metadata"]["uid"]
+            and operator_ready(kube)
+        ),
+        timeout=180,
+        what="a new operator pod",
+    )
+    # The new operator neither forgot the retrain nor started a second one.
+    assert status(kube, namespace).get("retrain", {}).get("version") in (2, None)
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 2,
+        timeout=420,
+        what="the loop to complete after the restart",
+    )
+    names = [j["metadata"]["name"] for j in jobs(kube, namespace, "retrain")]
+    assert names == ["iris-retrain-2"]
+    assert not st.get("retrain")
+    assert st["latestVersion"] == 2
+
+
+def status(kube: Any, namespace: str) -> dict[str, Any]:
+    result: dict[str, Any] = kube.get("modelmonitor", "iris", namespace).get("status") or {}
+    return result
