@@ -232,6 +232,19 @@ class FittedModel:
         self.estimator = estimator
         self.label_transformer = label_transformer
 
+    def set_threads(self, n_jobs: int) -> None:
+        """Set the threads the estimator predicts with.
+
+        Training uses every CPU of the pod; a server answering many small requests is
+        faster with one thread per prediction (no thread start-up per call).
+        """
+        inner = getattr(self.estimator, "estimator", None) or getattr(
+            self.estimator, "_model", None
+        )
+        get_params = getattr(inner, "get_params", None)
+        if callable(get_params) and "n_jobs" in get_params():
+            inner.set_params(n_jobs=n_jobs)  # type: ignore[union-attr]
+
     @property
     def feature_names(self) -> list[str]:
         """The input column names, in model order."""

@@ -211,8 +211,8 @@ def frame_from_records(
 
 def frames_from_records(
     records: Sequence[Mapping[str, Any]], schema: Sequence[Feature]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate JSON records against the schema; return the model input and the raw table.
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Validate JSON records against the schema; return the model input and raw columns.
 
     Parameters
     ----------
@@ -226,9 +226,10 @@ def frames_from_records(
     -------
     model_input : pandas.DataFrame of shape (len(records), len(schema))
         Typed for the model: unseen categories are missing.
-    raw : pandas.DataFrame of shape (len(records), len(schema))
-        The same values with categorical columns as plain strings, unseen ones kept:
-        what the prediction log stores, so the next check sees new categories.
+    raw : dict of str to numpy.ndarray of shape (len(records),)
+        The same values by column, categorical ones as strings (object arrays, None for
+        missing) with unseen values kept: what the prediction log stores, so the next
+        check sees new categories.
 
     Raises
     ------
@@ -262,7 +263,7 @@ def frames_from_records(
                     f"got {type(v).__name__} in record {i}",
                 )
             out[name] = pd.Categorical(values, categories=list(feat.categories or ()))
-            raw[name] = pd.array(values, dtype="string")
+            raw[name] = np.asarray(values, dtype=object)
         else:
             for i, v in enumerate(values):
                 t = type(v)
@@ -283,4 +284,4 @@ def frames_from_records(
                 out[name] = raw[name] = np.asarray(values, dtype=np.float64)
             except OverflowError:
                 raise SchemaError(name, f"column {name!r} holds a number out of range") from None
-    return pd.DataFrame(out), pd.DataFrame(raw)
+    return pd.DataFrame(out), raw

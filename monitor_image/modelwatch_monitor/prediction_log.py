@@ -24,9 +24,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from modelwatch_monitor import contract
@@ -34,7 +34,7 @@ from modelwatch_monitor import contract
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
-    import pandas as pd
+    import pyarrow as pa
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ class LoggedBatch:
 
     Parameters
     ----------
-    features : pandas.DataFrame of shape (n_rows, n_columns)
-        The model input (plus the id column when present).
+    features : mapping of str to array of shape (n_rows,)
+        The raw model input by column (plus the id column when present).
     predictions : numpy.ndarray of shape (n_rows,)
     proba : numpy.ndarray of shape (n_rows, n_classes) or None
     request_id : str
@@ -54,7 +54,7 @@ class LoggedBatch:
         When the request arrived, timezone-aware UTC.
     """
 
-    features: pd.DataFrame
+    features: Mapping[str, Any]
     predictions: npt.NDArray[Any]
     proba: npt.NDArray[np.float64] | None
     request_id: str
@@ -247,35 +247,68 @@ class PredictionLogger:
                 self.on_write(rows, seconds)
 
 
-def build_table(
+def _arrow_column(parts: Sequence[Any]) -> pa.Array:
+    """Concatenate per-batch arrays of one column into one Arrow array."""
+    import numpy as np
+    import pyarrow as pa
+
+    arrays = [np.asarray(p) for p in parts]
+    if all(a.dtype.kind == "M" for a in arrays):
+        merged = np.concatenate([a.astype("datetime64[us]") for a in arrays])
+        return pa.array(merged, type=pa.timestamp("us", tz="UTC"))
+    if all(a.dtype.kind in "biuf" for a in arrays):
+        return pa.array(np.concatenate(arrays))
+    merged = np.concatenate([a.astype(object) for a in arrays])
+    try:
+        return pa.array(merged, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        # Mixed JSON types across requests (e.g. int and str ids): keep them as text.
+        return pa.array([None if v is None else str(v) for v in merged], type=pa.string())
+
+
+def build_arrow_table(
     batches: Sequence[LoggedBatch],
     *,
     version: int,
     classes: Sequence[Any] | None,
     prediction_column: str = contract.LOG_PREDICTION,
-) -> pd.DataFrame:
-    """Return the log rows of ``batches`` as one DataFrame (see the module docstring)."""
-    import numpy as np
-    import pandas as pd
+) -> pa.Table:
+    """Return the log rows of ``batches`` as one Arrow table (see the module docstring).
 
-    frames = []
+    Column by column, without a DataFrame per batch: the writer thread shares the GIL
+    with the request handlers, so its per-batch cost is what logging costs.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    names: dict[str, None] = {}
     for b in batches:
-        frame = b.features.reset_index(drop=True).copy()
-        frame[prediction_column] = b.predictions
-        if b.proba is not None and classes is not None:
-            for j, cls in enumerate(classes):
-                frame[f"{contract.LOG_PROBA_PREFIX}{cls}"] = b.proba[:, j]
-        frame[contract.LOG_REQUEST_ID] = b.request_id
-        frame[contract.LOG_TIMESTAMP] = pd.Timestamp(b.timestamp)
-        frames.append(frame)
-    table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    table[contract.LOG_TIMESTAMP] = pd.to_datetime(table[contract.LOG_TIMESTAMP], utc=True)
-    table[contract.LOG_MODEL_VERSION] = np.int64(version)
-    for col in table.columns:
-        if isinstance(table[col].dtype, pd.CategoricalDtype):
-            # Plain strings: a category dictionary per file would not concatenate.
-            table[col] = table[col].astype("string")
-    return table
+        names.update(dict.fromkeys(b.features))
+    counts = np.array([b.rows for b in batches])
+    columns: dict[str, pa.Array] = {}
+    for name in names:
+        parts = [
+            b.features[name] if name in b.features else np.full(b.rows, None, dtype=object)
+            for b in batches
+        ]
+        columns[name] = _arrow_column(parts)
+    columns[prediction_column] = _arrow_column([b.predictions for b in batches])
+    if classes is not None and all(b.proba is not None for b in batches):
+        proba = np.vstack([b.proba for b in batches if b.proba is not None])
+        for j, cls in enumerate(classes):
+            columns[f"{contract.LOG_PROBA_PREFIX}{cls}"] = pa.array(proba[:, j])
+    rids = np.array([b.request_id for b in batches], dtype=object)
+    columns[contract.LOG_REQUEST_ID] = pa.array(np.repeat(rids, counts), type=pa.string())
+    stamps = np.array(
+        [np.datetime64(b.timestamp.astimezone(UTC).replace(tzinfo=None), "us") for b in batches]
+    )
+    columns[contract.LOG_TIMESTAMP] = pa.array(
+        np.repeat(stamps, counts), type=pa.timestamp("us", tz="UTC")
+    )
+    columns[contract.LOG_MODEL_VERSION] = pa.array(
+        np.full(int(counts.sum()), version, dtype=np.int64)
+    )
+    return pa.table(columns)
 
 
 def write_batches(
@@ -290,14 +323,12 @@ def write_batches(
 ) -> str:
     """Write one Parquet file for ``batches`` into the day's partition; return its URI."""
     import fsspec
-    import pyarrow as pa
     import pyarrow.parquet as pq
     from fsspec.implementations.local import LocalFileSystem
 
-    table = build_table(
+    arrow = build_arrow_table(
         batches, version=version, classes=classes, prediction_column=prediction_column
     )
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
     folder = contract.predictions_partition(store, model, day)
     fs, path = fsspec.core.url_to_fs(folder)
     name = f"{uuid.uuid4().hex}.parquet"

@@ -48,8 +48,6 @@ from aiohttp import web
 from modelwatch_monitor import contract
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from modelwatch_monitor.prediction_log import PredictionLogger
     from modelwatch_monitor.registry import LoadedVersion
 
@@ -87,6 +85,7 @@ class ServerConfig:
     max_rows_per_request: int = 100_000
     retry_seconds: float = 30.0
     id_column: str | None = None
+    threads: int = 1
 
     @classmethod
     def from_env(cls, env: Any = None, **overrides: Any) -> ServerConfig:
@@ -305,6 +304,8 @@ def _activate(state: ServerState, loaded: LoadedVersion) -> None:
     meta = loaded.metadata
     model = loaded.model
     classes = getattr(model, "classes_", None)
+    if hasattr(model, "set_threads"):
+        model.set_threads(config.threads)
     state.classes = None if classes is None else [_plain(c) for c in classes]
     state.id_column = config.id_column or meta.get("idColumn") or None
     ts = meta.get("timestampColumn")
@@ -427,38 +428,42 @@ def _records(body: Any) -> list[dict[str, Any]]:
 
 
 def _id_values(records: list[dict[str, Any]], column: str) -> Any:
-    import pandas as pd
+    import numpy as np
 
     values = [r.get(column) for r in records]
-    if all(v is None or (type(v) is int) for v in values):
-        return pd.array(values, dtype="Int64")
-    return pd.array([None if v is None else str(v) for v in values], dtype="string")
+    if all(v is None or type(v) is int for v in values):
+        return np.asarray(values, dtype=object)
+    return np.asarray([None if v is None else str(v) for v in values], dtype=object)
 
 
-def _log_frame(
-    state: ServerState, raw: pd.DataFrame, records: list[dict[str, Any]], received: datetime
-) -> pd.DataFrame:
-    """Return the rows to log: the raw inputs, the id column, the model's time column.
+def _log_columns(
+    state: ServerState, raw: dict[str, Any], records: list[dict[str, Any]], received: datetime
+) -> dict[str, Any]:
+    """Return the columns to log: the raw inputs, the id column, the model's time column.
 
     The request time is always logged as ``timestamp``; when the model names another
     timestamp column, that column is logged too: from the records when they carry it,
     else the request time, so a check can window the logs by it.
     """
-    import pandas as pd
+    import numpy as np
 
-    extra: dict[str, Any] = {}
+    columns = dict(raw)
     if state.id_column and any(state.id_column in r for r in records):
-        extra[state.id_column] = _id_values(records, state.id_column)
+        columns[state.id_column] = _id_values(records, state.id_column)
     ts = state.timestamp_column
     if ts:
+        now = np.datetime64(received.replace(tzinfo=None), "us")
         if any(ts in r for r in records):
-            values = pd.to_datetime(
+            import pandas as pd
+
+            parsed = pd.to_datetime(
                 pd.Series([r.get(ts) for r in records], dtype=object), utc=True, errors="coerce"
             )
-            extra[ts] = values.fillna(pd.Timestamp(received)).to_numpy()
+            stamps = parsed.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
+            columns[ts] = np.where(np.isnat(stamps), now, stamps)
         else:
-            extra[ts] = pd.Timestamp(received)
-    return raw.assign(**extra) if extra else raw
+            columns[ts] = np.full(len(records), now)
+    return columns
 
 
 async def predict(request: web.Request) -> web.Response:
@@ -506,7 +511,7 @@ async def predict(request: web.Request) -> web.Response:
         )
     state.metrics.predicted(len(predictions))
     if state.logger is not None:
-        logged = _log_frame(state, raw, records, received)
+        logged = _log_columns(state, raw, records, received)
         state.logger.offer(
             LoggedBatch(
                 features=logged,
@@ -605,6 +610,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-rows-per-request", type=int, default=100_000)
     parser.add_argument("--retry-seconds", type=float, default=30.0)
     parser.add_argument("--id-column", help="default: the model's idColumn")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="threads per prediction (default: %(default)s)"
+    )
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--shutdown-timeout", type=float, default=20.0)
 
@@ -619,6 +627,7 @@ def run(args: argparse.Namespace) -> int:
         max_rows_per_request=args.max_rows_per_request,
         retry_seconds=args.retry_seconds,
         id_column=args.id_column,
+        threads=args.threads,
     )
     log.info(
         "serving %s v%s from %s on %s:%d",

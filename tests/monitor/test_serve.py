@@ -283,7 +283,7 @@ def test_bad_artifact_is_never_ready(
 
 def _batch(n: int, rid: str = "r") -> LoggedBatch:
     return LoggedBatch(
-        features=pd.DataFrame({"x": np.arange(n, dtype=float)}),
+        features={"x": np.arange(n, dtype=float)},
         predictions=np.zeros(n, dtype=int),
         proba=None,
         request_id=rid,

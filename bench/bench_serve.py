@@ -1,0 +1,216 @@
+"""``/predict`` latency and throughput, with prediction logging on and off.
+
+A model (FLAML, lgbm, 4 features, one categorical) is trained once into a temp store;
+then a real ``modelwatch serve`` subprocess is driven over HTTP by an aiohttp client
+in this process, on keep-alive connections:
+
+- ``single``: single-row requests, ``BENCH_SERVE_CONCURRENCY`` (4) in flight;
+- ``batch``: 1,000-row requests, 2 in flight.
+
+Each shape runs against a server with the prediction log on (flushed every second,
+so files are really written during the run) and one with ``--no-prediction-log``,
+alternating for ``BENCH_SERVE_ROUNDS`` rounds; the best round of each is reported,
+which filters out noise from other work on the machine. Client and server share the
+machine's cores, so the figures are a floor.
+
+Target: logging costs at most 10% of throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+ROUNDS = int(os.environ.get("BENCH_SERVE_ROUNDS", 3))
+CONCURRENCY = int(os.environ.get("BENCH_SERVE_CONCURRENCY", 4))
+SINGLE_SECONDS = float(os.environ.get("BENCH_SERVE_SINGLE_SECONDS", 4))
+BATCH_SECONDS = float(os.environ.get("BENCH_SERVE_BATCH_SECONDS", 6))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _synthetic(n: int, seed: int) -> Any:
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "x1": rng.normal(size=n),
+            "x2": rng.normal(size=n),
+            "x3": rng.normal(size=n),
+            "color": color,
+        }
+    )
+    effect = np.where(color == "red", 0.8, -0.4)
+    frame["y"] = (frame.x1 + frame.x2 + effect + rng.normal(scale=0.3, size=n) > 0).astype(int)
+    return frame
+
+
+def _train(root: pathlib.Path) -> str:
+    from modelwatch_monitor import cli
+    from modelwatch_monitor.registry import Registry
+
+    _synthetic(5000, 0).to_parquet(root / "train.parquet")
+    code = cli.main(
+        ["retrain", "--train", str(root / "train.parquet"), "--target", "y", "--task",
+         "classification", "--time-budget", "3", "--estimators", "lgbm", "--store",
+         str(root / "store"), "--model", "bench", "--version", "1", "--id-column", "id",
+         "--termination-log", str(root / "termination")]
+    )  # fmt: skip
+    if code != 0:
+        raise RuntimeError("training the benchmark model failed")
+    return str(Registry(str(root / "store"), "bench").metadata(1)["sha256"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(root: pathlib.Path, sha: str, *, log: bool) -> tuple[subprocess.Popen[bytes], str]:
+    import urllib.request
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MODEL_NAME": "bench",
+        "MODEL_VERSION": "1",
+        "MODEL_SHA256": sha,
+        "MODELWATCH_STORE": str(root / "store"),
+    }
+    args = ["--log-flush-seconds", "1"] if log else ["--no-prediction-log"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "modelwatch_monitor", "--log-level", "WARNING", "serve",
+         "--host", "127.0.0.1", "--port", str(port), *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=(root / f"server-{port}.log").open("wb"),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+
+
+async def _drive(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict[str, Any]:
+    import aiohttp
+
+    latencies: list[float] = []
+    rows_per_body = [len(json.loads(b)) for b in bodies[:1]][0]
+    stop_at = 0.0
+
+    async def worker(session: aiohttp.ClientSession, k: int) -> None:
+        i = k
+        while time.perf_counter() < stop_at:
+            body = bodies[i % len(bodies)]
+            i += concurrency
+            t0 = time.perf_counter()
+            async with session.post(
+                url + "/predict", data=body, headers={"Content-Type": "application/json"}
+            ) as r:
+                await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"/predict answered {r.status}")
+            latencies.append(time.perf_counter() - t0)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        # Warm up: connections, first-call paths.
+        stop_at = time.perf_counter() + 0.5
+        await asyncio.gather(*(worker(session, k) for k in range(concurrency)))
+        latencies.clear()
+        start = time.perf_counter()
+        stop_at = start + seconds
+        await asyncio.gather(*(worker(session, k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    lat = np.asarray(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "rows_per_s": round(len(latencies) * rows_per_body / elapsed, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+    }
+
+
+def _bodies(rows: int, count: int) -> list[bytes]:
+    frame = _synthetic(rows * count, 1).drop(columns=["y"])
+    records = frame.to_dict("records")
+    out = []
+    for i in range(count):
+        chunk = records[i * rows : (i + 1) * rows]
+        out.append(json.dumps([{k: _py(v) for k, v in r.items()} for r in chunk]).encode())
+    return out
+
+
+def _py(value: Any) -> Any:
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def main() -> dict[str, Any]:
+    shapes = {
+        "single": (_bodies(1, 500), CONCURRENCY, SINGLE_SECONDS),
+        "batch_1000": (_bodies(1000, 8), 2, BATCH_SECONDS),
+    }
+    figures: dict[str, Any] = {"rounds": ROUNDS, "concurrency_single": CONCURRENCY}
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        root = pathlib.Path(tmp)
+        sha = _train(root)
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+            s: {"log_on": [], "log_off": []} for s in shapes
+        }
+        for _ in range(ROUNDS):
+            for mode in ("log_off", "log_on"):
+                proc, url = _start(root, sha, log=mode == "log_on")
+                try:
+                    for shape, (bodies, conc, seconds) in shapes.items():
+                        runs[shape][mode].append(asyncio.run(_drive(url, bodies, conc, seconds)))
+                finally:
+                    _stop(proc)
+        logged = sum(
+            len(__import__("pyarrow.parquet").parquet.read_metadata(str(p)).schema) > 0
+            for p in (root / "store" / "bench" / "predictions").rglob("*.parquet")
+        )
+        figures["prediction_log_files"] = logged
+    for shape in shapes:
+        best = {
+            mode: max(results, key=lambda r: r["requests_per_s"])
+            for mode, results in runs[shape].items()
+        }
+        cost = 1 - best["log_on"]["requests_per_s"] / best["log_off"]["requests_per_s"]
+        figures[shape] = {
+            **best,
+            "logging_cost_pct": round(100 * cost, 1),
+            "all_rounds_rps": {m: [r["requests_per_s"] for r in rs] for m, rs in runs[shape].items()},
+        }
+    figures["target_logging_cost_pct_max"] = 10
+    figures["meets_target"] = all(figures[s]["logging_cost_pct"] <= 10 for s in shapes)
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))
