@@ -67,3 +67,76 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
     || die "apt-get install ${missing[*]} failed"
 }
+
+# ---------------------------------------------------------------------------
+# Processes started by the tooling: one pid file each, checked against the
+# binary before anything is signalled, so nothing we did not start is touched.
+
+pid_file() { echo "${PID_DIR}/$1.pid"; }
+
+# True when the pid recorded for NAME is alive and still runs BINARY.
+component_alive() {
+  local name="$1" binary="${2:-$1}" pf pid exe
+  pf="$(pid_file "${name}")"
+  [[ -f "${pf}" ]] || return 1
+  pid="$(cat "${pf}")"
+  [[ -n "${pid}" && -d "/proc/${pid}" ]] || return 1
+  exe="$(readlink "/proc/${pid}/exe" 2>/dev/null || true)"
+  [[ "$(basename "${exe% (deleted)}")" == "${binary}" ]]
+}
+
+# Start a long-running component in its own session, logging to LOG_DIR/NAME.log.
+start_component() {
+  local name="$1"; shift
+  mkdir -p "${PID_DIR}" "${LOG_DIR}"
+  log "starting ${name}"
+  setsid "$@" >>"${LOG_DIR}/${name}.log" 2>&1 < /dev/null &
+  echo $! > "$(pid_file "${name}")"
+}
+
+# Fail naming the owner when PORT is taken by a process that is not NAME's.
+require_port_free() {
+  local port="$1" name="$2" owner_pid
+  owner_pid="$(ss -Hltnp "sport = :${port}" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)"
+  [[ -z "${owner_pid}" ]] && return 0
+  if [[ -f "$(pid_file "${name}")" && "$(cat "$(pid_file "${name}")")" == "${owner_pid}" ]]; then
+    return 0
+  fi
+  die "port ${port} (needed by ${name}) is already in use by pid ${owner_pid} ($(tr '\0' ' ' < "/proc/${owner_pid}/cmdline" 2>/dev/null | cut -c1-120))"
+}
+
+# Wait until CHECK (a command) succeeds; on timeout print the tail of NAME's log and fail.
+wait_healthy() {
+  local name="$1" timeout="$2"; shift 2
+  local deadline=$(( $(date +%s) + timeout ))
+  until "$@" >/dev/null 2>&1; do
+    if ! component_alive "${name}" "${COMPONENT_BINARY:-${name}}"; then
+      tail -n 30 "${LOG_DIR}/${name}.log" >&2 2>/dev/null || true
+      die "${name} exited while starting; the tail of its log (${LOG_DIR}/${name}.log) is above"
+    fi
+    if (( $(date +%s) >= deadline )); then
+      tail -n 30 "${LOG_DIR}/${name}.log" >&2 2>/dev/null || true
+      die "${name} did not become healthy within ${timeout}s; the tail of its log (${LOG_DIR}/${name}.log) is above"
+    fi
+    sleep 0.5
+  done
+}
+
+kubectl_admin() { KUBECONFIG="${KUBECONFIG_PATH}" "${KUBE_BIN_DIR}/kubectl" "$@"; }
+
+node_ip() { ip -4 route get 1.1.1.1 2>/dev/null | awk '{for (i=1;i<NF;i++) if ($i=="src") print $(i+1)}' | head -1; }
+
+ctr_k8s() { ctr -a "${CONTAINERD_SOCK}" -n k8s.io "$@"; }
+
+image_in_containerd() { ctr_k8s images ls -q 2>/dev/null | grep -qx "$1"; }
+
+# Copy a buildah image into containerd's k8s.io namespace under REF (fully qualified).
+import_image() {
+  local src="$1" ref="$2" tar
+  tar="$(mktemp -d)/image.tar"
+  buildah push --quiet "${src}" "docker-archive:${tar}:${ref}" >/dev/null \
+    || die "buildah push of ${src} failed"
+  ctr_k8s images import --no-unpack=false "${tar}" >/dev/null || die "ctr import of ${ref} failed"
+  rm -rf "$(dirname "${tar}")"
+  image_in_containerd "${ref}" || die "${ref} is not in containerd after the import"
+}

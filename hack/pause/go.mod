@@ -1,0 +1,3 @@
+module modelwatch.local/pause
+
+go 1.22
