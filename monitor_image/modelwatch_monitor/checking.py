@@ -27,14 +27,15 @@ import datetime as dt
 import logging
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.dataio import DataError, Source, open_source
 from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
 from modelwatch_monitor.profile import (
+    DEFAULT_GRID_SIZE,
     ColumnProfile,
     Profile,
     Roles,
@@ -44,6 +45,7 @@ from modelwatch_monitor.profile import (
     is_numeric_dtype,
     is_profile_uri,
     parse_type_overrides,
+    profile_column,
     summarize,
 )
 from modelwatch_monitor.verdicts import DatasetVerdict, DriftSettings, decide
@@ -190,18 +192,37 @@ def _check_types(
 
 def run_drift(
     reference: Mapping[str, ColumnProfile],
-    current: Mapping[str, ColumnProfile],
+    current: Iterable[ColumnProfile],
     settings: DriftSettings,
-) -> DatasetVerdict:
-    """Run the configured test on every feature and decide."""
+    *,
+    keep_grid: int = DEFAULT_GRID_SIZE,
+) -> tuple[DatasetVerdict, dict[str, ColumnProfile]]:
+    """Run the configured test on every feature and decide.
+
+    ``current`` may be a generator that reads one column at a time: each exact
+    summary is tested, then shrunk to a ``keep_grid`` quantile grid for the
+    data-quality rules and the plots, so memory holds one full column at a time.
+
+    Returns
+    -------
+    verdict : DatasetVerdict
+    current : dict of feature name to its (compacted) ColumnProfile
+    """
     results: list[tuple[str, str, DriftTest, DriftResult]] = []
-    for name, cur in current.items():
+    kept: dict[str, ColumnProfile] = {}
+    for cur in current:
+        name = cur.name
         ref = reference[name]
+        if cur.summary is None:
+            raise DataError(f"feature column {name!r} has no non-null value in the current data")
+        assert ref.summary is not None
         test_name = settings.numeric_test if ref.type == "numeric" else settings.categorical_test
         test = get_test(test_name, ref.type)
-        assert ref.summary is not None and cur.summary is not None
         results.append((name, ref.type, test, test(ref.summary, cur.summary)))
-    return decide(results, settings)
+        if isinstance(cur.summary, Distribution):
+            cur = replace(cur, summary=cur.summary.compact(keep_grid))
+        kept[name] = cur
+    return decide(results, settings), kept
 
 
 def _performance(
@@ -300,14 +321,14 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     _check_types(profile.columns, source, features)
     types = {f: profile.columns[f].type for f in features}
     mode = choose_mode(rows, len(types), settings.mode)
-    current = summarize(source, types, mode=mode, grid_size=EXACT)
-    for name, col in current.items():
-        if col.summary is None:
-            raise DataError(
-                f"feature column {name!r} has no non-null value in the current data"
-                + (f" (window {settings.window!r})" if settings.window else "")
-            )
-    verdict = run_drift(profile.columns, current, settings.drift)
+    columns: Iterable[ColumnProfile]
+    if mode == "exact":
+        columns = (
+            profile_column(source.column(n), n, t, grid_size=EXACT) for n, t in types.items()
+        )
+    else:
+        columns = summarize(source, types, mode=mode).values()
+    verdict, current = run_drift(profile.columns, columns, settings.drift)
 
     role_cols = {*settings.roles.names(), *profile.roles.names(), "request_id", "timestamp"}
     role_cols |= {"prediction"} | {c for c in source.columns if c.startswith("proba")}

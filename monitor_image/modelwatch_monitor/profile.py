@@ -101,7 +101,7 @@ class ColumnProfile:
                 n=s.n,
                 rankError=s.rank_error,
                 support=_b64(s.support),
-                cdf=_b64(s.cdf),
+                cdf=_b64(s.cdf_values()),
             )
         elif isinstance(s, Counts):
             out["counts"] = dict(s.counts)

@@ -57,19 +57,21 @@ class Distribution:
     ----------
     support : ndarray of shape (k,)
         Sorted unique values.
-    cdf : ndarray of shape (k,)
-        ``F(support[i])``, non-decreasing, ``cdf[-1] == 1``.
+    cdf : ndarray of shape (k,) or None
+        ``F(support[i])``, non-decreasing, ``cdf[-1] == 1``. None stands for the
+        empirical CDF of a sample without ties, ``(i + 1) / k``, which is never
+        materialised for large samples (use :meth:`cdf_values`).
     n : int
         The number of observations behind the distribution (for p-values).
     mean, std : float
-        The exact sample mean and standard deviation (ddof=0).
+        The sample mean and standard deviation (ddof=0).
     rank_error : float
         An upper bound on ``|F(x) - F_exact(x)|`` for every ``x``; 0.0 for an exact
         empirical CDF.
     """
 
     support: FloatArray
-    cdf: FloatArray
+    cdf: FloatArray | None
     n: int
     mean: float
     std: float
@@ -83,7 +85,8 @@ class Distribution:
         ----------
         values : array_like of shape (n,)
         presorted : bool
-            Set when ``values`` is already sorted ascending without NaN.
+            Set when ``values`` is already sorted ascending without NaN; the array
+            is then kept, not copied.
         """
         x = np.asarray(values, dtype=np.float64)
         if not presorted:
@@ -91,15 +94,25 @@ class Distribution:
         n = int(x.shape[0])
         if n == 0:
             raise ValueError("a distribution needs at least one non-null value")
+        mean, std = _mean_std(x)
         last = np.flatnonzero(x[1:] != x[:-1])
+        if last.shape[0] == n - 1:  # no ties: the sample is its own support
+            return cls(support=x, cdf=None, n=n, mean=mean, std=std)
         ends = np.append(last, n - 1)
-        return cls(
-            support=x[ends],
-            cdf=(ends + 1) / n,
-            n=n,
-            mean=float(x.mean()),
-            std=float(x.std()),
-        )
+        return cls(support=x[ends], cdf=(ends + 1) / n, n=n, mean=mean, std=std)
+
+    def cdf_values(self) -> FloatArray:
+        """Return ``F(support)`` as an array of shape (k,)."""
+        if self.cdf is not None:
+            return self.cdf
+        k = self.support.shape[0]
+        return np.arange(1, k + 1, dtype=np.float64) / k
+
+    def _cdf_at_index(self, i: NDArray[np.intp]) -> FloatArray:
+        """``F`` just left of ``support[i]``, i.e. ``cdf[i - 1]`` with ``cdf[-1] := 0``."""
+        if self.cdf is None:
+            return np.asarray(i, dtype=np.float64) / self.support.shape[0]
+        return np.where(i > 0, self.cdf[np.maximum(i - 1, 0)], 0.0)
 
     @classmethod
     def from_sorted_grid(
@@ -127,22 +140,33 @@ class Distribution:
         distribution : Distribution
         ks_error_bound : float
         """
-        x = sorted_values
-        n = int(x.shape[0])
-        exact = cls.from_sample(x, presorted=True)
-        if exact.support.shape[0] <= grid_size + 1:
-            return exact, 0.0
-        idx = np.round(np.linspace(0, n - 1, grid_size + 1)).astype(np.int64)
-        support = np.unique(x[idx])
-        right = np.searchsorted(x, support, side="right")
-        left = np.searchsorted(x, support, side="left")
-        cdf = right / n
-        # Mass strictly between consecutive grid points: left[j] - right[j - 1].
-        gaps = (left[1:] - right[:-1]) / n
+        dist = cls.from_sample(sorted_values, presorted=True).compact(grid_size)
+        return dist, dist.rank_error
+
+    def compact(self, grid_size: int) -> Distribution:
+        """Keep at most ``grid_size + 1`` support points: the quantiles ``j / G``.
+
+        The CDF at the kept points stays exact; :attr:`rank_error` grows by the
+        largest mass strictly between two kept points (about ``1 / G``).
+        """
+        k = self.support.shape[0]
+        if k <= grid_size + 1:
+            return self
+        cdf = self.cdf_values()
+        targets = np.linspace(0.0, 1.0, grid_size + 1)
+        idx = np.searchsorted(cdf, targets - 1e-12, side="left")
+        idx = np.unique(np.clip(np.concatenate(([0], idx, [k - 1])), 0, k - 1))
+        kept = cdf[idx]
+        left = np.where(idx > 0, cdf[np.maximum(idx - 1, 0)], 0.0)
+        gaps = left[1:] - kept[:-1]
         bound = float(gaps.max()) if gaps.size else 0.0
-        return (
-            cls(support=support, cdf=cdf, n=n, mean=exact.mean, std=exact.std, rank_error=bound),
-            bound,
+        return Distribution(
+            support=self.support[idx].copy(),
+            cdf=kept.copy(),
+            n=self.n,
+            mean=self.mean,
+            std=self.std,
+            rank_error=self.rank_error + bound,
         )
 
     @classmethod
@@ -170,18 +194,17 @@ class Distribution:
     def at(self, x: ArrayLike) -> FloatArray:
         """Return ``F(x)`` (right-continuous) for every ``x``."""
         i = np.searchsorted(self.support, np.asarray(x, dtype=np.float64), side="right")
-        padded = np.concatenate(([0.0], self.cdf))
-        return np.asarray(padded[i], dtype=np.float64)
+        return self._cdf_at_index(i)
 
     def before(self, x: ArrayLike) -> FloatArray:
         """Return the left limit ``F(x-)`` for every ``x``."""
         i = np.searchsorted(self.support, np.asarray(x, dtype=np.float64), side="left")
-        padded = np.concatenate(([0.0], self.cdf))
-        return np.asarray(padded[i], dtype=np.float64)
+        return self._cdf_at_index(i)
 
     def quantiles(self, q: ArrayLike) -> FloatArray:
         """Return the lower quantiles ``min{x : F(x) >= q}``."""
-        i = np.searchsorted(self.cdf, np.asarray(q, dtype=np.float64) - 1e-12, side="left")
+        cdf = self.cdf_values()
+        i = np.searchsorted(cdf, np.asarray(q, dtype=np.float64) - 1e-12, side="left")
         i = np.clip(i, 0, self.support.shape[0] - 1)
         return np.asarray(self.support[i], dtype=np.float64)
 
@@ -220,6 +243,16 @@ class Counts:
     @property
     def n(self) -> int:
         return int(sum(self.counts.values()))
+
+
+def _mean_std(x: FloatArray) -> tuple[float, float]:
+    """Mean and standard deviation (ddof=0) in two passes without temporaries."""
+    n = x.shape[0]
+    mean = float(x.sum()) / n
+    var = float(np.dot(x, x)) / n - mean * mean
+    if var <= 1e-8 * mean * mean:  # cancellation: recompute the slow, exact way
+        return mean, float(x.std())
+    return mean, float(np.sqrt(var))
 
 
 def aligned(ref: Counts, cur: Counts) -> tuple[list[str], NDArray[np.int64], NDArray[np.int64]]:

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from modelwatch_monitor.drift._base import Distribution, DriftResult, as_distribution
+from modelwatch_monitor.drift._kolmogorov import kstwo_sf_large
 
 #: Up to this sample size scipy's ``ks_2samp(method="auto")`` computes the exact
 #: p-value; above it, Smirnov's asymptotic distribution. We follow the same rule.
@@ -30,8 +31,8 @@ def ks_statistic(reference: Distribution, current: Distribution) -> float:
         if reference.support.shape[0] <= current.support.shape[0]
         else (current, reference)
     )
-    fa = a.cdf
-    fa_prev = np.concatenate(([0.0], a.cdf[:-1]))
+    fa = a.cdf_values()
+    fa_prev = np.concatenate(([0.0], fa[:-1]))
     up = np.max(fa - b.at(a.support))
     down = np.max(b.before(a.support) - fa_prev)
     return float(np.clip(max(up, down), 0.0, 1.0))
@@ -54,10 +55,13 @@ def ks_pvalue(d: float, n1: int, n2: int) -> float:
                 return float(np.clip(prob, 0.0, 1.0))
         except ImportError:  # pragma: no cover - private scipy helper moved
             pass
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    en = float(np.round(m * n / (m + n)))
+    fast = kstwo_sf_large(en, d)
+    if fast is not None:
+        return fast
     from scipy.stats import kstwo
 
-    m, n = sorted([float(n1), float(n2)], reverse=True)
-    en = np.round(m * n / (m + n))
     return float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
 
 
