@@ -17,6 +17,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Any
@@ -81,8 +82,7 @@ def start_local_operator() -> None:
         str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml"),
     )
     kubectl("scale", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--replicas=0", check=False)
-    (REPO / "bench" / "results").mkdir(exist_ok=True)
-    log = open(REPO / "bench" / "results" / "operator-local.log", "wb")  # noqa: SIM115
+    log = open(pathlib.Path(tempfile.gettempdir()) / "modelwatch-operator-bench.log", "wb")  # noqa: SIM115
     _local["proc"] = subprocess.Popen(
         [
             "kopf",

@@ -26,18 +26,49 @@ _locks: dict[tuple[str, str], threading.RLock] = {}
 _locks_guard = threading.Lock()
 
 
+_client: list[client.ApiClient] = []
+
+POOL_SIZE = 16  # as many connections as kopf's handler threads
+
+
 def load_config() -> None:
-    """Load in-cluster credentials, else the kubeconfig."""
+    """Load in-cluster credentials, else the kubeconfig; share one connection pool."""
+    configuration = client.Configuration()
     try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = POOL_SIZE
+    _client[:] = [client.ApiClient(configuration)]
+
+
+def api_client() -> client.ApiClient:
+    """Return the shared API client (one keep-alive pool for every call)."""
+    if not _client:
+        load_config()
+    return _client[0]
+
+
+def _core() -> client.CoreV1Api:
+    return client.CoreV1Api(api_client())
+
+
+def _batch() -> client.BatchV1Api:
+    return client.BatchV1Api(api_client())
+
+
+def _apps() -> client.AppsV1Api:
+    return client.AppsV1Api(api_client())
+
+
+def _custom() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api_client())
 
 
 def _plain(obj: Any) -> dict[str, Any]:
     if isinstance(obj, dict):
         return obj
-    result: dict[str, Any] = client.ApiClient().sanitize_for_serialization(  # type: ignore[no-untyped-call]
+    result: dict[str, Any] = api_client().sanitize_for_serialization(  # type: ignore[no-untyped-call]
         obj
     )
     return result
@@ -60,9 +91,7 @@ def forget_monitor(namespace: str, name: str) -> None:
 def get_monitor(namespace: str, name: str) -> dict[str, Any] | None:
     try:
         return _plain(
-            client.CustomObjectsApi().get_namespaced_custom_object(
-                c.GROUP, c.VERSION, namespace, c.PLURAL, name
-            )
+            _custom().get_namespaced_custom_object(c.GROUP, c.VERSION, namespace, c.PLURAL, name)
         )
     except ApiException as exc:
         if exc.status == 404:
@@ -71,7 +100,7 @@ def get_monitor(namespace: str, name: str) -> dict[str, Any] | None:
 
 
 def patch_monitor_status(namespace: str, name: str, patch: Mapping[str, Any]) -> None:
-    client.CustomObjectsApi().patch_namespaced_custom_object_status(
+    _custom().patch_namespaced_custom_object_status(
         c.GROUP,
         c.VERSION,
         namespace,
@@ -83,7 +112,7 @@ def patch_monitor_status(namespace: str, name: str, patch: Mapping[str, Any]) ->
 
 
 def patch_monitor_annotations(namespace: str, name: str, annotations: Mapping[str, Any]) -> None:
-    client.CustomObjectsApi().patch_namespaced_custom_object(
+    _custom().patch_namespaced_custom_object(
         c.GROUP,
         c.VERSION,
         namespace,
@@ -123,7 +152,7 @@ def update_status(namespace: str, name: str, fn: UpdateFn) -> dict[str, Any] | N
 
 def apply_config_map(manifest: Mapping[str, Any]) -> None:
     meta = manifest["metadata"]
-    client.CoreV1Api().patch_namespaced_config_map(
+    _core().patch_namespaced_config_map(
         meta["name"],
         meta["namespace"],
         dict(manifest),
@@ -135,7 +164,7 @@ def apply_config_map(manifest: Mapping[str, Any]) -> None:
 
 def apply_cronjob(manifest: Mapping[str, Any]) -> None:
     meta = manifest["metadata"]
-    client.BatchV1Api().patch_namespaced_cron_job(
+    _batch().patch_namespaced_cron_job(
         meta["name"],
         meta["namespace"],
         dict(manifest),
@@ -148,7 +177,7 @@ def apply_cronjob(manifest: Mapping[str, Any]) -> None:
 def create_job(manifest: Mapping[str, Any]) -> bool:
     """Create a Job; return False when it already exists (409), which makes creation idempotent."""
     try:
-        client.BatchV1Api().create_namespaced_job(
+        _batch().create_namespaced_job(
             manifest["metadata"]["namespace"],
             dict(manifest),  # type: ignore[arg-type]  # the client serialises plain dicts as is
             field_manager=c.FIELD_MANAGER,
@@ -162,7 +191,7 @@ def create_job(manifest: Mapping[str, Any]) -> bool:
 
 def job_exists(namespace: str, name: str) -> bool:
     try:
-        client.BatchV1Api().read_namespaced_job(name, namespace)
+        _batch().read_namespaced_job(name, namespace)
     except ApiException as exc:
         if exc.status == 404:
             return False
@@ -171,7 +200,7 @@ def job_exists(namespace: str, name: str) -> bool:
 
 
 def list_job_pods(namespace: str, job: str) -> list[dict[str, Any]]:
-    pods = client.CoreV1Api().list_namespaced_pod(
+    pods = _core().list_namespaced_pod(
         namespace, label_selector=f"batch.kubernetes.io/job-name={job}"
     )
     return [_plain(p) for p in _plain(pods).get("items") or []]
@@ -182,7 +211,7 @@ def list_job_pods(namespace: str, job: str) -> list[dict[str, Any]]:
 
 def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
     try:
-        return _plain(client.AppsV1Api().read_namespaced_deployment(name, namespace))
+        return _plain(_apps().read_namespaced_deployment(name, namespace))
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -192,7 +221,7 @@ def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
 def patch_deployment(namespace: str, name: str, patch: Mapping[str, Any]) -> dict[str, Any]:
     """Strategic-merge-patch a Deployment (containers and env merge by name)."""
     return _plain(
-        client.AppsV1Api().patch_namespaced_deployment(
+        _apps().patch_namespaced_deployment(
             name, namespace, dict(patch), field_manager=c.FIELD_MANAGER, _content_type=_STRATEGIC
         )
     )

@@ -45,7 +45,8 @@ def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]
 def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
     """Operator settings, chosen deliberately (see the comments)."""
     kube.load_config()
-    # Post Events for INFO and above from handler logs: the user reads them in describe.
+    # Post handler log records of WARNING and above as Events too (errors show in describe);
+    # the loop's own Events are posted explicitly by modelwatch_operator.events.
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = c.OPERATOR_NAME
     settings.posting.reporting_instance = os.environ.get("POD_NAME", c.OPERATOR_NAME)
