@@ -308,7 +308,10 @@ def start_retrain(
     return decision
 
 
-def _create_retrain_job(body: Mapping[str, Any], in_flight: Mapping[str, Any]) -> None:
+def _create_retrain_job(
+    body: Mapping[str, Any], in_flight: Mapping[str, Any], *, now: Clock = utcnow
+) -> None:
+    """Create the retrain Job recorded in status; a rejected Job ends the retrain as failed."""
     champion = in_flight.get("championVersion")
     job = builders.build_retrain_job(
         body,
@@ -317,7 +320,19 @@ def _create_retrain_job(body: Mapping[str, Any], in_flight: Mapping[str, Any]) -
         trigger_report=in_flight.get("reportId"),
         trigger=str(in_flight.get("trigger") or ""),
     )
-    kube.create_job(job)
+    try:
+        kube.create_job(job)
+    except kube.ApiException as exc:
+        if exc.status is None or exc.status >= 500 or exc.status == 429:
+            raise  # transient: the handler fails and kopf retries
+        name = str(job["metadata"]["name"])
+        message = f"the API rejected Job {name} ({exc.status}): {exc.reason}"
+        handle_retrain_result(
+            *_ids(body),
+            name,
+            {"ok": False, "reason": "JobRejected", "message": message},
+            now=now,
+        )
 
 
 # ---------------------------------------------------------------------------

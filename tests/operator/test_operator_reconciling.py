@@ -451,3 +451,19 @@ def test_pin_to_unknown_version(api: FakeApi) -> None:
     reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
     assert cond(api, c.COND_ROLLOUT) == ("False", "UnknownVersion")
     assert "rollout" not in status(api)
+
+
+def test_rejected_retrain_job_ends_the_retrain(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def reject(manifest: dict[str, Any]) -> bool:
+        raise kube.ApiException(status=422, reason="Unprocessable Entity")
+
+    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    monkeypatch.setattr(kube, "create_job", reject)
+    reconciling.start_retrain(NS, "mm", manual=True, now=Clock())
+    s = status(api)
+    assert "retrain" not in s
+    assert cond(api, c.COND_RETRAINING) == ("False", "JobRejected")
+    assert cond(api, c.COND_READY) == ("False", "RetrainFailed")
+    assert s["retrains"][-1]["outcome"] == "Failed"
