@@ -237,9 +237,11 @@ def _performance(
         return None, None, 0
     task = settings.task or (profile.performance or {}).get("task") or "classification"
     pred_col = roles.prediction or "prediction"
-    proba_cols = [c for c in source.columns if c.startswith("proba")]
+    proba_cols = [c for c in source.columns if c.startswith(contract.LOG_PROBA_PREFIX)]
     if settings.labels:
-        id_col = roles.id or "request_id"
+        id_col = roles.id or contract.LOG_REQUEST_ID
+        if id_col not in source.columns and contract.LOG_REQUEST_ID in source.columns:
+            id_col = contract.LOG_REQUEST_ID
         lab_id = settings.labels_id_column or id_col
         source.require([id_col, pred_col], "column")
         preds = source.table([id_col, pred_col, *proba_cols]).to_pandas()
@@ -259,7 +261,7 @@ def _performance(
     joined = joined[joined[tcol].notna() & joined[pred_col].notna()]
     n = len(joined)
     proba = {
-        (c[len("proba_") :] if c.startswith("proba_") else "1"): joined[c].to_numpy()
+        c[len(contract.LOG_PROBA_PREFIX) :]: joined[c].to_numpy()
         for c in proba_cols
     }
     metrics = perf.compute_metrics(
@@ -330,8 +332,8 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         columns = summarize(source, types, mode=mode).values()
     verdict, current = run_drift(profile.columns, columns, settings.drift)
 
-    role_cols = {*settings.roles.names(), *profile.roles.names(), "request_id", "timestamp"}
-    role_cols |= {"prediction"} | {c for c in source.columns if c.startswith("proba")}
+    role_cols = {*settings.roles.names(), *profile.roles.names()}
+    role_cols |= {c for c in source.columns if contract.is_log_meta_column(c)}
     findings = quality.schema_findings(
         {n: c.dtype for n, c in profile.columns.items()},
         {n: str(source.schema.field(n).type) for n in source.columns},

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from modelwatch_monitor import contract
 from modelwatch_monitor.dataio import DataError, Source, open_source
 from modelwatch_monitor.drift import Counts, Distribution, FeatureType
 
@@ -417,7 +418,11 @@ def feature_types(
     """
     overrides = dict(overrides or {})
     skip = set(roles.names())
-    names = list(features) if features else [c for c in source.columns if c not in skip]
+    names = (
+        list(features)
+        if features
+        else [c for c in source.columns if c not in skip and not contract.is_log_meta_column(c)]
+    )
     source.require(names, "feature column")
     out: dict[str, FeatureType] = {}
     for n in names:

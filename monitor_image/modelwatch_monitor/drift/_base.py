@@ -106,13 +106,15 @@ class Distribution:
         if self.cdf is not None:
             return self.cdf
         k = self.support.shape[0]
-        return np.arange(1, k + 1, dtype=np.float64) / k
+        out: FloatArray = np.arange(1, k + 1, dtype=np.float64) / k
+        return out
 
     def _cdf_at_index(self, i: NDArray[np.intp]) -> FloatArray:
         """``F`` just left of ``support[i]``, i.e. ``cdf[i - 1]`` with ``cdf[-1] := 0``."""
         if self.cdf is None:
-            return np.asarray(i, dtype=np.float64) / self.support.shape[0]
-        return np.where(i > 0, self.cdf[np.maximum(i - 1, 0)], 0.0)
+            out: FloatArray = np.asarray(i, dtype=np.float64) / self.support.shape[0]
+            return out
+        return np.asarray(np.where(i > 0, self.cdf[np.maximum(i - 1, 0)], 0.0), dtype=np.float64)
 
     @classmethod
     def from_sorted_grid(
