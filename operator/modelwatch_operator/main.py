@@ -20,6 +20,8 @@ import kopf
 from modelwatch_operator import constants as c
 from modelwatch_operator import kube, metrics, reconciling
 
+RETRY_SECONDS = 15  # until the serving Deployment exists
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -32,6 +34,8 @@ def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return fn(*args, **kwargs)
+            except kopf.TemporaryError:
+                raise  # waiting, not an error
             except Exception:
                 metrics.RECONCILE_ERRORS.labels(handler).inc()
                 raise
@@ -82,7 +86,9 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
 @_counting_errors("reconcile")
 def reconcile(body: kopf.Body, **_: Any) -> None:
     """Ensure the ConfigMap and CronJob, take over the Deployment, apply manual controls."""
-    reconciling.reconcile_monitor(dict(body))
+    retry = reconciling.reconcile_monitor(dict(body))
+    if retry:
+        raise kopf.TemporaryError(retry, delay=RETRY_SECONDS)
 
 
 @kopf.on.event(

@@ -48,8 +48,12 @@ def _ids(body: Mapping[str, Any]) -> tuple[str, str]:
 # ---------------------------------------------------------------------------
 
 
-def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> None:
-    """Ensure children, take over the Deployment, resume in-flight work, apply manual controls."""
+def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | None:
+    """Ensure children, take over the Deployment, resume in-flight work, apply manual controls.
+
+    Return None when done, or why to try again later (the serving Deployment is missing:
+    it may be created after the monitor, as in one ``kubectl apply`` of both).
+    """
     namespace, name = _ids(body)
     kube.apply_config_map(builders.build_config_map(body))
     kube.apply_cronjob(builders.build_cronjob(body))
@@ -107,7 +111,7 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> None:
 
     fresh = kube.update_status(namespace, name, initialise)
     if fresh is None:
-        return
+        return None
     _resume_retrain(fresh)
     _resume_rollout(fresh, now=now)
     annotations: Mapping[str, str] = (fresh.get("metadata") or {}).get("annotations") or {}
@@ -117,6 +121,9 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> None:
         start_retrain(namespace, name, manual=True, now=now)
         kube.patch_monitor_annotations(namespace, name, {c.ANNOTATION_RETRAIN_NOW: None})
     _maybe_pin(namespace, name, now=now)
+    if takeover is not None and not takeover[0]:
+        return takeover[2]
+    return None
 
 
 TakeOver = tuple[bool, str, str, int | None, str | None]
