@@ -178,7 +178,7 @@ def make_store(kube: Kube, namespace: str, *, claim: str = "store") -> pathlib.P
 
 
 def write_data(store: pathlib.Path, *, drifted: bool) -> None:
-    """Write reference, current (drifted or not) and labels CSVs under ``store/data``."""
+    """Write reference and labels (CSV) and current data (Parquet) under ``store/data``."""
     data = store / "data"
     data.mkdir(parents=True, exist_ok=True)
     frame(600, concept="a", seed=1).drop(columns=["prediction"]).to_csv(
@@ -187,7 +187,7 @@ def write_data(store: pathlib.Path, *, drifted: bool) -> None:
     current = frame(
         400, concept="b" if drifted else "a", seed=2, start_id=10_000, shift=1.5 if drifted else 0.0
     )
-    current.drop(columns=["y"]).to_csv(data / "current.csv", index=False)
+    current.drop(columns=["y"]).to_parquet(data / "current.parquet", index=False)
     current[["id", "y"]].to_csv(data / "labels.csv", index=False)
 
 
@@ -316,7 +316,7 @@ def monitor(namespace: str, name: str = "iris", **overrides: Any) -> dict[str, A
         },
         "data": {
             "reference": {"uri": "file:///store/data/reference.csv"},
-            "current": {"uri": "file:///store/data/current.csv", "window": "30d"},
+            "current": {"uri": "file:///store/data/current.parquet", "window": "30d"},
             "labels": {"uri": "file:///store/data/labels.csv", "idColumn": "id"},
         },
         "store": {"uri": "file:///store", "volume": {"claimName": "store"}},
