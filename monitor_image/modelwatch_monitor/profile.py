@@ -366,7 +366,7 @@ class NumericAccumulator:
             self.shift = float(x[0])
         d = x - self.shift
         self.s1 += float(d.sum())
-        self.s2 += float(np.dot(d, d))
+        self.s2 += float(np.square(d).sum())
 
     def result(self, grid_size: int = 4096) -> ColumnProfile:
         n = int(self.sketch.n)

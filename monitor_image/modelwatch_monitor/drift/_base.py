@@ -251,7 +251,7 @@ def _mean_std(x: FloatArray) -> tuple[float, float]:
     """Mean and standard deviation (ddof=0) in two passes without temporaries."""
     n = x.shape[0]
     mean = float(x.sum()) / n
-    var = float(np.dot(x, x)) / n - mean * mean
+    var = float(np.square(x).sum()) / n - mean * mean  # no BLAS: its threads stall
     if var <= 1e-8 * mean * mean:  # cancellation: recompute the slow, exact way
         return mean, float(x.std())
     return mean, float(np.sqrt(var))
