@@ -104,6 +104,26 @@ def _as_strings(series: pd.Series) -> pd.Series:
     return series.astype("string")
 
 
+def categorical(values: Sequence[Any], categories: Sequence[str]) -> pd.Categorical:
+    """Return ``values`` as a Categorical over ``categories``; other values become missing.
+
+    Parameters
+    ----------
+    values : sequence of str or None, of length n_rows
+    categories : sequence of str
+
+    Returns
+    -------
+    pandas.Categorical of length n_rows
+    """
+    import numpy as np
+    import pandas as pd
+
+    lookup = {c: i for i, c in enumerate(categories)}
+    codes = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64, count=len(values))
+    return pd.Categorical.from_codes(codes, categories=list(categories))
+
+
 def infer_schema(
     frame: pd.DataFrame,
     names: Sequence[str],
@@ -180,9 +200,9 @@ def coerce_frame(frame: pd.DataFrame, schema: Sequence[Feature]) -> pd.DataFrame
             raise SchemaError(feat.name, f"column {feat.name!r} is missing")
         col = frame[feat.name]
         if feat.kind == "categorical":
-            out[feat.name] = pd.Categorical(
-                _as_strings(col).astype(object).where(col.notna(), None),
-                categories=list(feat.categories or ()),
+            out[feat.name] = categorical(
+                _as_strings(col).astype(object).where(col.notna(), None).tolist(),
+                feat.categories or (),
             )
         else:
             try:
@@ -262,7 +282,7 @@ def frames_from_records(
                     f"column {name!r} must be a string (categorical); "
                     f"got {type(v).__name__} in record {i}",
                 )
-            out[name] = pd.Categorical(values, categories=list(feat.categories or ()))
+            out[name] = categorical(values, feat.categories or ())
             raw[name] = np.asarray(values, dtype=object)
         else:
             for i, v in enumerate(values):

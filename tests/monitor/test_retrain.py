@@ -13,12 +13,12 @@ import sys
 import time
 from typing import Any
 
-import mw_synth as synth
 import pytest
 
 from modelwatch_monitor import cli, contract
 from modelwatch_monitor.automl import cpu_limit
 from modelwatch_monitor.registry import Registry
+from tests.monitor import mw_synth as synth
 
 
 @pytest.fixture(scope="module")

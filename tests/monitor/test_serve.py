@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import mw_synth as synth
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,6 +23,7 @@ from modelwatch_monitor import cli, contract
 from modelwatch_monitor.dataio import read_table
 from modelwatch_monitor.prediction_log import LoggedBatch, PredictionLogger
 from modelwatch_monitor.registry import Registry
+from tests.monitor import mw_synth as synth
 
 
 @pytest.fixture(scope="module")
@@ -332,3 +332,32 @@ def test_write_failure_is_counted_not_raised(tmp_path: pathlib.Path) -> None:
     logger.offer(_batch(4))
     logger.close()
     assert logger.write_errors == 1 and logger.dropped_rows == 4
+
+
+# -- the serving fast path matches FLAML's own transform ------------------------------
+
+
+@pytest.mark.parametrize("estimator", ["lgbm", "rf", "extra_tree"])
+def test_fast_transform_matches_flaml(estimator: str) -> None:
+    from modelwatch_monitor.automl import AutoMLSettings, fit
+    from modelwatch_monitor.feature_schema import coerce_frame, infer_schema
+
+    data = synth.frame(300, seed=9)
+    schema = infer_schema(data, synth.FEATURES)
+    settings = AutoMLSettings(time_budget=1, estimators=(estimator,), n_jobs=1)
+    model = fit(
+        coerce_frame(data, schema), data["y"], schema=schema, task="classification",
+        metric="roc_auc", settings=settings,
+    ).model  # fmt: skip
+    assert model._check_fast_transform()
+    probe = synth.frame(200, seed=10)
+    probe.loc[::7, "color"] = "purple"
+    probe.loc[::5, "x1"] = np.nan
+    probe.loc[::11, "color"] = None
+    X = coerce_frame(probe, schema)
+    model._fast = False
+    slow = model.predict_both(X, coerce=False)
+    model._fast = True
+    fast = model.predict_both(X, coerce=False)
+    assert fast[0].tolist() == slow[0].tolist()
+    np.testing.assert_allclose(fast[1], slow[1])
