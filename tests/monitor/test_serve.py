@@ -361,3 +361,35 @@ def test_fast_transform_matches_flaml(estimator: str) -> None:
     fast = model.predict_both(X, coerce=False)
     assert fast[0].tolist() == slow[0].tolist()
     np.testing.assert_allclose(fast[1], slow[1])
+
+
+# -- the loop: the server's logs are the next retrain's data --------------------------
+
+
+@pytest.mark.slow
+def test_retrain_learns_from_the_servers_logs(
+    store: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    copy = tmp_path / "store"
+    shutil.copytree(store["uri"], copy)
+    s = start_server(tmp_path, model_env(store, **{contract.ENV_STORE_URI: str(copy)}))
+    drifted = synth.frame(300, concept="b", seed=21, start_id=50_000)
+    rows = [
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
+        for r in drifted[["id", *synth.FEATURES]].to_dict("records")
+    ]
+    for i in range(0, len(rows), 25):
+        assert httpx.post(s.url + "/predict", json=rows[i : i + 25]).status_code == 200
+    assert stop(s) == 0
+    drifted[["id", "y"]].to_parquet(tmp_path / "labels.parquet")
+    doc = synth.job_config(str(copy), trainingData="recent")
+    doc["spec"]["model"]["timestampColumn"] = "timestamp"
+    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    cfg = synth.write_config(tmp_path / "config.json", doc)
+    code, result, err = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")
+    )
+    assert code == 0, err
+    assert result["rows"] == {"train": 210, "holdout": 90}
+    assert result["champion"]["version"] == 1
+    assert result["promote"] is True and result["reason"] == "ChallengerBetter", result
