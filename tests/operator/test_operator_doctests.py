@@ -1,0 +1,17 @@
+"""The worked examples in the operator's docstrings stay true."""
+
+from __future__ import annotations
+
+import doctest
+from types import ModuleType
+
+import pytest
+
+from modelwatch_operator import builders, policies, status
+
+
+@pytest.mark.parametrize("module", [builders, policies, status], ids=lambda m: m.__name__)
+def test_docstring_examples(module: ModuleType) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+    assert result.attempted > 0
