@@ -45,23 +45,23 @@ pipconf="$(mktemp)"
 trap 'rm -f "${pipconf}"' EXIT
 # The effective pip configuration of this machine, files and PIP_* environment alike.
 python3 - "${pipconf}" <<'PY'
-import configparser, os, subprocess, sys
-cp = configparser.ConfigParser()
-out = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+import configparser, subprocess, sys
+out = subprocess.run(
+    [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+).stdout
+conf = configparser.ConfigParser()
+conf["global"] = {}
 for line in out.splitlines():
     key, _, value = line.partition("=")
-    section, _, option = key.partition(".")
-    section = section.lstrip(":").split(":")[-1] or "global"
-    if section in ("env", ""):
-        section = "global"
+    option = key.rpartition(".")[2]
     value = value.strip().strip("'\"")
-    if option in ("find-links",) and not os.listdir(value) if os.path.isdir(value) else False:
-        continue  # an empty local wheel folder would not exist in the build container
-    if option in ("cert", "find-links") and not value.startswith(("http", "https")):
-        continue  # host paths; the CA bundle travels as its own secret
-    cp.setdefault(section, {})[option] = value
+    # Host paths (the CA bundle, local wheel folders) do not exist in the build
+    # container; the CA bundle travels as its own secret.
+    if value.startswith("/"):
+        continue
+    conf["global"][option] = value
 with open(sys.argv[1], "w") as fh:
-    cp.write(fh)
+    conf.write(fh)
 PY
 secrets+=(--secret "id=pipconf,src=${pipconf}")
 for ca in "${PIP_CERT:-}" "${REQUESTS_CA_BUNDLE:-}" /etc/ssl/certs/ca-certificates.crt; do

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "profile": ("modelwatch_monitor.profile", "Compute a reference profile once."),
     "retrain": ("modelwatch_monitor.retrain", "Train a challenger with FLAML AutoML."),
     "serve": ("modelwatch_monitor.serve", "Serve one model version over HTTP."),
+    "demo": ("modelwatch_monitor.demo", "Built-in demo data and prediction traffic."),
 }
 
 

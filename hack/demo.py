@@ -1,0 +1,313 @@
+"""The whole modelwatch loop on a cluster: drift -> retrain -> rollout.
+
+``make demo`` runs this with the project's venv; ``tests/e2e/test_loop.py`` runs the
+same steps and asserts on the returned record. Steps:
+
+1. deploy the CRD, RBAC and the operator (``manifests/default``);
+2. train model v1 on the built-in dataset in a Job, into the store PVC;
+3. deploy the model server and send prediction traffic through its Service;
+4. apply the ModelMonitor and wait for a healthy check;
+5. shift the traffic's feature distribution and its label relation;
+6. follow ``kubectl get mm`` until v2 serves, and prove it with ``/metadata``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+KUBECTL = str(REPO / "hack" / "kubectl")
+NS = "modelwatch-demo"
+SYSTEM_NS = "modelwatch-system"
+MONITOR_IMAGE = os.environ.get("MODELWATCH_MONITOR_IMAGE", "modelwatch/monitor:dev")
+RESTRICTED = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "runAsGroup": 10001,
+    "fsGroup": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def say(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
+    proc = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def get_json(*args: str) -> dict[str, Any]:
+    return json.loads(kubectl("get", *args, "-o", "json"))  # type: ignore[no-any-return]
+
+
+def wait(predicate: Any, *, timeout: float, what: str, interval: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except (RuntimeError, KeyError, ValueError) as exc:
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else ""))
+
+
+@dataclass
+class Record:
+    """What the run observed, for the e2e assertions and the closing summary."""
+
+    phases: list[str] = field(default_factory=list)
+    v1_sha256: str = ""
+    shift_at: float = 0.0
+    v2_serving_at: float = 0.0
+    final_status: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    report_uri: str = ""
+    report_host_path: str = ""
+    events: str = ""
+
+
+def job_manifest(name: str, command: str, *, env: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "modelwatch-demo"}},
+        "spec": {
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 3600,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "securityContext": POD_SECURITY,
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": MONITOR_IMAGE,
+                            "imagePullPolicy": "IfNotPresent",
+                            "command": ["sh", "-c", command],
+                            "env": env or [],
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
+                            "securityContext": RESTRICTED,
+                            "volumeMounts": [
+                                {"name": "store", "mountPath": "/store"},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "store", "persistentVolumeClaim": {"claimName": "modelwatch-store"}},
+                        {"name": "tmp", "emptyDir": {}},
+                    ],
+                }
+            },
+        },
+    }
+
+
+def run_job(name: str, command: str, *, timeout: float = 300) -> str:
+    """Run a Job in the demo namespace; return its container's termination message."""
+    kubectl("delete", "job", name, "-n", NS, "--ignore-not-found", "--wait=true")
+    kubectl("apply", "--server-side", "-n", NS, "-f", "-", stdin=json.dumps(job_manifest(name, command)))
+
+    def done() -> dict[str, Any] | None:
+        job = get_json("job", name, "-n", NS)
+        st = job.get("status", {})
+        return job if st.get("succeeded") or st.get("failed") else None
+
+    job = wait(done, timeout=timeout, what=f"Job {name}", interval=2)
+    pods = get_json("pods", "-n", NS, "-l", f"job-name={name}")["items"]
+    message = ""
+    if pods:
+        state = pods[0]["status"]["containerStatuses"][0]["state"]
+        message = state.get("terminated", {}).get("message", "")
+    if not job["status"].get("succeeded"):
+        logs = kubectl("logs", f"job/{name}", "-n", NS, "--tail=30", check=False)
+        raise RuntimeError(f"Job {name} failed: {message}\n{logs}")
+    return message
+
+
+def mm_line() -> str:
+    return kubectl("get", "mm", "churn", "-n", NS, "--no-headers", check=False).strip()
+
+
+def deploy_operator() -> None:
+    say("deploying the CRD, RBAC and the operator (manifests/default)")
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "default"))
+    kubectl("rollout", "restart", "deployment/modelwatch-operator", "-n", SYSTEM_NS)
+    kubectl("rollout", "status", "deployment/modelwatch-operator", "-n", SYSTEM_NS, "--timeout=180s")
+
+
+def fresh_namespace() -> None:
+    if kubectl("get", "namespace", NS, check=False).strip():
+        say(f"removing the previous demo namespace {NS}")
+        kubectl("delete", "mm", "--all", "-n", NS, "--wait=true", "--timeout=60s", check=False)
+        kubectl("delete", "namespace", NS, "--wait=true", "--timeout=180s")
+    kubectl("apply", "--server-side", "-f", str(REPO / "manifests" / "samples" / "namespace.yaml"))
+    kubectl("apply", "--server-side", "-n", NS, "-k", str(REPO / "manifests" / "store"))
+
+
+def train_v1() -> str:
+    say("training model v1 on the built-in dataset (a Job in the monitor image, FLAML AutoML)")
+    message = run_job(
+        "train-v1",
+        "modelwatch demo data --output /store/churn/data/reference.parquet --rows 4000 --seed 0 "
+        "&& modelwatch retrain --train /store/churn/data/reference.parquet --target churned "
+        "--task classification --time-budget 15 --store file:///store --model churn "
+        "--version 1 --id-column customer_id",
+        timeout=420,
+    )
+    result = json.loads(message)
+    say(f"v1 written: sha256 {result['sha256'][:12]}..., holdout {result.get('metric')} "
+        f"{result.get('challenger', {}).get('score')}")
+    return str(result["sha256"])
+
+
+def deploy_server(sha: str) -> None:
+    say("deploying the model server (2 replicas) and its Service")
+    text = (REPO / "manifests" / "samples" / "model-server.yaml").read_text()
+    text = text.replace('{name: MODEL_SHA256, value: ""}', f'{{name: MODEL_SHA256, value: "{sha}"}}')
+    kubectl("apply", "--server-side", "-n", NS, "-f", "-", stdin=text)
+    kubectl("rollout", "status", "deployment/churn-server", "-n", NS, "--timeout=180s")
+
+
+def traffic(name: str, *, rows: int, seed: int, shift: float = 0.0, concept: bool = False) -> dict[str, Any]:
+    flags = f"--rows {rows} --seed {seed} --shift {shift}" + (" --concept" if concept else "")
+    message = run_job(
+        name, f"modelwatch demo traffic {flags} --labels-out /store/churn/labels", timeout=300
+    )
+    # The traffic command prints its summary last; FallbackToLogsOnError is only for failures.
+    logs = kubectl("logs", f"job/{name}", "-n", NS, "--tail=1", check=False).strip()
+    try:
+        return json.loads(logs.splitlines()[-1]) if logs else json.loads(message)
+    except (ValueError, IndexError):
+        return {}
+
+
+def metadata() -> dict[str, Any]:
+    raw = kubectl("get", "--raw", f"/api/v1/namespaces/{NS}/services/model-server:80/proxy/metadata")
+    return json.loads(raw)  # type: ignore[no-any-return]
+
+
+def follow(record: Record, *, until_version: int, timeout: float) -> dict[str, Any]:
+    """Print each change of ``kubectl get mm`` until ``currentVersion`` serves and is Healthy."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        line = mm_line()
+        if line and line != last:
+            print(f"    {line}", flush=True)
+            last = line
+        mm = get_json("mm", "churn", "-n", NS)
+        st = mm.get("status", {})
+        phase = st.get("phase", "")
+        if phase and (not record.phases or record.phases[-1] != phase):
+            record.phases.append(phase)
+        if st.get("currentVersion") == until_version and phase == "Healthy":
+            return mm
+        time.sleep(1)
+    raise TimeoutError(
+        f"v{until_version} was not serving within {timeout:.0f}s; last: {last}\n"
+        + kubectl("describe", "mm", "churn", "-n", NS, check=False)
+    )
+
+
+def report_host_path(uri: str) -> str:
+    """Where a file:///store/... report lives on this host (local cluster only)."""
+    try:
+        pvc = get_json("pvc", "modelwatch-store", "-n", NS)
+        pv = get_json("pv", pvc["spec"]["volumeName"])
+        root = pv["spec"].get("hostPath", {}).get("path", "")
+    except (RuntimeError, KeyError):
+        return ""
+    rel = uri.removeprefix("file://").removeprefix("/store")
+    return f"{root}{rel}" if root else ""
+
+
+def run(*, skip_deploy: bool = False) -> Record:
+    record = Record()
+    if not skip_deploy:
+        deploy_operator()
+    fresh_namespace()
+    record.v1_sha256 = train_v1()
+    deploy_server(record.v1_sha256)
+    say("sending baseline traffic through the Service (in-distribution; labels arrive too)")
+    summary = traffic("traffic-baseline", rows=1500, seed=1)
+    say(f"baseline traffic: {summary}")
+    say("applying the ModelMonitor (checks every minute); waiting for a healthy check")
+    kubectl("apply", "--server-side", "-n", NS, "-f", str(REPO / "manifests" / "samples" / "modelmonitor.yaml"))
+    print("    " + kubectl("get", "mm", "-n", NS).splitlines()[0], flush=True)
+    follow(record, until_version=1, timeout=240)
+    wait(lambda: get_json("mm", "churn", "-n", NS).get("status", {}).get("lastCheck"),
+         timeout=150, what="the first check")
+    follow(record, until_version=1, timeout=60)
+    say("shifting the traffic: covariate drift (+1 sd in 3 features) and a new label relation")
+    record.shift_at = time.time()
+    summary = traffic("traffic-shifted", rows=3000, seed=2, shift=1.0, concept=True)
+    say(f"shifted traffic: {summary} (v1 accuracy on it)")
+    say("following kubectl get mm: Drifted -> Retraining -> RollingOut -> Healthy at v2")
+    mm = follow(record, until_version=2, timeout=600)
+    record.v2_serving_at = time.time()
+    record.final_status = mm["status"]
+    kubectl("rollout", "status", "deployment/churn-server", "-n", NS, "--timeout=120s")
+    record.metadata = metadata()
+    say(f"/metadata through the Service: model {record.metadata.get('model')} "
+        f"version {record.metadata.get('version')}")
+    record.report_uri = str(mm["status"].get("lastCheck", {}).get("reportUri", ""))
+    record.report_host_path = report_host_path(record.report_uri)
+    record.events = kubectl("get", "events", "-n", NS, "--field-selector",
+                            "involvedObject.kind=ModelMonitor", "--sort-by=.lastTimestamp", check=False)
+    return record
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-deploy", action="store_true", help="the operator is deployed already")
+    args = parser.parse_args(argv)
+    start = time.time()
+    try:
+        record = run(skip_deploy=args.skip_deploy)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        print("look at: kubectl describe mm churn -n modelwatch-demo; "
+              "kubectl logs -n modelwatch-system deploy/modelwatch-operator", file=sys.stderr)
+        return 1
+    print()
+    print(f"phases seen: {' -> '.join(record.phases)}")
+    print(f"traffic shift to v2 serving: {record.v2_serving_at - record.shift_at:.0f}s; "
+          f"whole demo: {time.time() - start:.0f}s")
+    print(f"HTML report: {record.report_uri.replace('report.json', '')}report.html (in the store PVC)")
+    if record.report_host_path:
+        print(f"             on this host: {record.report_host_path.rsplit('/', 1)[0]}/report.html")
+    print(record.events)
+    print("""Try next:
+  kubectl get mm -n modelwatch-demo                 # MODEL VERSION PHASE DRIFT METRIC LAST CHECK
+  kubectl describe mm churn -n modelwatch-demo      # conditions and Events explain each decision
+  kubectl get jobs,cronjobs -n modelwatch-demo      # the check and retrain Jobs
+  kubectl get --raw /api/v1/namespaces/modelwatch-demo/services/model-server:80/proxy/metadata
+  kubectl annotate mm churn -n modelwatch-demo modelwatch.io/retrain-now=true   # retrain on demand
+  kubectl patch mm churn -n modelwatch-demo --type merge -p '{"spec":{"pinnedVersion":1}}'  # roll back by hand""")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
