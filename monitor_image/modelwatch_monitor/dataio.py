@@ -133,6 +133,8 @@ class Source:
             raise DataError(f"{source!r} mixes Parquet and CSV files; use one format")
         self.is_csv = kinds == {True}
         self.files = files
+        self.fs = fs
+        self.filter_columns: list[str] = []
         from pyarrow.fs import FSSpecHandler, LocalFileSystem, PyFileSystem
 
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
@@ -193,6 +195,7 @@ class Source:
                 f"timestamp column {timestamp_column!r} in {self.uri!r} has type "
                 f"{field.type}, not a timestamp; cannot select the window {window!r}"
             )
+        self.filter_columns = [timestamp_column]
         self.window = window
 
     def count_rows(self) -> int:
@@ -220,10 +223,30 @@ class Source:
     def batches(
         self, columns: Sequence[str], *, batch_rows: int = 262_144
     ) -> Iterator[pa.RecordBatch]:
-        """Stream record batches of some columns (window applied), bounded in memory."""
+        """Stream record batches of some columns (window applied), bounded in memory.
+
+        Parquet files are read row group by row group without pre-buffering, so the
+        peak is about one decoded row group of the requested columns.
+        """
         import pyarrow as pa
+        import pyarrow.parquet as pq
 
         self.require(columns)
+        if not self.is_csv:
+            wanted = list(dict.fromkeys([*columns, *self.filter_columns]))
+            for f in self.files:
+                try:
+                    with self.fs.open(f, "rb") as fh:
+                        pf = pq.ParquetFile(fh, pre_buffer=False, buffer_size=1 << 20)
+                        for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+                            if self.filter is not None:
+                                table = pa.Table.from_batches([batch]).filter(self.filter)
+                                yield from table.select(list(columns)).to_batches()
+                            else:
+                                yield batch
+                except (pa.ArrowException, OSError, ValueError) as exc:
+                    raise DataError(f"cannot read {f!r}: {exc}") from exc
+            return
         try:
             yield from self.dataset.to_batches(
                 columns=list(columns),

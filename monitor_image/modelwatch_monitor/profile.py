@@ -361,6 +361,8 @@ class NumericAccumulator:
             x = x[~nan]
         if x.shape[0] == 0:
             return
+        if not x.flags.writeable:  # the sketch binding refuses read-only Arrow buffers
+            x = x.copy()
         self.sketch.update(x)
         if self.shift is None:
             self.shift = float(x[0])

@@ -17,7 +17,8 @@ def _check(
     settings: DriftSettings | None = None,
 ) -> tuple[bool, set[str]]:
     results = [
-        (f"f{i:02d}", "numeric", KS, ks(r, c)) for i, (r, c) in enumerate(zip(ref_cols, cur_cols))
+        (f"f{i:02d}", "numeric", KS, ks(r, c))
+        for i, (r, c) in enumerate(zip(ref_cols, cur_cols, strict=True))
     ]
     verdict = decide(results, settings or DriftSettings())
     return verdict.dataset_drift, {v.name for v in verdict.features if v.drift}
