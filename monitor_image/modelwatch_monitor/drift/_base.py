@@ -181,7 +181,9 @@ class Distribution:
         (``get_normalized_rank_error(False)``, about 99% confidence).
         """
         ranks = np.linspace(0.0, 1.0, grid_size + 1)
-        support = np.unique(np.asarray(sketch.get_quantiles(ranks.tolist(), True)))
+        quantiles = np.asarray(sketch.get_quantiles(ranks.tolist(), True), dtype=np.float64)
+        ends = [sketch.get_min_value(), sketch.get_max_value()]  # kept exactly by KLL
+        support = np.unique(np.concatenate((quantiles, ends)))
         cdf = np.asarray(sketch.get_cdf(support.tolist(), True), dtype=np.float64)[:-1]
         cdf[-1] = 1.0
         return cls(
