@@ -55,7 +55,7 @@ def test_window_needs_a_timestamp(tmp_path: pathlib.Path) -> None:
     path = tmp_path / "a.parquet"
     pq.write_table(pa.table({"x": [1.0], "timestamp": ["2026-01-01"]}), path)
     src = open_source(str(path))
-    with pytest.raises(DataError, match="'timestamp'.*not a timestamp"):
+    with pytest.raises(DataError, match=r"'timestamp'.*not a timestamp"):
         src.select_window("timestamp", "7d")
     with pytest.raises(DataError, match="missing timestamp column 'ts'"):
         src.select_window("ts", "7d")
@@ -78,7 +78,7 @@ def test_errors_name_the_file(tmp_path: pathlib.Path) -> None:
         open_source(str(tmp_path / "none.parquet"))
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet at all")
-    with pytest.raises(DataError, match="bad.parquet"):
+    with pytest.raises(DataError, match=r"bad\.parquet"):
         open_source(str(bad)).column("x")
-    with pytest.raises(DataError, match="bad.parquet"):
+    with pytest.raises(DataError, match=r"bad\.parquet"):
         read_table(str(bad))
