@@ -260,10 +260,7 @@ def _performance(
         return None, None, 0
     joined = joined[joined[tcol].notna() & joined[pred_col].notna()]
     n = len(joined)
-    proba = {
-        c[len(contract.LOG_PROBA_PREFIX) :]: joined[c].to_numpy()
-        for c in proba_cols
-    }
+    proba = {c[len(contract.LOG_PROBA_PREFIX) :]: joined[c].to_numpy() for c in proba_cols}
     metrics = perf.compute_metrics(
         joined[tcol].to_numpy(), joined[pred_col].to_numpy(), task, proba=proba or None
     )
