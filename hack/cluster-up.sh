@@ -25,6 +25,17 @@ fi
 
 require_root
 require_disk "$(dirname "${STATE_DIR}")" 4000
+
+# State left by a cluster whose processes are all gone (a reboot, an ended session):
+# start from a clean slate rather than from half-stale pods, IP leases and mounts.
+if [[ -d "${STATE_DIR}" ]]; then
+  any_alive=false
+  for c in "${COMPONENTS[@]}"; do component_alive "${c}" && any_alive=true; done
+  if [[ "${any_alive}" == false ]]; then
+    log "found state of a stopped cluster in ${STATE_DIR}; resetting it"
+    bash "${HACK_DIR}/cluster-down.sh"
+  fi
+fi
 apt_install containerd runc containernetworking-plugins buildah debootstrap iptables \
   conntrack openssl socat ethtool iproute2 curl ca-certificates kmod util-linux
 bash "${HACK_DIR}/build-kubernetes.sh"

@@ -236,6 +236,9 @@ def report_host_path(uri: str) -> str:
     try:
         pvc = get_json("pvc", "modelwatch-store", "-n", NS)
         pv = get_json("pv", pvc["spec"]["volumeName"])
+        provisioner = pv["metadata"].get("annotations", {}).get("pv.kubernetes.io/provisioned-by")
+        if provisioner != "modelwatch.io/local-hostpath":
+            return ""  # e.g. kind: the directory is inside the node container
         root = pv["spec"].get("hostPath", {}).get("path", "")
     except (RuntimeError, KeyError):
         return ""
