@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -453,7 +454,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--result-path",
         default=contract.TERMINATION_MESSAGE_PATH,
-        help="where to write the compact result (default: the termination-message path)",
+        help="where to write the compact result (default: the termination-message path, "
+        "when it exists or with --config)",
     )
     add_role_arguments(parser)
 
@@ -535,7 +537,11 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the operator must always get a result
         log.exception("the check failed")
         result, code = _failure("CheckFailed", f"{type(exc).__name__}: {exc}"), 1
-    text = contract.write_result(result, result_path)
+    explicit = result_path != contract.TERMINATION_MESSAGE_PATH
+    if explicit or getattr(args, "config", None) or os.path.exists(result_path):
+        text = contract.write_result(result, result_path)
+    else:  # a user's machine: no termination-message file to write
+        text = contract.encode_result(result)
     if code:
         log.error("%s", result["message"])
     print(text, flush=True)

@@ -340,3 +340,34 @@ def test_console_entry_exit_code(data: dict[str, str], tmp_path: pathlib.Path) -
     )  # fmt: skip
     assert bad.returncode == 1
     assert "file not found" in json.loads(bad.stdout.strip().splitlines()[-1])["message"]
+
+
+def test_sketch_mode_agrees_with_exact_mode(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = _frame(40_000, seed=1)
+    cur = _frame(40_000, seed=2, shift=0.1)
+    for c in (ref, cur):
+        c.pop("request_id")
+    ref_uri = _write(tmp_path / "ref.parquet", ref)
+    cur_uri = _write(tmp_path / "cur.parquet", cur)
+    verdicts = {}
+    for mode in ("exact", "sketch"):
+        code, _ = _run(
+            [
+                "check", "--reference", ref_uri, "--current", cur_uri, "--target", "y",
+                "--output", str(tmp_path / mode), "--mode", mode,
+                "--result-path", str(tmp_path / "r"),
+            ],
+            capsys,
+        )  # fmt: skip
+        assert code == 0
+        report = json.loads((tmp_path / mode / "report.json").read_text())
+        assert report["mode"] == mode
+        verdicts[mode] = {f["name"]: f for f in report["features"]}
+    assert {n for n, f in verdicts["exact"].items() if f["drift"]} == {"x0"}
+    assert {n for n, f in verdicts["sketch"].items() if f["drift"]} == {"x0"}
+    for name in ("x0", "x1", "x2"):
+        exact, sketch = verdicts["exact"][name], verdicts["sketch"][name]
+        assert abs(exact["statistic"] - sketch["statistic"]) <= sketch["error_bound"] + 2e-4
+        assert sketch["error_bound"] > 0
