@@ -41,6 +41,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json"
+#: Requests with at least this many rows are predicted off the event loop.
+OFFLOAD_ROWS = 5_000
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("modelwatch_state")
 
 
@@ -472,10 +475,11 @@ async def predict(request: web.Request) -> web.Response:
     from modelwatch_monitor.prediction_log import LoggedBatch
 
     state = request.app[STATE_KEY]
-    if not state.ready:
+    if state.loaded is None:
+        # During a graceful shutdown /readyz says 503 but requests still in the pipe
+        # are answered (and logged): the model stays loaded until the process exits.
         state.metrics.error("not_ready")
         return _not_ready(state)
-    assert state.loaded is not None
     received = datetime.now(UTC)
     request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
     model = state.loaded.model
@@ -501,7 +505,14 @@ async def predict(request: web.Request) -> web.Response:
             doc["column"] = exc.column
         return _json(doc, status=exc.status, headers={"X-Request-Id": request_id})
     try:
-        predictions, proba = model.predict_both(X, coerce=False)
+        if len(X) >= OFFLOAD_ROWS:
+            # Big batches run in a worker thread (LightGBM and numpy release the GIL), so
+            # the event loop keeps answering /healthz and small requests meanwhile.
+            predictions, proba = await asyncio.get_running_loop().run_in_executor(
+                None, partial(model.predict_both, X, coerce=False)
+            )
+        else:
+            predictions, proba = model.predict_both(X, coerce=False)
     except Exception as exc:
         log.exception("prediction failed for request %s", request_id)
         state.metrics.error("internal")

@@ -24,8 +24,10 @@ from modelwatch_monitor.registry import (
 MODEL = {"weights": [1.0, 2.0, 3.0]}
 
 
-def test_publish_list_load_roundtrip(tmp_path: pathlib.Path) -> None:
-    reg = Registry(str(tmp_path), "churn")
+@pytest.mark.parametrize("scheme", ["", "file://"])
+def test_publish_list_load_roundtrip(tmp_path: pathlib.Path, scheme: str) -> None:
+    reg = Registry(scheme + str(tmp_path), "churn")
+    assert reg.is_local
     assert reg.versions() == []
     meta = reg.publish(1, MODEL, {"metrics": {"challenger": {"roc_auc": 0.9}, "champion": None}})
     reg.publish(3, {"weights": [0.0]}, {})

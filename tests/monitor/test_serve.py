@@ -133,6 +133,14 @@ def test_predict_round_trip(server: Server, store: dict[str, Any]) -> None:
     assert r.status_code == 200 and r.json()["predictions"] == expected[:1].tolist()
 
 
+def test_big_batch_is_predicted_off_the_event_loop(server: Server, store: dict[str, Any]) -> None:
+    batch = records(6000, seed=5, with_id=False)
+    r = httpx.post(server.url + "/predict", json={"records": batch}, timeout=60)
+    assert r.status_code == 200, r.text
+    model = Registry(store["uri"], "churn").load(1).model
+    assert r.json()["predictions"] == model.predict(pd.DataFrame(batch)).tolist()
+
+
 def test_unseen_category_and_nulls_are_missing_values(server: Server) -> None:
     row = records(1, seed=2)[0] | {"color": "purple", "x3": None}
     r = httpx.post(server.url + "/predict", json=[row])
