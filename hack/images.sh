@@ -6,6 +6,9 @@
 # at build time only, and never stored in an image.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 require_root
+# One build at a time: concurrent runs would race on the same tags.
+exec 9>"/run/lock/modelwatch-images.lock"
+flock 9
 
 BASE_IMAGE="localhost/modelwatch/base:bookworm-py311"
 MONITOR_REF="docker.io/modelwatch/monitor:dev"

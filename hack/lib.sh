@@ -138,5 +138,7 @@ import_image() {
     || die "buildah push of ${src} failed"
   ctr_k8s images import --no-unpack=false "${tar}" >/dev/null || die "ctr import of ${ref} failed"
   rm -rf "$(dirname "${tar}")"
-  image_in_containerd "${ref}" || die "${ref} is not in containerd after the import"
+  local i
+  for i in 1 2 3 4 5; do image_in_containerd "${ref}" && return 0; sleep 1; done
+  die "${ref} is not in containerd after the import"
 }
