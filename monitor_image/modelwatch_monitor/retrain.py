@@ -413,6 +413,17 @@ def _sort_by_time(frame: pd.DataFrame, column: str | None) -> pd.DataFrame:
     return out.sort_values(column, kind="stable").reset_index(drop=True)
 
 
+def _join_key(ids: pd.Series) -> pd.Series:
+    """Return ids as strings, integral floats as integers (CSV reads ``7`` as ``7.0``)."""
+    import pandas as pd
+
+    if pd.api.types.is_float_dtype(ids.dtype):
+        finite = ids.dropna()
+        if (finite % 1 == 0).all():
+            ids = ids.astype("Int64")
+    return ids.astype("string")
+
+
 def load_recent(plan: Plan) -> tuple[pd.DataFrame, str | None, str]:
     """Return the labeled recent rows, sorted by time, their time column, and a note.
 
@@ -458,9 +469,9 @@ def load_recent(plan: Plan) -> tuple[pd.DataFrame, str | None, str]:
                 "model server must carry it so that labels can be joined",
             )
         lab = labels[[lid, plan.target]].dropna(subset=[plan.target])
-        lab = lab.assign(_mw_key=lab[lid].astype("string")).drop_duplicates("_mw_key", keep="last")
+        lab = lab.assign(_mw_key=_join_key(lab[lid])).drop_duplicates("_mw_key", keep="last")
         cur = current.drop(columns=[plan.target], errors="ignore")
-        cur = cur.assign(_mw_key=cur[cid].astype("string")).drop_duplicates("_mw_key", keep="last")
+        cur = cur.assign(_mw_key=_join_key(cur[cid])).drop_duplicates("_mw_key", keep="last")
         joined = cur.merge(lab[["_mw_key", plan.target]], on="_mw_key", how="inner")
         joined = joined.drop(columns=["_mw_key"])
         note = f"{len(joined)} of {len(current)} current rows joined with labels on {cid!r}"

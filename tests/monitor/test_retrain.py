@@ -297,3 +297,30 @@ def test_cpu_limit_reads_cgroup_quota(tmp_path: pathlib.Path) -> None:
     (v1 / "cpu" / "cpu.cfs_quota_us").write_text("50000")
     (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
     assert cpu_limit(str(v1)) == 1
+
+
+def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
+    recent_store: str, tmp_path: pathlib.Path
+) -> None:
+    import argparse
+
+    import numpy as np
+    import pandas as pd
+
+    from modelwatch_monitor import retrain
+
+    labels = pd.read_parquet(tmp_path / "labels.parquet").iloc[:100]
+    labels["id"] = labels["id"].astype(float)  # as a CSV with a gap reads it
+    labels = pd.concat([labels, pd.DataFrame({"id": [np.nan], "y": [1]})])
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    doc = synth.job_config(recent_store, trainingData="recent", holdoutFraction=0.25)
+    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.csv")}}
+    cfg = synth.write_config(tmp_path / "c.json", doc)
+    args = argparse.Namespace(
+        config=cfg, model_version=1, champion_version=None, trigger_report="", n_jobs=1
+    )
+    data = retrain.assemble(retrain.plan_from_config(args))
+    assert len(data.train) == 75 and len(data.holdout) == 25
+    assert data.features == synth.FEATURES
+    assert data.holdout["timestamp"].min() > pd.to_datetime(data.training_info["window"]["end"])
+    assert data.holdout["id"].tolist() == list(range(75, 100))
