@@ -41,23 +41,41 @@ print(sum(x < 0.05 / len(p) for x in p))
 """
 
 
+# Peak RSS is read from the child's own /proc/self/status (VmHWM) at exit: the
+# ``ru_maxrss`` that wait4 reports carries over the parent's peak across fork + exec.
+WRAP = """
+import atexit, runpy, sys
+def _hwm():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM"):
+                sys.stderr.write("\\nVMHWM_KB " + line.split()[1] + "\\n")
+atexit.register(_hwm)
+kind, target, *rest = sys.argv[1:]
+if kind == "-m":
+    sys.argv = [target, *rest]
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    sys.argv = ["-c", *rest]
+    exec(compile(target, "<bench>", "exec"), {"__name__": "__main__"})
+"""
+
+
 def run_measured(cmd: list[str]) -> dict[str, Any]:
-    """Like :func:`measure`, with the child's own peak RSS from ``wait4``."""
+    """Run ``[python, -m|-c, target, *args]``; return wall time, peak RSS, last stdout line."""
+    py, kind, target, *rest = cmd
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    # Read the pipes to the end, then reap the child ourselves to get its rusage.
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        [py, "-c", WRAP, kind, target, *rest], capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    lines = out.decode().strip().splitlines()
+        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    hwm = [ln for ln in proc.stderr.splitlines() if ln.startswith("VMHWM_KB ")]
+    lines = proc.stdout.strip().splitlines()
     return {
         "wall_s": round(wall, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(int(hwm[-1].split()[1]) / 1024, 1) if hwm else None,
         "last": lines[-1] if lines else "",
     }
 
