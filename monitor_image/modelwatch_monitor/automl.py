@@ -606,8 +606,11 @@ def score(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> float:
 def _positive_class(y_true: npt.NDArray[Any], classes: npt.NDArray[Any]) -> Any:
     import numpy as np
 
-    labels = np.unique(np.concatenate([np.unique(y_true), classes]))
-    return labels[-1]
+    # scikit-learn's convention: the greater of the two labels is the positive one.
+    present = np.unique(y_true)
+    if len(present) == 2 or len(classes) == 0:
+        return present[-1]
+    return np.unique(classes)[-1]
 
 
 def _column(proba: npt.NDArray[np.float64], classes: npt.NDArray[Any], label: Any) -> Any:

@@ -324,3 +324,74 @@ def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
     assert data.features == synth.FEATURES
     assert data.holdout["timestamp"].min() > pd.to_datetime(data.training_info["window"]["end"])
     assert data.holdout["id"].tolist() == list(range(75, 100))
+
+
+# -- metrics: one scoring function for champion and challenger ------------------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "task", "n_classes", "expected"),
+    [
+        ("auto", "classification", 2, "roc_auc"),
+        ("auto", "classification", 3, "roc_auc_ovr"),
+        ("auto", "regression", 0, "r2"),
+        ("roc_auc", "classification", 4, "roc_auc_ovr"),
+        ("log_loss", "classification", 2, "log_loss"),
+        ("rmse", "regression", 0, "rmse"),
+    ],
+)
+def test_resolve_metric(metric: str, task: str, n_classes: int, expected: str) -> None:
+    from modelwatch_monitor.automl import resolve_metric
+
+    assert resolve_metric(metric, task, n_classes) == expected
+
+
+def test_resolve_metric_rejects_a_metric_of_the_other_task() -> None:
+    from modelwatch_monitor.automl import resolve_metric
+
+    with pytest.raises(ValueError, match="does not apply"):
+        resolve_metric("rmse", "classification", 2)
+
+
+class _Fixed:
+    """A stand-in model with fixed outputs, to check the scoring arithmetic."""
+
+    def __init__(self, classes: list[str], proba: Any) -> None:
+        import numpy as np
+
+        self.classes_ = np.asarray(classes)
+        self.proba = np.asarray(proba, dtype=float)
+
+    def predict_proba(self, X: Any) -> Any:
+        return self.proba
+
+    def predict(self, X: Any) -> Any:
+        return self.classes_[self.proba.argmax(axis=1)]
+
+
+def test_scores_match_scikit_learn() -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn import metrics as skm
+
+    from modelwatch_monitor.automl import score
+
+    rng = np.random.default_rng(0)
+    y = pd.Series(rng.choice(["a", "b", "c"], size=200))
+    proba = rng.dirichlet([1, 1, 1], size=200)
+    model = _Fixed(["a", "b", "c"], proba)
+    X = pd.DataFrame(index=range(200))
+    assert score(model, X, y, "roc_auc_ovr") == pytest.approx(
+        skm.roc_auc_score(y, proba, multi_class="ovr", labels=["a", "b", "c"])
+    )
+    assert score(model, X, y, "accuracy") == pytest.approx(skm.accuracy_score(y, model.predict(X)))
+    assert score(model, X, y, "log_loss") == pytest.approx(skm.log_loss(y, proba))
+    # A champion that never saw class "c" still scores on the same holdout.
+    old = _Fixed(["a", "b"], proba[:, :2] / proba[:, :2].sum(axis=1, keepdims=True))
+    assert 0.0 <= score(old, X, y, "roc_auc_ovr") <= 1.0
+    binary = y.where(y == "a", "b")
+    assert score(model, X, binary, "roc_auc") == pytest.approx(
+        skm.roc_auc_score(binary == "b", proba[:, 1])
+    )
+    with pytest.raises(ValueError, match="one class"):
+        score(model, X, pd.Series(["a"] * 200), "roc_auc")
