@@ -395,3 +395,27 @@ def test_scores_match_scikit_learn() -> None:
     )
     with pytest.raises(ValueError, match="one class"):
         score(model, X, pd.Series(["a"] * 200), "roc_auc")
+
+
+def test_a_profile_reference_cannot_train(recent_store: str, tmp_path: pathlib.Path) -> None:
+    import argparse
+
+    from modelwatch_monitor import retrain
+
+    doc = synth.job_config(recent_store, trainingData="both")
+    doc["spec"]["data"] = {
+        "reference": {"uri": str(tmp_path / "reference.json")},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
+    cfg = synth.write_config(tmp_path / "c.json", doc)
+    args = argparse.Namespace(
+        config=cfg, model_version=1, champion_version=None, trigger_report="", n_jobs=1
+    )
+    data = retrain.assemble(retrain.plan_from_config(args))
+    assert data.training_info["sources"] == {"recent": 84}
+    assert len(data.holdout) == 36
+    doc["spec"]["retrain"]["trainingData"] = "reference"
+    synth.write_config(tmp_path / "c.json", doc)
+    with pytest.raises(retrain.RetrainError, match="a profile cannot train") as err:
+        retrain.assemble(retrain.plan_from_config(args))
+    assert err.value.reason == "ConfigError"

@@ -345,17 +345,23 @@ def test_write_failure_is_counted_not_raised(tmp_path: pathlib.Path) -> None:
 # -- the serving fast path matches FLAML's own transform ------------------------------
 
 
-@pytest.mark.parametrize("estimator", ["lgbm", "rf", "extra_tree"])
-def test_fast_transform_matches_flaml(estimator: str) -> None:
+@pytest.mark.parametrize(
+    ("estimator", "task"),
+    [("lgbm", "classification"), ("rf", "classification"), ("extra_tree", "classification"),
+     ("lgbm", "regression")],
+)  # fmt: skip
+def test_fast_transform_matches_flaml(estimator: str, task: str) -> None:
     from modelwatch_monitor.automl import AutoMLSettings, fit
     from modelwatch_monitor.feature_schema import coerce_frame, infer_schema
 
     data = synth.frame(300, seed=9)
+    if task == "regression":
+        data["y"] = data["x1"] * 3 + data["x3"]
     schema = infer_schema(data, synth.FEATURES)
     settings = AutoMLSettings(time_budget=1, estimators=(estimator,), n_jobs=1)
     model = fit(
-        coerce_frame(data, schema), data["y"], schema=schema, task="classification",
-        metric="roc_auc", settings=settings,
+        coerce_frame(data, schema), data["y"], schema=schema, task=task,
+        metric="roc_auc" if task == "classification" else "r2", settings=settings,
     ).model  # fmt: skip
     assert model._check_fast_transform()
     probe = synth.frame(200, seed=10)
@@ -367,8 +373,12 @@ def test_fast_transform_matches_flaml(estimator: str) -> None:
     slow = model.predict_both(X, coerce=False)
     model._fast = True
     fast = model.predict_both(X, coerce=False)
-    assert fast[0].tolist() == slow[0].tolist()
-    np.testing.assert_allclose(fast[1], slow[1])
+    if task == "regression":
+        np.testing.assert_allclose(fast[0], slow[0])
+        assert fast[1] is None and slow[1] is None
+    else:
+        assert fast[0].tolist() == slow[0].tolist()
+        np.testing.assert_allclose(fast[1], slow[1])
 
 
 # -- the loop: the server's logs are the next retrain's data --------------------------
