@@ -211,22 +211,26 @@ def metadata() -> dict[str, Any]:
 def follow(record: Record, *, until_version: int, timeout: float) -> dict[str, Any]:
     """Print each change of ``kubectl get mm`` until ``currentVersion`` serves and is Healthy."""
     deadline = time.monotonic() + timeout
-    last = ""
+    last: tuple[Any, ...] = ()
+    line = ""
     while time.monotonic() < deadline:
-        line = mm_line()
-        if line and line != last:
-            print(f"    {line}", flush=True)
-            last = line
         mm = get_json("mm", "churn", "-n", NS)
         st = mm.get("status", {})
         phase = st.get("phase", "")
+        # Print `kubectl get mm` when something other than the ages changed.
+        key = (phase, st.get("currentVersion"), st.get("drift"), st.get("metric"),
+               (st.get("lastCheck") or {}).get("reportId"))
+        if key != last:
+            line = mm_line()
+            print(f"    {line}", flush=True)
+            last = key
         if phase and (not record.phases or record.phases[-1] != phase):
             record.phases.append(phase)
         if st.get("currentVersion") == until_version and phase == "Healthy":
             return mm
         time.sleep(1)
     raise TimeoutError(
-        f"v{until_version} was not serving within {timeout:.0f}s; last: {last}\n"
+        f"v{until_version} was not serving within {timeout:.0f}s; last: {line}\n"
         + kubectl("describe", "mm", "churn", "-n", NS, check=False)
     )
 
@@ -298,9 +302,9 @@ def main(argv: list[str]) -> int:
     print(f"phases seen: {' -> '.join(record.phases)}")
     print(f"traffic shift to v2 serving: {record.v2_serving_at - record.shift_at:.0f}s; "
           f"whole demo: {time.time() - start:.0f}s")
-    print(f"HTML report: {record.report_uri.replace('report.json', '')}report.html (in the store PVC)")
+    print(f"HTML report: {record.report_uri.rstrip('/')}/report.html (in the store PVC)")
     if record.report_host_path:
-        print(f"             on this host: {record.report_host_path.rsplit('/', 1)[0]}/report.html")
+        print(f"             on this host: {record.report_host_path}/report.html")
     print(record.events)
     print("""Try next:
   kubectl get mm -n modelwatch-demo                 # MODEL VERSION PHASE DRIFT METRIC LAST CHECK

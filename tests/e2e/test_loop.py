@@ -58,11 +58,14 @@ def test_drift_retrain_rollout_loop(kube: Kube) -> None:
     assert dep["status"]["availableReplicas"] == dep["spec"]["replicas"]
 
     # The report of the last check exists in the store, as JSON and HTML.
-    assert record.report_uri.endswith("report.json")
+    assert record.report_uri.startswith("file:///store/churn/reports/")
     if record.report_host_path:  # the local cluster's store is a host directory
-        report = json.loads(pathlib.Path(record.report_host_path).read_text())
+        report_dir = pathlib.Path(record.report_host_path)
+        report = json.loads((report_dir / "report.json").read_text())
         assert {"dataset_drift", "drift_share", "features"} <= set(report)
-        assert pathlib.Path(record.report_host_path).with_name("report.html").stat().st_size > 1000
+        drifted = {f["name"] for f in report["features"] if f["drift"]}
+        assert {"tenure", "usage", "support_calls"} <= drifted
+        assert (report_dir / "report.html").stat().st_size > 1000
 
     # The decisions are explained as Events on the ModelMonitor.
     for reason in ("RetrainStarted", "Promoted"):
