@@ -250,6 +250,9 @@ def _performance(
         labels_src.require([lab_id, target], "labels column")
         labels = labels_src.table([lab_id, target]).to_pandas()
         labels = labels.drop_duplicates(subset=[lab_id], keep="last")
+        # Ids may be logged as strings and labelled as integers: join on text.
+        preds[id_col] = preds[id_col].astype(str)
+        labels[lab_id] = labels[lab_id].astype(str)
         joined = preds.merge(
             labels, left_on=id_col, right_on=lab_id, how="inner", suffixes=("", "_label")
         )
