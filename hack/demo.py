@@ -49,7 +49,9 @@ def say(msg: str) -> None:
 def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     proc = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True)
     if check and proc.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}")
+        raise RuntimeError(
+            f"kubectl {' '.join(args)}: {proc.stderr.strip() or proc.stdout.strip()}"
+        )
     return proc.stdout
 
 
@@ -68,7 +70,9 @@ def wait(predicate: Any, *, timeout: float, what: str, interval: float = 1.0) ->
         except (RuntimeError, KeyError, ValueError) as exc:
             last = exc
         time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else ""))
+    raise TimeoutError(
+        f"timed out after {timeout:.0f}s waiting for {what}" + (f": {last}" if last else "")
+    )
 
 
 @dataclass
@@ -86,7 +90,9 @@ class Record:
     events: str = ""
 
 
-def job_manifest(name: str, command: str, *, env: list[dict[str, str]] | None = None) -> dict[str, Any]:
+def job_manifest(
+    name: str, command: str, *, env: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -115,7 +121,10 @@ def job_manifest(name: str, command: str, *, env: list[dict[str, str]] | None = 
                         }
                     ],
                     "volumes": [
-                        {"name": "store", "persistentVolumeClaim": {"claimName": "modelwatch-store"}},
+                        {
+                            "name": "store",
+                            "persistentVolumeClaim": {"claimName": "modelwatch-store"},
+                        },
                         {"name": "tmp", "emptyDir": {}},
                     ],
                 }
@@ -127,7 +136,9 @@ def job_manifest(name: str, command: str, *, env: list[dict[str, str]] | None = 
 def run_job(name: str, command: str, *, timeout: float = 300) -> str:
     """Run a Job in the demo namespace; return its container's termination message."""
     kubectl("delete", "job", name, "-n", NS, "--ignore-not-found", "--wait=true")
-    kubectl("apply", "--server-side", "-n", NS, "-f", "-", stdin=json.dumps(job_manifest(name, command)))
+    kubectl(
+        "apply", "--server-side", "-n", NS, "-f", "-", stdin=json.dumps(job_manifest(name, command))
+    )
 
     def done() -> dict[str, Any] | None:
         job = get_json("job", name, "-n", NS)
@@ -152,9 +163,13 @@ def mm_line() -> str:
 
 def deploy_operator() -> None:
     say("deploying the CRD, RBAC and the operator (manifests/default)")
-    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "default"))
+    kubectl(
+        "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "default")
+    )
     kubectl("rollout", "restart", "deployment/modelwatch-operator", "-n", SYSTEM_NS)
-    kubectl("rollout", "status", "deployment/modelwatch-operator", "-n", SYSTEM_NS, "--timeout=180s")
+    kubectl(
+        "rollout", "status", "deployment/modelwatch-operator", "-n", SYSTEM_NS, "--timeout=180s"
+    )
 
 
 def fresh_namespace() -> None:
@@ -177,20 +192,26 @@ def train_v1() -> str:
         timeout=420,
     )
     result = json.loads(message)
-    say(f"v1 written: sha256 {result['sha256'][:12]}..., holdout {result.get('metric')} "
-        f"{result.get('challenger', {}).get('score')}")
+    say(
+        f"v1 written: sha256 {result['sha256'][:12]}..., holdout {result.get('metric')} "
+        f"{result.get('challenger', {}).get('score')}"
+    )
     return str(result["sha256"])
 
 
 def deploy_server(sha: str) -> None:
     say("deploying the model server (2 replicas) and its Service")
     text = (REPO / "manifests" / "samples" / "model-server.yaml").read_text()
-    text = text.replace('{name: MODEL_SHA256, value: ""}', f'{{name: MODEL_SHA256, value: "{sha}"}}')
+    text = text.replace(
+        '{name: MODEL_SHA256, value: ""}', f'{{name: MODEL_SHA256, value: "{sha}"}}'
+    )
     kubectl("apply", "--server-side", "-n", NS, "-f", "-", stdin=text)
     kubectl("rollout", "status", "deployment/churn-server", "-n", NS, "--timeout=180s")
 
 
-def traffic(name: str, *, rows: int, seed: int, shift: float = 0.0, concept: bool = False) -> dict[str, Any]:
+def traffic(
+    name: str, *, rows: int, seed: int, shift: float = 0.0, concept: bool = False
+) -> dict[str, Any]:
     flags = f"--rows {rows} --seed {seed} --shift {shift}" + (" --concept" if concept else "")
     message = run_job(
         name, f"modelwatch demo traffic {flags} --labels-out /store/churn/labels", timeout=300
@@ -204,31 +225,85 @@ def traffic(name: str, *, rows: int, seed: int, shift: float = 0.0, concept: boo
 
 
 def metadata() -> dict[str, Any]:
-    raw = kubectl("get", "--raw", f"/api/v1/namespaces/{NS}/services/model-server:80/proxy/metadata")
+    raw = kubectl(
+        "get", "--raw", f"/api/v1/namespaces/{NS}/services/model-server:80/proxy/metadata"
+    )
     return json.loads(raw)  # type: ignore[no-any-return]
 
 
+def _watch(stop_at: float) -> Any:
+    """Yield each version of the ModelMonitor as `kubectl get -w` sees it, until stop_at."""
+    import queue
+    import threading
+
+    proc = subprocess.Popen(
+        [KUBECTL, "get", "mm", "churn", "-n", NS, "-w", "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    items: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        decoder, buf = json.JSONDecoder(), ""
+        for chunk in iter(lambda: proc.stdout.readline(), ""):  # type: ignore[union-attr]
+            buf += chunk
+            while buf.strip():
+                try:
+                    obj, end = decoder.raw_decode(buf.lstrip())
+                except ValueError:
+                    break
+                buf = buf.lstrip()[end:]
+                items.put(obj)
+        items.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        while time.monotonic() < stop_at:
+            try:
+                obj = items.get(timeout=max(0.1, min(5.0, stop_at - time.monotonic())))
+            except queue.Empty:
+                continue
+            if obj is None:  # the watch ended (it does, after a while): start another
+                return
+            yield obj
+    finally:
+        proc.kill()
+
+
 def follow(record: Record, *, until_version: int, timeout: float) -> dict[str, Any]:
-    """Print each change of ``kubectl get mm`` until ``currentVersion`` serves and is Healthy."""
+    """Print each change of ``kubectl get mm`` until ``until_version`` serves and is Healthy."""
     deadline = time.monotonic() + timeout
     last: tuple[Any, ...] = ()
     line = ""
     while time.monotonic() < deadline:
-        mm = get_json("mm", "churn", "-n", NS)
-        st = mm.get("status", {})
-        phase = st.get("phase", "")
-        # Print `kubectl get mm` when something other than the ages changed.
-        key = (phase, st.get("currentVersion"), st.get("drift"), st.get("metric"),
-               (st.get("lastCheck") or {}).get("reportId"))
-        if key != last:
-            line = mm_line()
-            print(f"    {line}", flush=True)
-            last = key
-        if phase and (not record.phases or record.phases[-1] != phase):
-            record.phases.append(phase)
-        if st.get("currentVersion") == until_version and phase == "Healthy":
-            return mm
-        time.sleep(1)
+        for mm in _watch(deadline):
+            st = mm.get("status", {})
+            phase = st.get("phase", "")
+            key = (phase, st.get("currentVersion"), st.get("drift"), st.get("metric"))
+            if key != last:
+                line = "  ".join(
+                    f"{v!s:<{w}}"
+                    for v, w in zip(
+                        (
+                            "churn",
+                            st.get("currentVersion", ""),
+                            phase,
+                            st.get("drift", ""),
+                            st.get("metric", ""),
+                            time.strftime("%H:%M:%S"),
+                        ),
+                        (7, 8, 11, 6, 18, 8),
+                        strict=True,
+                    )
+                )
+                print(f"    {line}", flush=True)
+                last = key
+            if phase and (not record.phases or record.phases[-1] != phase):
+                record.phases.append(phase)
+            if st.get("currentVersion") == until_version and phase == "Healthy":
+                return mm
     raise TimeoutError(
         f"v{until_version} was not serving within {timeout:.0f}s; last: {line}\n"
         + kubectl("describe", "mm", "churn", "-n", NS, check=False)
@@ -261,11 +336,21 @@ def run(*, skip_deploy: bool = False) -> Record:
     summary = traffic("traffic-baseline", rows=1500, seed=1)
     say(f"baseline traffic: {summary}")
     say("applying the ModelMonitor (checks every minute); waiting for a healthy check")
-    kubectl("apply", "--server-side", "-n", NS, "-f", str(REPO / "manifests" / "samples" / "modelmonitor.yaml"))
-    print("    " + kubectl("get", "mm", "-n", NS).splitlines()[0], flush=True)
+    kubectl(
+        "apply",
+        "--server-side",
+        "-n",
+        NS,
+        "-f",
+        str(REPO / "manifests" / "samples" / "modelmonitor.yaml"),
+    )
+    print("    NAME     VERSION   PHASE        DRIFT   METRIC              AT", flush=True)
     follow(record, until_version=1, timeout=240)
-    wait(lambda: get_json("mm", "churn", "-n", NS).get("status", {}).get("lastCheck"),
-         timeout=150, what="the first check")
+    wait(
+        lambda: get_json("mm", "churn", "-n", NS).get("status", {}).get("lastCheck"),
+        timeout=150,
+        what="the first check",
+    )
     follow(record, until_version=1, timeout=60)
     say("shifting the traffic: covariate drift (+1 sd in 3 features) and a new label relation")
     record.shift_at = time.time()
@@ -277,31 +362,48 @@ def run(*, skip_deploy: bool = False) -> Record:
     record.final_status = mm["status"]
     kubectl("rollout", "status", "deployment/churn-server", "-n", NS, "--timeout=120s")
     record.metadata = metadata()
-    say(f"/metadata through the Service: model {record.metadata.get('model')} "
-        f"version {record.metadata.get('version')}")
+    say(
+        f"/metadata through the Service: model {record.metadata.get('model')} "
+        f"version {record.metadata.get('version')}"
+    )
     record.report_uri = str(mm["status"].get("lastCheck", {}).get("reportUri", ""))
     record.report_host_path = report_host_path(record.report_uri)
-    record.events = kubectl("get", "events", "-n", NS, "--field-selector",
-                            "involvedObject.kind=ModelMonitor", "--sort-by=.lastTimestamp", check=False)
+    record.events = kubectl(
+        "get",
+        "events",
+        "-n",
+        NS,
+        "--field-selector",
+        "involvedObject.kind=ModelMonitor",
+        "--sort-by=.lastTimestamp",
+        check=False,
+    )
     return record
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-deploy", action="store_true", help="the operator is deployed already")
+    parser.add_argument(
+        "--skip-deploy", action="store_true", help="the operator is deployed already"
+    )
     args = parser.parse_args(argv)
     start = time.time()
     try:
         record = run(skip_deploy=args.skip_deploy)
     except (RuntimeError, TimeoutError) as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
-        print("look at: kubectl describe mm churn -n modelwatch-demo; "
-              "kubectl logs -n modelwatch-system deploy/modelwatch-operator", file=sys.stderr)
+        print(
+            "look at: kubectl describe mm churn -n modelwatch-demo; "
+            "kubectl logs -n modelwatch-system deploy/modelwatch-operator",
+            file=sys.stderr,
+        )
         return 1
     print()
     print(f"phases seen: {' -> '.join(record.phases)}")
-    print(f"traffic shift to v2 serving: {record.v2_serving_at - record.shift_at:.0f}s; "
-          f"whole demo: {time.time() - start:.0f}s")
+    print(
+        f"traffic shift to v2 serving: {record.v2_serving_at - record.shift_at:.0f}s; "
+        f"whole demo: {time.time() - start:.0f}s"
+    )
     print(f"HTML report: {record.report_uri.rstrip('/')}/report.html (in the store PVC)")
     if record.report_host_path:
         print(f"             on this host: {record.report_host_path}/report.html")
@@ -312,7 +414,8 @@ def main(argv: list[str]) -> int:
   kubectl get jobs,cronjobs -n modelwatch-demo      # the check and retrain Jobs
   kubectl get --raw /api/v1/namespaces/modelwatch-demo/services/model-server:80/proxy/metadata
   kubectl annotate mm churn -n modelwatch-demo modelwatch.io/retrain-now=true   # retrain on demand
-  kubectl patch mm churn -n modelwatch-demo --type merge -p '{"spec":{"pinnedVersion":1}}'  # roll back by hand""")
+  kubectl patch mm churn -n modelwatch-demo --type merge \\
+      -p '{"spec":{"pinnedVersion":1}}'             # roll back by hand""")
     return 0
 
 

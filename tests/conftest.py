@@ -31,7 +31,11 @@ class Kube:
     ) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "KUBECONFIG": self.kubeconfig}
         proc = subprocess.run(
-            [KUBECTL, *args], input=input, capture_output=True, text=True, env=env,
+            [KUBECTL, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=env,
             timeout=timeout,
         )
         if check and proc.returncode != 0:
@@ -72,7 +76,9 @@ class Kube:
             except (AssertionError, subprocess.SubprocessError, KeyError, ValueError) as exc:
                 last_exc = exc
             time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_exc}")
+        raise AssertionError(
+            f"timed out after {timeout}s waiting for {what}; last error: {last_exc}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -95,8 +101,10 @@ def namespace(kube: Kube) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     kube.kubectl("create", "namespace", name)
     kube.wait_for(
-        lambda: kube.kubectl("get", "serviceaccount", "default", "-n", name, check=False)
-        .returncode == 0,
+        lambda: (
+            kube.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
+            == 0
+        ),
         what=f"the default ServiceAccount in {name}",
     )
     yield name

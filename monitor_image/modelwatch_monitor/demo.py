@@ -152,7 +152,9 @@ def run(args: argparse.Namespace) -> int:
         host = os.environ.get("MODEL_SERVER_SERVICE_HOST")
         port = os.environ.get("MODEL_SERVER_SERVICE_PORT", "80")
         if not host:
-            log.error("no --url, MODEL_SERVER_URL or MODEL_SERVER_SERVICE_HOST: where is the server?")
+            log.error(
+                "no --url, MODEL_SERVER_URL or MODEL_SERVER_SERVICE_HOST: where is the server?"
+            )
             return 2
         url = f"http://{host}:{port}"
     prefix = f"t{args.seed}-{uuid.uuid4().hex[:6]}"

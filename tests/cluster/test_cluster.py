@@ -31,7 +31,9 @@ RESTRICTED = {
 def pinned_version() -> str:
     out = subprocess.run(
         ["bash", "-c", f"source {REPO}/hack/lib.sh && echo $KUBE_VERSION"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip()
 
@@ -51,7 +53,12 @@ def container(name: str, command: list[str], **extra: Any) -> dict[str, Any]:
 def deployment(name: str, *, replicas: int, env_value: str, **spec: Any) -> dict[str, Any]:
     ctr = container(
         "app",
-        ["python3", "-c", "import http.server as h; h.test(h.SimpleHTTPRequestHandler, port=8080, bind='0.0.0.0')"],
+        [
+            "python3",
+            "-c",
+            "import http.server as h; "
+            "h.test(h.SimpleHTTPRequestHandler, port=8080, bind='0.0.0.0')",
+        ],
         env=[{"name": "MODEL_VERSION", "value": env_value}],
         ports=[{"containerPort": 8080}],
         readinessProbe={"httpGet": {"path": "/", "port": 8080}, "periodSeconds": 1},
@@ -98,7 +105,8 @@ def test_pod_from_local_image_reports_termination_message(kube: Kube, namespace:
                 "restartPolicy": "Never",
                 "containers": [
                     container(
-                        "main", ["python3", "-c", script],
+                        "main",
+                        ["python3", "-c", script],
                         terminationMessagePolicy="FallbackToLogsOnError",
                     )
                 ],
@@ -135,7 +143,9 @@ def test_cronjob_creates_jobs_and_gc_removes_them(kube: Kube, namespace: str) ->
                             "metadata": {"labels": {"modelwatch.io/test": "tick"}},
                             "spec": {
                                 "restartPolicy": "Never",
-                                "containers": [container("main", ["python3", "-c", "print('tick')"])],
+                                "containers": [
+                                    container("main", ["python3", "-c", "print('tick')"])
+                                ],
                             },
                         },
                     },
@@ -147,22 +157,40 @@ def test_cronjob_creates_jobs_and_gc_removes_them(kube: Kube, namespace: str) ->
 
     def succeeded_job() -> dict[str, Any] | None:
         jobs = json.loads(
-            kube.kubectl("get", "jobs", "-n", namespace, "-l", "modelwatch.io/test=tick", "-o", "json").stdout
+            kube.kubectl(
+                "get", "jobs", "-n", namespace, "-l", "modelwatch.io/test=tick", "-o", "json"
+            ).stdout
         )["items"]
         return next((j for j in jobs if j.get("status", {}).get("succeeded")), None)
 
     # The cronjob controller fires on minute boundaries: allow a full minute plus the run.
-    job = kube.wait_for(succeeded_job, timeout=150, interval=2, what="a Job of the CronJob to succeed")
+    job = kube.wait_for(
+        succeeded_job, timeout=150, interval=2, what="a Job of the CronJob to succeed"
+    )
     owner = job["metadata"]["ownerReferences"][0]
     assert (owner["kind"], owner["name"]) == ("CronJob", "tick")
     pods = json.loads(
-        kube.kubectl("get", "pods", "-n", namespace, "-l", f"job-name={job['metadata']['name']}", "-o", "json").stdout
+        kube.kubectl(
+            "get",
+            "pods",
+            "-n",
+            namespace,
+            "-l",
+            f"job-name={job['metadata']['name']}",
+            "-o",
+            "json",
+        ).stdout
     )["items"]
     assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
 
     kube.kubectl("delete", "cronjob", "tick", "-n", namespace, "--cascade=background")
     kube.wait_for(
-        lambda: kube.kubectl("get", "job", job["metadata"]["name"], "-n", namespace, check=False).returncode != 0,
+        lambda: (
+            kube.kubectl(
+                "get", "job", job["metadata"]["name"], "-n", namespace, check=False
+            ).returncode
+            != 0
+        ),
         timeout=60,
         what="the garbage collector to delete the CronJob's Job",
     )
@@ -184,12 +212,23 @@ def test_deployment_env_change_rolls_a_new_replicaset(kube: Kube, namespace: str
     kube.apply(deployment("web", replicas=2, env_value="1"), namespace=namespace)
     kube.wait_for(lambda: rollout_done(kube, "web", namespace, 2), timeout=120, what="revision 1")
     kube.kubectl(
-        "set", "env", "deployment/web", "-n", namespace, "MODEL_VERSION=2",
+        "set",
+        "env",
+        "deployment/web",
+        "-n",
+        namespace,
+        "MODEL_VERSION=2",
     )
-    dep = kube.wait_for(lambda: rollout_done(kube, "web", namespace, 2), timeout=120, what="revision 2")
+    dep = kube.wait_for(
+        lambda: rollout_done(kube, "web", namespace, 2), timeout=120, what="revision 2"
+    )
     assert dep["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
-    rss = json.loads(kube.kubectl("get", "rs", "-n", namespace, "-l", "app=web", "-o", "json").stdout)["items"]
-    by_revision = {rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs for rs in rss}
+    rss = json.loads(
+        kube.kubectl("get", "rs", "-n", namespace, "-l", "app=web", "-o", "json").stdout
+    )["items"]
+    by_revision = {
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]: rs for rs in rss
+    }
     assert set(by_revision) == {"1", "2"}
     assert by_revision["2"]["status"].get("availableReplicas") == 2
     assert by_revision["1"]["status"].get("replicas", 0) == 0
@@ -201,7 +240,8 @@ def test_unready_rollout_reports_progress_deadline_exceeded(kube: Kube, namespac
     dep = deployment("stuck", replicas=1, env_value="1", progressDeadlineSeconds=10)
     # A readiness probe that can never succeed.
     dep["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
-        "exec": {"command": ["false"]}, "periodSeconds": 1,
+        "exec": {"command": ["false"]},
+        "periodSeconds": 1,
     }
     kube.apply(dep, namespace=namespace)
 
@@ -226,7 +266,9 @@ def test_service_cluster_ip_reaches_pod_from_host(kube: Kube, namespace: str) ->
         },
         namespace=namespace,
     )
-    kube.wait_for(lambda: rollout_done(kube, "echo", namespace, 1), timeout=120, what="the echo pod")
+    kube.wait_for(
+        lambda: rollout_done(kube, "echo", namespace, 1), timeout=120, what="the echo pod"
+    )
     ip = kube.get("service", "echo", namespace)["spec"]["clusterIP"]
     assert ip.startswith("10.96.")
 

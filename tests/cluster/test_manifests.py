@@ -11,16 +11,31 @@ import pytest
 
 from tests.conftest import REPO, Kube
 
-KUSTOMIZATIONS = ["crds", "manifests/rbac", "manifests/operator", "manifests/store", "manifests/default"]
+KUSTOMIZATIONS = [
+    "crds",
+    "manifests/rbac",
+    "manifests/operator",
+    "manifests/store",
+    "manifests/default",
+]
 
 
 @pytest.mark.cluster
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
 def test_kustomization_passes_server_side_dry_run(kube: Kube, path: str) -> None:
     # The CRD must exist for the samples; the namespaces for namespaced objects.
-    kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml"))
+    kube.kubectl(
+        "apply", "--server-side", "-f", str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml")
+    )
     kube.kubectl("create", "namespace", "modelwatch-system", check=False)
-    args = ["apply", "--server-side", "--dry-run=server", "--force-conflicts", "-k", str(REPO / path)]
+    args = [
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--force-conflicts",
+        "-k",
+        str(REPO / path),
+    ]
     if path == "manifests/store":
         args += ["-n", "default"]
     out = kube.kubectl(*args).stdout
@@ -29,13 +44,21 @@ def test_kustomization_passes_server_side_dry_run(kube: Kube, path: str) -> None
 
 @pytest.mark.cluster
 def test_samples_pass_server_side_dry_run(kube: Kube) -> None:
-    kube.kubectl("apply", "--server-side", "-f", str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml"))
-    kube.kubectl("apply", "--server-side", "-f", str(REPO / "manifests" / "samples" / "namespace.yaml"))
+    kube.kubectl(
+        "apply", "--server-side", "-f", str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml")
+    )
+    kube.kubectl(
+        "apply", "--server-side", "-f", str(REPO / "manifests" / "samples" / "namespace.yaml")
+    )
     out = kube.kubectl(
         "apply", "--server-side", "--dry-run=server", "-k", str(REPO / "manifests" / "samples")
     ).stdout
-    for obj in ("modelmonitor.modelwatch.io/churn", "deployment.apps/churn-server",
-                "service/model-server", "persistentvolumeclaim/modelwatch-store"):
+    for obj in (
+        "modelmonitor.modelwatch.io/churn",
+        "deployment.apps/churn-server",
+        "service/model-server",
+        "persistentvolumeclaim/modelwatch-store",
+    ):
         assert obj in out
 
 
@@ -51,7 +74,9 @@ def actionlint() -> str:
     if not os.path.exists(binary):
         subprocess.run(
             ["go", "install", "github.com/rhysd/actionlint/cmd/actionlint@v1.7.7"],
-            env={**os.environ, "GOBIN": cache}, check=True, capture_output=True,
+            env={**os.environ, "GOBIN": cache},
+            check=True,
+            capture_output=True,
         )
     return binary
 
@@ -61,8 +86,13 @@ def test_kind_workflow_lints_clean() -> None:
     proc = subprocess.run([actionlint(), str(workflow)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     yl = subprocess.run(
-        [os.path.join(os.path.dirname(os.sys.executable), "yamllint"), "-d",
-         "{extends: relaxed, rules: {line-length: {max: 120}}}", str(workflow)],
-        capture_output=True, text=True,
+        [
+            os.path.join(os.path.dirname(os.sys.executable), "yamllint"),
+            "-d",
+            "{extends: relaxed, rules: {line-length: {max: 120}}}",
+            str(workflow),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert yl.returncode == 0, yl.stdout + yl.stderr

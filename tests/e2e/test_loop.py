@@ -53,7 +53,9 @@ def test_drift_retrain_rollout_loop(kube: Kube) -> None:
     assert int(record.metadata["version"]) == 2
     assert record.metadata["sha256"] == status["currentSha256"]
     dep = kube.get("deployment", "churn-server", "modelwatch-demo")
-    env = {e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["MODEL_VERSION"] == "2" and env["MODEL_SHA256"] == status["currentSha256"]
     assert dep["status"]["availableReplicas"] == dep["spec"]["replicas"]
 
@@ -73,9 +75,16 @@ def test_drift_retrain_rollout_loop(kube: Kube) -> None:
 
     # The metadata of v2 records that it beat v1 on the same holdout.
     v2 = subprocess.run(
-        [str(REPO / "hack" / "kubectl"), "get", "--raw",
-         "/api/v1/namespaces/modelwatch-demo/services/model-server:80/proxy/metadata"],
-        capture_output=True, text=True, check=True, env={**os.environ},
+        [
+            str(REPO / "hack" / "kubectl"),
+            "get",
+            "--raw",
+            "/api/v1/namespaces/modelwatch-demo/services/model-server:80/proxy/metadata",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
     )
     meta = json.loads(v2.stdout)
     assert meta["version"] in (2, "2")

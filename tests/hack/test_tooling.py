@@ -20,18 +20,26 @@ LIB = REPO / "hack" / "lib.sh"
 def bash(script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-c", f"source {LIB}\n{script}"],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
     )
 
 
 def test_go_missing_is_named(tmp_path: Path) -> None:
     # An empty cache forces a build; a PATH without go must stop it with the cause.
     env = {"MODELWATCH_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
-    if subprocess.run(["bash", "-c", "command -v go"], env=env, capture_output=True).returncode == 0:
+    if (
+        subprocess.run(["bash", "-c", "command -v go"], env=env, capture_output=True).returncode
+        == 0
+    ):
         pytest.skip("go is installed in /usr/bin on this machine")
     proc = subprocess.run(
         ["bash", str(REPO / "hack" / "build-kubernetes.sh")],
-        capture_output=True, text=True, env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
     )
     assert proc.returncode != 0
     assert "Go is missing" in proc.stderr
@@ -57,7 +65,10 @@ def test_port_in_use_names_the_owner(tmp_path: Path) -> None:
         port = sock.getsockname()[1]
         proc = bash(f"require_port_free {port} kube-apiserver", {"MODELWATCH_STATE": str(tmp_path)})
     assert proc.returncode != 0
-    assert f"port {port} (needed by kube-apiserver) is already in use by pid {os.getpid()}" in proc.stderr
+    assert (
+        f"port {port} (needed by kube-apiserver) is already in use by pid {os.getpid()}"
+        in proc.stderr
+    )
 
 
 def test_unhealthy_component_prints_its_log_tail(tmp_path: Path) -> None:
@@ -80,7 +91,10 @@ def test_a_pid_file_naming_another_process_is_not_ours(tmp_path: Path) -> None:
     try:
         (tmp_path / "pids").mkdir()
         (tmp_path / "pids" / "etcd.pid").write_text(str(stranger.pid))
-        proc = bash("component_alive etcd && echo alive || echo not-ours", {"MODELWATCH_STATE": str(tmp_path)})
+        proc = bash(
+            "component_alive etcd && echo alive || echo not-ours",
+            {"MODELWATCH_STATE": str(tmp_path)},
+        )
         assert proc.stdout.strip() == "not-ours"
         time.sleep(0.2)
         assert stranger.poll() is None, "a process the tooling did not start was signalled"
