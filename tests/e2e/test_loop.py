@@ -70,7 +70,7 @@ def test_drift_retrain_rollout_loop(kube: Kube) -> None:
         assert (report_dir / "report.html").stat().st_size > 1000
 
     # The decisions are explained as Events on the ModelMonitor.
-    for reason in ("RetrainStarted", "Promoted"):
+    for reason in ("RetrainStarted", "Promoting", "RolloutComplete"):
         assert reason in record.events, record.events
 
     # The metadata of v2 records that it beat v1 on the same holdout.
