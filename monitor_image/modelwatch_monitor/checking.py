@@ -269,27 +269,35 @@ def _performance(
         joined[tcol].to_numpy(), joined[pred_col].to_numpy(), task, proba=proba or None
     )
     metric = settings.metric or perf.DEFAULT_METRIC[task]
-    baseline = settings.baseline
-    if baseline is None and profile.performance:
-        baseline = profile.performance.get("metrics", {}).get(metric)
-    if baseline is None and settings.store and settings.model:
-        baseline = perf.latest_version_metric(settings.store, settings.model, metric)
-    result = perf.evaluate(
-        metrics,
-        metric,
-        baseline=baseline,
-        max_degradation=settings.max_degradation,
-        labeled_rows=n,
-        min_labeled_rows=settings.min_labeled_rows,
-    )
-    section = {
-        "task": task,
-        "labeled_rows": n,
-        "metric": result,
-        "metrics": {
-            k: {"value": v.value, "undefinedReason": v.undefined_reason} for k, v in metrics.items()
-        },
+
+    def baseline_of(name: str) -> float | None:
+        """The spec's baseline (chosen metric only), else the profile's, else the
+        latest version's ``metrics.challenger.<name>``."""
+        value = settings.baseline if name == metric else None
+        if value is None and profile.performance:
+            value = profile.performance.get("metrics", {}).get(name)
+        if value is None and settings.store and settings.model:
+            value = perf.latest_version_metric(settings.store, settings.model, name)
+        return value
+
+    results = {
+        name: perf.evaluate(
+            metrics,
+            name,
+            baseline=baseline_of(name),
+            max_degradation=settings.max_degradation,
+            labeled_rows=n,
+            min_labeled_rows=settings.min_labeled_rows,
+        )
+        for name in metrics
     }
+    if metric not in results:
+        raise ConfigError(
+            f"The 'metric' parameter must be one of {sorted(results)} for {task}. "
+            f"Got {metric!r} instead."
+        )
+    result = results[metric]
+    section = {"task": task, "labeled_rows": n, "metric": result, "metrics": results}
     return section, result, n
 
 

@@ -149,6 +149,7 @@ def render_html(report: Mapping[str, Any], plots: Mapping[str, str]) -> str:
     if metric:
         all_metrics = "".join(
             f"<tr><td>{html.escape(k)}</td><td>{_fmt(v.get('value'))}</td>"
+            f"<td>{_fmt(v.get('baseline'))}</td><td>{_fmt(v.get('relativeChange'))}</td>"
             f"<td>{_fmt(v.get('undefinedReason'))}</td></tr>"
             for k, v in perf.get("metrics", {}).items()
         )
@@ -160,7 +161,8 @@ def render_html(report: Mapping[str, Any], plots: Mapping[str, str]) -> str:
             f"degraded: {_fmt(metric['degraded'])}"
             f"{why}"
             f"; {perf.get('labeled_rows', 0)} labelled rows.</p>"
-            f"<table><tr><th>metric</th><th>value</th><th>undefined because</th></tr>"
+            "<table><tr><th>metric</th><th>value</th><th>baseline</th><th>relative change</th>"
+            "<th>undefined because</th></tr>"
             f"{all_metrics}</table>"
         )
     figures = (

@@ -98,6 +98,7 @@ def test_user_mode_finds_the_shifted_feature(
     assert feats["x0"]["drift"] and feats["x0"]["test"] == "ks"
     assert feats["color"]["test"] == "chi2" and feats["color"]["type"] == "categorical"
     assert report["performance"]["metrics"]["f1"]["value"] is not None
+    assert report["performance"]["metrics"]["accuracy"] == metric
     assert all({"kind", "column", "message"} <= set(q) for q in report["quality"])
     page = (pathlib.Path(data["out"]) / "report.html").read_text()
     assert page.count("<svg") == 1 and "x0" in page
@@ -371,3 +372,26 @@ def test_sketch_mode_agrees_with_exact_mode(
         exact, sketch = verdicts["exact"][name], verdicts["sketch"][name]
         assert abs(exact["statistic"] - sketch["statistic"]) <= sketch["error_bound"] + 2e-4
         assert sketch["error_bound"] > 0
+
+
+def test_integer_label_ids_and_an_unknown_metric(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = _frame(1000, seed=1)
+    ref.pop("request_id")
+    cur = _frame(1000, seed=2)
+    cur["request_id"] = [str(i) for i in range(1000)]
+    cur["prediction"] = cur["y"].copy()
+    labels = {"id": np.arange(0, 1000, 4), "y": cur.pop("y")[::4]}
+    args = [
+        "check", "--reference", _write(tmp_path / "ref.parquet", ref),
+        "--current", _write(tmp_path / "cur.parquet", cur),
+        "--labels", _write(tmp_path / "labels.parquet", labels), "--labels-id-column", "id",
+        "--id-column", "request_id", "--target", "y", "--result-path", str(tmp_path / "r"),
+    ]  # fmt: skip
+    code, result = _run([*args, "--output", str(tmp_path / "o1")], capsys)
+    assert code == 0 and result["rows"]["labeled"] == 250
+    assert result["metric"]["value"] == 1.0 and result["metric"]["baseline"] is None
+    code, result = _run([*args, "--output", str(tmp_path / "o2"), "--metric", "rmse"], capsys)
+    assert code == 1 and result["reason"] == "ConfigError" and "'metric'" in result["message"]
+    assert not (tmp_path / "o2").exists()
