@@ -320,7 +320,18 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     if missing_ref:
         raise DataError(f"feature column {missing_ref[0]!r} is not in the reference profile")
     source = open_source(settings.current)
-    source.require(features, "feature column")
+    try:
+        source.require(features, "feature column")
+    except DataError as exc:
+        hint = (
+            ""
+            if settings.features
+            else (
+                " (the reference has it; name non-feature columns with --target, --id-column, "
+                "--prediction-column or list the features)"
+            )
+        )
+        raise DataError(f"{exc}{hint}") from None
     if settings.window:
         if not settings.roles.timestamp:
             raise ConfigError("a window needs a timestamp column (--timestamp-column)")
