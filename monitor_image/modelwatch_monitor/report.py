@@ -179,7 +179,7 @@ table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;paddi
 text-align:left}}tr.drift{{background:#fde2e1}}figure{{display:inline-block;margin:0.5em}}
 .verdict{{font-size:1.3em;font-weight:bold}}
 </style></head><body>
-<h1>modelwatch check: {html.escape(str(report.get("model", "")))}</h1>
+<h1>modelwatch check: {html.escape(str(report.get("model") or report.get("current", "")))}</h1>
 <p class="verdict">Dataset: {verdict} &mdash; {report.get("n_drifted", 0)} of
 {report.get("n_features", 0)} features drifted (share {_fmt(report.get("drift_share"))},
 threshold {_fmt(s.get("driftShareThreshold"))}).</p>
