@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import pytest
-from mw_operator_env import (
+
+from modelwatch_monitor import contract
+from tests.cluster.mw_operator_env import (
     condition,
     make_store,
     monitor,
@@ -15,8 +17,6 @@ from mw_operator_env import (
     server_deployment,
     wait_status,
 )
-
-from modelwatch_monitor import contract
 
 pytestmark = pytest.mark.cluster
 __all__ = ["operator"]

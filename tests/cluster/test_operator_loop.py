@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from mw_operator_env import (
+
+from tests.cluster.mw_operator_env import (
     OPERATOR_NS,
     condition,
     events,
