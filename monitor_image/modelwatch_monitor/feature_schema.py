@@ -58,15 +58,20 @@ class Feature:
         How values are typed (see the module docstring).
     categories : tuple of str, optional
         The categories seen in training (categorical features only).
+    dtype : str, optional
+        The column's dtype in the training data, for the record (``int64``, ``str``...).
     """
 
     name: str
     kind: Kind
     categories: tuple[str, ...] | None = None
+    dtype: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON form stored in ``metadata.json``."""
         doc: dict[str, Any] = {"name": self.name, "type": self.kind}
+        if self.dtype is not None:
+            doc["dtype"] = self.dtype
         if self.categories is not None:
             doc["categories"] = list(self.categories)
         return doc
@@ -82,6 +87,7 @@ class Feature:
             name=str(doc["name"]),
             kind=kind,
             categories=None if cats is None else tuple(str(c) for c in cats),
+            dtype=doc.get("dtype"),
         )
 
 
@@ -171,7 +177,9 @@ def infer_schema(
         if kind == "categorical":
             values = _as_strings(col).dropna().unique()
             cats = tuple(sorted(str(v) for v in values))
-        schema.append(Feature(name=name, kind=kind, categories=cats))  # type: ignore[arg-type]
+        schema.append(
+            Feature(name=name, kind=kind, categories=cats, dtype=str(col.dtype))  # type: ignore[arg-type]
+        )
     return schema
 
 

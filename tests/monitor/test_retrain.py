@@ -86,9 +86,11 @@ def test_first_version_is_promoted_and_written(stale: dict[str, Any]) -> None:
     assert meta["training"]["fingerprint"].startswith("sha256:")
     assert {"flaml", "scikit-learn", "pandas", "python"} <= set(meta["libraries"])
     assert [f["name"] for f in meta["features"]] == synth.FEATURES
+    assert meta["features"][0] == {"name": "x1", "type": "numeric", "dtype": "float64"}
     assert meta["features"][3] == {
         "name": "color",
         "type": "categorical",
+        "dtype": "str",
         "categories": ["blue", "green", "red"],
     }
     # Progress was logged while training.
@@ -124,15 +126,15 @@ def test_concept_drift_challenger_beats_stale_champion(
 @pytest.mark.slow
 def test_no_drift_challenger_is_not_promoted(stale: dict[str, Any], tmp_path: pathlib.Path) -> None:
     store = _scenario(stale, tmp_path, concept="a")
-    cfg = _config(tmp_path, store, stale, trainingData="both")
+    cfg = _config(tmp_path, store, stale, trainingData="both", minImprovement=0.03)
     code, result, err = synth.run_cli(
         "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")
     )
     assert code == 0, err
     assert result["promote"] is False, result
     assert result["reason"] == "BelowMinImprovement"
-    assert "is below minImprovement 0.01" in result["message"]
-    assert result["improvement"] < 0.01
+    assert "is below minImprovement 0.03" in result["message"]
+    assert result["improvement"] < 0.03
     assert result["champion"]["version"] == 1
     # The version is still recorded, for the audit trail; the operator does not roll it.
     assert Registry(store, "churn").versions() == [1, 2]
