@@ -62,6 +62,7 @@ class LoggedBatch:
 
     @property
     def rows(self) -> int:
+        """Number of rows in the batch."""
         return len(self.predictions)
 
 

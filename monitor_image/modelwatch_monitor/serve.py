@@ -139,6 +139,7 @@ class ServerState:
 
     @property
     def ready(self) -> bool:
+        """True when the verified model is loaded and no shutdown has begun."""
         return self.loaded is not None and not self.shutting_down
 
 
@@ -202,9 +203,11 @@ class Metrics:
             self.latency.labels(self.model, self.version, endpoint).observe(seconds)
 
     def error(self, reason: str) -> None:
+        """Count one failed request."""
         self.errors.labels(self.model, self.version, reason).inc()
 
     def predicted(self, rows: int) -> None:
+        """Count predicted rows."""
         self._rows.inc(rows)
 
     def watch_logger(self, logger: PredictionLogger) -> None:
@@ -411,6 +414,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 class BadRequest(Exception):
+    """A request the server cannot predict on; ``status`` is the HTTP status."""
+
     def __init__(self, status: int, message: str, column: str | None = None) -> None:
         super().__init__(message)
         self.status = status
