@@ -49,6 +49,8 @@ def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]
 def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
     """Operator settings, chosen deliberately (see the comments)."""
     kube.load_config()
+    # The liveness probe hits /healthz every few seconds: keep its access log out.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # Post handler log records of WARNING and above as Events too (errors show in describe);
     # the loop's own Events are posted explicitly by modelwatch_operator.events.
     settings.posting.level = logging.WARNING
