@@ -250,7 +250,7 @@ def test_prediction_logs_survive_sigterm(store: dict[str, Any], tmp_path: pathli
 # -- refusing a bad artifact ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["wrong-sha", "tampered", "missing-version"])
+@pytest.mark.parametrize("case", ["wrong-sha", "tampered", "missing-version", "bad-env"])
 def test_bad_artifact_is_never_ready(
     case: str, store: dict[str, Any], tmp_path: pathlib.Path
 ) -> None:
@@ -264,9 +264,12 @@ def test_bad_artifact_is_never_ready(
         artifact = pathlib.Path(contract.version_dir(str(copy), "churn", 1)) / contract.MODEL_FILE
         artifact.chmod(0o644)
         artifact.write_bytes(artifact.read_bytes()[:-1] + b"\x00")
-    else:
+    elif case == "missing-version":
         env[contract.ENV_MODEL_VERSION] = "7"
         reason = "VersionNotFound"
+    else:
+        env[contract.ENV_MODEL_VERSION] = "latest"
+        reason = "ConfigError"
     s = start_server(tmp_path, env, "--retry-seconds", "0.2", wait_ready=False)
     try:
         deadline = time.monotonic() + 30
