@@ -38,7 +38,7 @@ from modelwatch_monitor import contract
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelwatch_monitor.automl import FittedModel
+    from modelwatch_monitor.automl import AutoMLSettings, FittedModel
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class Plan:
     version: int
     task: str
     target: str
-    automl: Any  # AutoMLSettings
+    automl: AutoMLSettings
     champion_version: int | None = None
     trigger_report: str = ""
     id_column: str | None = None
@@ -187,7 +187,7 @@ def _failure(version: int, trigger: str, reason: str, message: str) -> dict[str,
 
 def _automl_settings(
     *, time_budget: Any, metric: Any, estimators: Any, seed: Any, n_jobs: int | None
-) -> Any:
+) -> AutoMLSettings:
     from modelwatch_monitor.automl import AutoMLSettings, cpu_limit
 
     if isinstance(estimators, str):
