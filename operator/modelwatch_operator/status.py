@@ -82,7 +82,7 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
     """Return the phase shown in ``kubectl get``; the first matching rule wins.
 
     Suspended; RollingOut while a rollout is in flight; Retraining while a retrain is in
-    flight; Failed when Ready is False; Degraded; Drifted; Healthy once a check passed;
+    flight; Failed when Ready is False; Drifted; Degraded; Healthy once a check passed;
     Pending before the first check.
     """
     if spec.get("suspend"):
@@ -93,10 +93,12 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
         return c.PHASE_RETRAINING
     if condition(status, c.COND_READY).get("status") == "False":
         return c.PHASE_FAILED
-    if is_true(status, c.COND_DEGRADED):
-        return c.PHASE_DEGRADED
+    # Drift outranks degradation: it is the cause users act on first, and labels
+    # (hence the metric) arrive later. Both conditions stay in `kubectl describe`.
     if is_true(status, c.COND_DATA_DRIFT):
         return c.PHASE_DRIFTED
+    if is_true(status, c.COND_DEGRADED):
+        return c.PHASE_DEGRADED
     if status.get("lastCheck"):
         return c.PHASE_HEALTHY
     return c.PHASE_PENDING
