@@ -1,0 +1,89 @@
+"""Table tests for status: phase precedence and condition transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from modelwatch_operator import status as st
+
+T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+
+
+def cond(ctype: str, value: str) -> dict[str, Any]:
+    return {
+        "type": ctype,
+        "status": value,
+        "reason": "R",
+        "message": "m",
+        "lastTransitionTime": "2026-11-23T11:00:00Z",
+    }
+
+
+CHECKED = {"lastCheck": {"time": "2026-11-23T11:00:00Z"}}
+
+
+@pytest.mark.parametrize(
+    ("spec", "status", "phase"),
+    [
+        ({}, {}, "Pending"),
+        ({}, {"currentVersion": 1}, "Pending"),
+        ({}, CHECKED, "Healthy"),
+        ({"suspend": True}, {**CHECKED, "rollout": {"version": 2}}, "Suspended"),
+        ({}, {**CHECKED, "rollout": {"version": 2}, "retrain": {"job": "j"}}, "RollingOut"),
+        ({}, {**CHECKED, "retrain": {"job": "j"}}, "Retraining"),
+        (
+            {},
+            {**CHECKED, "conditions": [cond("Ready", "False"), cond("DataDrift", "True")]},
+            "Failed",
+        ),
+        (
+            {},
+            {
+                **CHECKED,
+                "conditions": [cond("DataDrift", "True"), cond("PerformanceDegraded", "True")],
+            },
+            "Drifted",
+        ),
+        ({}, {**CHECKED, "conditions": [cond("PerformanceDegraded", "True")]}, "Degraded"),
+        ({}, {**CHECKED, "conditions": [cond("DataDrift", "Unknown")]}, "Healthy"),
+    ],
+)
+def test_phase(spec: dict[str, Any], status: dict[str, Any], phase: str) -> None:
+    assert st.compute_phase(spec, status) == phase
+
+
+def test_transition_time_moves_only_on_status_change() -> None:
+    s: dict[str, Any] = {}
+    st.set_condition(s, "DataDrift", True, "DriftDetected", "a", generation=1, now=T0)
+    later = T0 + dt.timedelta(minutes=5)
+    st.set_condition(s, "DataDrift", True, "DriftDetected", "b", generation=2, now=later)
+    (c,) = s["conditions"]
+    assert c["lastTransitionTime"] == "2026-11-23T12:00:00Z"
+    assert (c["message"], c["observedGeneration"]) == ("b", 2)
+    st.set_condition(s, "DataDrift", False, "NoDrift", "c", generation=2, now=later)
+    assert s["conditions"][0]["lastTransitionTime"] == "2026-11-23T12:05:00Z"
+
+
+def test_conditions_keep_a_fixed_order() -> None:
+    s: dict[str, Any] = {}
+    for ctype in ("RolloutComplete", "DataDrift", "Ready"):
+        st.set_condition(s, ctype, None, "X", "", generation=1, now=T0)
+    assert [c["type"] for c in s["conditions"]] == ["Ready", "DataDrift", "RolloutComplete"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "patch"),
+    [
+        ({"a": 1}, {"a": 1}, {}),
+        ({"a": 1}, {"a": 2}, {"a": 2}),
+        ({"a": 1, "b": 2}, {"a": 1}, {"b": None}),
+        ({}, {"c": [1]}, {"c": [1]}),
+    ],
+)
+def test_diff_is_a_merge_patch(
+    old: dict[str, Any], new: dict[str, Any], patch: dict[str, Any]
+) -> None:
+    assert st.diff(old, new) == patch
