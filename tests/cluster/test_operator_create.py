@@ -11,6 +11,7 @@ import pytest
 from modelwatch_monitor import contract
 from tests.cluster.mw_operator_env import (
     condition,
+    events,
     make_store,
     monitor,
     operator,
@@ -114,6 +115,40 @@ def test_wrong_deployment_name_is_reported(operator: Any, namespace: str) -> Non
     )
     assert st["phase"] == "Failed"
     assert 'deployment "nope" not found' in condition(st, "Ready")["message"]
+
+
+def test_failed_check_shows_its_message(operator: Any, namespace: str) -> None:
+    kube = operator
+    make_store(kube, namespace)
+    kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
+    doc = monitor(namespace)
+    doc["spec"]["data"]["reference"]["uri"] = "file:///store/data/missing.csv"
+    kube.apply(doc)
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("observedGeneration") == 1,
+        timeout=60,
+        what="the status to be initialised",
+    )
+    kube.kubectl("annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/check-now=1")
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: condition(s, "Ready").get("reason") == "CheckFailed",
+        timeout=180,
+        what="Ready=False CheckFailed",
+    )
+    assert "missing.csv" in condition(st, "Ready")["message"]
+    assert st["lastFailure"]["kind"] == "check"
+    assert st["phase"] == "Failed"
+    assert not st.get("retrain")
+    warnings = [e for e in events(kube, namespace) if e.get("reason") == "CheckFailed"]
+    assert warnings and warnings[0]["type"] == "Warning"
+    assert "the current model keeps serving" in warnings[0]["message"]
+    dep = kube.get("deployment", "server", namespace)
+    env = {e["name"]: e["value"] for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MODEL_VERSION"] == "1"
 
 
 def _with(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

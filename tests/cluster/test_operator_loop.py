@@ -183,6 +183,8 @@ def test_operator_restart_mid_retrain(operator: Any, namespace: str) -> None:
     # 6. Kill the operator while the retrain runs.
     old = operator_pod(kube)
     assert old is not None
+    (running,) = jobs(kube, namespace, "retrain")
+    assert not running.get("status", {}).get("conditions"), "the retrain finished too soon"
     kube.kubectl(
         "delete",
         "pod",
