@@ -98,6 +98,21 @@ def test_drift_retrain_and_rollout(operator: Any, namespace: str) -> None:
     assert events(kube, namespace, reason="RolloutComplete")
     assert len(jobs(kube, namespace, "retrain")) == 1
 
+    # The operator's Prometheus endpoint counted it all.
+    text = kube.kubectl(
+        "get",
+        "--raw",
+        f"/api/v1/namespaces/{OPERATOR_NS}/services/modelwatch-operator-metrics:9090/proxy/metrics",
+    ).stdout
+    labels = f'monitor="iris",namespace="{namespace}"'
+    for series in (
+        f'modelwatch_checks_total{{{labels},outcome="ok"}} 1.0',
+        f"modelwatch_promotions_total{{{labels}}} 1.0",
+        f"modelwatch_current_version{{{labels}}} 2.0",
+        f"modelwatch_drift_share{{{labels}}}",
+    ):
+        assert series in text, series
+
 
 def test_broken_version_rolls_back(operator: Any, namespace: str) -> None:
     kube = operator
