@@ -114,3 +114,11 @@ def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED":
         return
     reconciling.handle_deployment(dict(body))
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
+def monitor_event(type: str | None, name: str, namespace: str | None, **_: Any) -> None:
+    """A monitor is gone: drop its metric series and its lock (children go by ownership)."""
+    if type == "DELETED" and namespace:
+        metrics.forget(namespace, name)
+        kube.forget_monitor(namespace, name)

@@ -43,3 +43,24 @@ def serve(port: int) -> None:
     """Start the metrics HTTP server in a background thread."""
     disable_created_metrics()  # type: ignore[no-untyped-call]
     start_http_server(port)
+
+
+def forget(namespace: str, monitor: str) -> None:
+    """Drop the series of a deleted monitor so they do not linger."""
+    for family in (
+        CHECKS,
+        DRIFT_SHARE,
+        DRIFTED_FEATURES,
+        METRIC_VALUE,
+        RETRAINS,
+        PROMOTIONS,
+        ROLLBACKS,
+        CURRENT_VERSION,
+    ):
+        stale = [
+            key
+            for key in list(family._metrics)  # private: no public API lists children
+            if key[:2] == (namespace, monitor)
+        ]
+        for key in stale:
+            family.remove(*key)

@@ -87,3 +87,15 @@ def test_diff_is_a_merge_patch(
     old: dict[str, Any], new: dict[str, Any], patch: dict[str, Any]
 ) -> None:
     assert st.diff(old, new) == patch
+
+
+def test_metrics_of_a_deleted_monitor_are_dropped() -> None:
+    from modelwatch_operator import metrics
+
+    metrics.CHECKS.labels("ns-x", "gone", "ok").inc()
+    metrics.METRIC_VALUE.labels("ns-x", "gone", "accuracy").set(0.9)
+    metrics.CHECKS.labels("ns-x", "kept", "ok").inc()
+    metrics.forget("ns-x", "gone")
+    keys = [k for k in metrics.CHECKS._metrics if k[0] == "ns-x"]
+    assert keys == [("ns-x", "kept", "ok")]
+    assert not [k for k in metrics.METRIC_VALUE._metrics if k[:2] == ("ns-x", "gone")]
