@@ -18,6 +18,11 @@ server's own CPU time per request is read from ``/proc`` (log writer thread incl
 after letting it catch up): ``logging_cpu_cost_pct`` compares it with logging on and
 off, and is the steadier figure on a shared machine.
 
+A third, steadiest view, ``cpu_breakdown``, times each stage of a request in this
+process with ``time.process_time`` (see :func:`_cpu_breakdown`); its
+``logging_share_pct`` is logging's CPU (request side plus the writer's share) over the
+CPU of serving the request, an upper bound on the throughput it costs.
+
 Target: logging costs at most 10% of throughput.
 """
 
@@ -188,6 +193,68 @@ def _py(value: Any) -> Any:
     return item() if callable(item) else value
 
 
+def _cpu_breakdown(root: pathlib.Path, body: bytes, repeat: int) -> dict[str, Any]:
+    """CPU milliseconds per request of each stage, measured in this process.
+
+    ``serve`` is parse + validate + predict + encode the response (the HTTP layer is
+    left out, so the logging share below is an upper bound); ``log_request`` is what a
+    handler adds to log its batch; ``log_writer`` is the writer thread's cost of
+    turning those rows into Parquet, per request.
+    """
+    import types
+    from datetime import UTC, datetime
+
+    from modelwatch_monitor import serve
+    from modelwatch_monitor.feature_schema import frames_from_records
+    from modelwatch_monitor.prediction_log import LoggedBatch, write_batches
+    from modelwatch_monitor.registry import Registry
+
+    model = Registry(str(root / "store"), "bench").load(1).model
+    model.set_threads(1)
+    state = types.SimpleNamespace(id_column="id", timestamp_column=None)
+    now = datetime.now(UTC)
+
+    def serve_once() -> tuple[Any, Any, Any, Any]:
+        records = json.loads(body)
+        X, raw = frames_from_records(records, model.schema)
+        predictions, proba = model.predict_both(X, coerce=False)
+        json.dumps({"predictions": predictions.tolist(), "probabilities": proba.tolist()})
+        return records, raw, predictions, proba
+
+    records, raw, predictions, proba = serve_once()
+
+    def log_once() -> LoggedBatch:
+        columns = serve._log_columns(state, raw, records, now)  # type: ignore[arg-type]
+        return LoggedBatch(columns, predictions, proba, "req", now)
+
+    def timed(fn: Any, n: int) -> float:
+        fn()
+        start = time.process_time()
+        for _ in range(n):
+            fn()
+        return (time.process_time() - start) / n * 1000
+
+    serve_ms = timed(serve_once, repeat)
+    log_ms = timed(log_once, repeat)
+    # A file every 20,000 rows or 10 s (the server's defaults); 1,000 single-row
+    # requests is 10 s at 100 requests/s, fewer requests per file than at full speed.
+    per_file = max(1, min(20_000 // len(records), 1000))
+    batches = [log_once() for _ in range(per_file)]
+    writer_ms = timed(
+        lambda: write_batches(
+            batches, store=str(root / "cpu"), model="bench", day="2026-01-01", version=1,
+            classes=[0, 1],
+        ),
+        max(3, repeat // (10 * per_file)),
+    ) / per_file  # fmt: skip
+    return {
+        "serve_cpu_ms": round(serve_ms, 4),
+        "log_request_cpu_ms": round(log_ms, 4),
+        "log_writer_cpu_ms": round(writer_ms, 4),
+        "logging_share_pct": round(100 * (log_ms + writer_ms) / serve_ms, 1),
+    }
+
+
 def main() -> dict[str, Any]:
     shapes = {
         "single": (_bodies(1, 500), CONCURRENCY, SINGLE_SECONDS),
@@ -210,6 +277,10 @@ def main() -> dict[str, Any]:
                         )
                 finally:
                     _stop(proc)
+        figures["cpu_breakdown"] = {
+            "single": _cpu_breakdown(root, shapes["single"][0][0], 2000),
+            "batch_1000": _cpu_breakdown(root, shapes["batch_1000"][0][0], 100),
+        }
         import pyarrow.parquet as pq
 
         files = list((root / "store" / "bench" / "predictions").rglob("*.parquet"))
@@ -234,7 +305,10 @@ def main() -> dict[str, Any]:
             },
         }
     figures["target_logging_cost_pct_max"] = 10
-    figures["meets_target"] = all(figures[s]["logging_cost_pct"] <= 10 for s in shapes)
+    figures["meets_target_http"] = all(figures[s]["logging_cost_pct"] <= 10 for s in shapes)
+    figures["meets_target_cpu"] = all(
+        figures["cpu_breakdown"][s]["logging_share_pct"] <= 10 for s in shapes
+    )
     return figures
 
 

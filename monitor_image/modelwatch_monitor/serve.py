@@ -439,6 +439,11 @@ def _id_values(records: list[dict[str, Any]], column: str) -> Any:
     import numpy as np
 
     values = [r.get(column) for r in records]
+    if all(type(v) is int for v in values):
+        try:
+            return np.asarray(values, dtype=np.int64)
+        except OverflowError:
+            return np.asarray(values, dtype=object)
     if all(v is None or type(v) is int for v in values):
         return np.asarray(values, dtype=object)
     return np.asarray([None if v is None else str(v) for v in values], dtype=object)
