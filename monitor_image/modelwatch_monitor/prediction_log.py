@@ -46,8 +46,9 @@ class LoggedBatch:
     Parameters
     ----------
     features : mapping of str to array of shape (n_rows,)
-        The raw model input by column (plus the id column when present).
-    predictions : numpy.ndarray of shape (n_rows,)
+        The raw model input by column (plus the id column when present): Arrow arrays
+        (see :func:`to_arrow`) or anything :func:`to_arrow` takes.
+    predictions : Arrow or numpy array of shape (n_rows,)
     proba : numpy.ndarray of shape (n_rows, n_classes) or None
     request_id : str
     timestamp : datetime
@@ -55,7 +56,7 @@ class LoggedBatch:
     """
 
     features: Mapping[str, Any]
-    predictions: npt.NDArray[Any]
+    predictions: Any
     proba: npt.NDArray[np.float64] | None
     request_id: str
     timestamp: datetime
@@ -248,23 +249,38 @@ class PredictionLogger:
                 self.on_write(rows, seconds)
 
 
-def _arrow_column(parts: Sequence[Any]) -> pa.Array:
-    """Concatenate per-batch arrays of one column into one Arrow array."""
+def to_arrow(values: Any) -> pa.Array:
+    """Return one column of a batch as an Arrow array.
+
+    The server calls this in the request handler, so the writer thread, which shares
+    the GIL with the handlers, only concatenates Arrow arrays and writes Parquet: C++
+    work that mostly runs without the GIL. Datetimes become UTC timestamps; object
+    arrays of mixed JSON types become strings.
+    """
     import numpy as np
     import pyarrow as pa
 
-    arrays = [np.asarray(p) for p in parts]
-    if all(a.dtype.kind == "M" for a in arrays):
-        merged = np.concatenate([a.astype("datetime64[us]") for a in arrays])
-        return pa.array(merged, type=pa.timestamp("us", tz="UTC"))
-    if all(a.dtype.kind in "biuf" for a in arrays):
-        return pa.array(np.concatenate(arrays))
-    merged = np.concatenate([a.astype(object) for a in arrays])
+    if isinstance(values, pa.Array):
+        return values
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return pa.array(arr.astype("datetime64[us]"), type=pa.timestamp("us", tz="UTC"))
     try:
-        return pa.array(merged, from_pandas=True)
+        return pa.array(arr, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        # Mixed JSON types across requests (e.g. int and str ids): keep them as text.
-        return pa.array([None if v is None else str(v) for v in merged], type=pa.string())
+        return pa.array([None if v is None else str(v) for v in arr], type=pa.string())
+
+
+def _concat(parts: Sequence[pa.Array]) -> pa.Array:
+    """Concatenate the per-batch arrays of one column; differing types become strings."""
+    import pyarrow as pa
+
+    types = {p.type for p in parts}
+    if len(types) > 1:
+        non_null = {t for t in types if t != pa.null()}
+        target = non_null.pop() if len(non_null) == 1 else pa.string()
+        parts = [p.cast(target) for p in parts]
+    return pa.concat_arrays(list(parts))
 
 
 def build_arrow_table(
@@ -276,8 +292,8 @@ def build_arrow_table(
 ) -> pa.Table:
     """Return the log rows of ``batches`` as one Arrow table (see the module docstring).
 
-    Column by column, without a DataFrame per batch: the writer thread shares the GIL
-    with the request handlers, so its per-batch cost is what logging costs.
+    Column by column with Arrow's own kernels: no DataFrame and no Python object per
+    row, since the writer thread's GIL time is what logging costs the handlers.
     """
     import numpy as np
     import pyarrow as pa
@@ -285,27 +301,30 @@ def build_arrow_table(
     names: dict[str, None] = {}
     for b in batches:
         names.update(dict.fromkeys(b.features))
-    counts = np.array([b.rows for b in batches])
+    counts = np.array([b.rows for b in batches], dtype=np.int64)
+    # Row i of the file comes from batch owner[i]: per-batch constants are a take().
+    owner = pa.array(np.repeat(np.arange(len(batches), dtype=np.int64), counts))
     columns: dict[str, pa.Array] = {}
     for name in names:
-        parts = [
-            b.features[name] if name in b.features else np.full(b.rows, None, dtype=object)
-            for b in batches
-        ]
-        columns[name] = _arrow_column(parts)
-    columns[prediction_column] = _arrow_column([b.predictions for b in batches])
+        parts = [to_arrow(b.features[name]) if name in b.features else None for b in batches]
+        typed = next(p.type for p in parts if p is not None)
+        columns[name] = _concat(
+            [
+                p if p is not None else pa.nulls(b.rows, typed)
+                for p, b in zip(parts, batches, strict=True)
+            ]
+        )
+    columns[prediction_column] = _concat([to_arrow(b.predictions) for b in batches])
     if classes is not None and all(b.proba is not None for b in batches):
         proba = np.vstack([b.proba for b in batches if b.proba is not None])
         for j, cls in enumerate(classes):
             columns[f"{contract.LOG_PROBA_PREFIX}{cls}"] = pa.array(proba[:, j])
-    rids = np.array([b.request_id for b in batches], dtype=object)
-    columns[contract.LOG_REQUEST_ID] = pa.array(np.repeat(rids, counts), type=pa.string())
-    stamps = np.array(
-        [np.datetime64(b.timestamp.astimezone(UTC).replace(tzinfo=None), "us") for b in batches]
+    rids = pa.array([b.request_id for b in batches], type=pa.string())
+    columns[contract.LOG_REQUEST_ID] = rids.take(owner)
+    stamps = pa.array(
+        [b.timestamp.astimezone(UTC) for b in batches], type=pa.timestamp("us", tz="UTC")
     )
-    columns[contract.LOG_TIMESTAMP] = pa.array(
-        np.repeat(stamps, counts), type=pa.timestamp("us", tz="UTC")
-    )
+    columns[contract.LOG_TIMESTAMP] = stamps.take(owner)
     columns[contract.LOG_MODEL_VERSION] = pa.array(
         np.full(int(counts.sum()), version, dtype=np.int64)
     )

@@ -460,9 +460,11 @@ def _log_columns(
     """
     import numpy as np
 
-    columns = dict(raw)
+    from modelwatch_monitor.prediction_log import to_arrow
+
+    columns = {name: to_arrow(values) for name, values in raw.items()}
     if state.id_column and any(state.id_column in r for r in records):
-        columns[state.id_column] = _id_values(records, state.id_column)
+        columns[state.id_column] = to_arrow(_id_values(records, state.id_column))
     ts = state.timestamp_column
     if ts:
         now = np.datetime64(received.replace(tzinfo=None), "us")
@@ -473,16 +475,16 @@ def _log_columns(
                 pd.Series([r.get(ts) for r in records], dtype=object), utc=True, errors="coerce"
             )
             stamps = parsed.dt.tz_convert(None).to_numpy().astype("datetime64[us]")
-            columns[ts] = np.where(np.isnat(stamps), now, stamps)
+            columns[ts] = to_arrow(np.where(np.isnat(stamps), now, stamps))
         else:
-            columns[ts] = np.full(len(records), now)
+            columns[ts] = to_arrow(np.full(len(records), now))
     return columns
 
 
 async def predict(request: web.Request) -> web.Response:
     """Predict a batch of records."""
     from modelwatch_monitor.feature_schema import SchemaError, frames_from_records
-    from modelwatch_monitor.prediction_log import LoggedBatch
+    from modelwatch_monitor.prediction_log import LoggedBatch, to_arrow
 
     state = request.app[STATE_KEY]
     if state.loaded is None:
@@ -536,7 +538,7 @@ async def predict(request: web.Request) -> web.Response:
         state.logger.offer(
             LoggedBatch(
                 features=logged,
-                predictions=predictions,
+                predictions=to_arrow(predictions),
                 proba=proba,
                 request_id=request_id,
                 timestamp=received,

@@ -414,3 +414,24 @@ def test_retrain_learns_from_the_servers_logs(
     assert result["rows"] == {"train": 210, "holdout": 90}
     assert result["champion"]["version"] == 1
     assert result["promote"] is True and result["reason"] == "ChallengerBetter", result
+
+
+def test_logger_merges_batches_with_different_columns_and_types(tmp_path: pathlib.Path) -> None:
+    from modelwatch_monitor.prediction_log import to_arrow
+
+    def batch(ids: Any, rid: str) -> LoggedBatch:
+        features = {"x": to_arrow(np.arange(2, dtype=float))}
+        if ids is not None:
+            features["id"] = to_arrow(np.asarray(ids, dtype=object))
+        return LoggedBatch(features, to_arrow(np.array(["a", "b"])), None, rid, datetime.now(UTC))
+
+    logger = PredictionLogger(store=str(tmp_path), model="m", version=2, flush_seconds=600)
+    for ids, rid in (([1, 2], "ints"), (["k-3", None], "strs"), (None, "none")):
+        assert logger.offer(batch(ids, rid))
+    logger.close()
+    assert logger.write_errors == 0
+    logged = read_table(str(tmp_path / "m" / "predictions")).set_index("request_id")
+    assert logged.loc["ints", "id"].tolist() == ["1", "2"]
+    assert logged.loc["strs", "id"].tolist()[0] == "k-3"
+    assert logged.loc["none", "id"].isna().all()
+    assert logged["prediction"].tolist() == ["a", "b"] * 3
