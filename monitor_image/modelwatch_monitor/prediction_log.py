@@ -359,7 +359,7 @@ def write_batches(
         os.makedirs(path, exist_ok=True)
         tmp = f"{path.rstrip('/')}/.{name}.tmp"
         try:
-            pq.write_table(arrow, tmp, compression="zstd")
+            pq.write_table(arrow, tmp, compression="snappy")
             os.replace(tmp, final)
         except BaseException:
             if os.path.exists(tmp):
@@ -368,5 +368,5 @@ def write_batches(
     else:
         # An object-store PUT is atomic: readers see the whole object or none.
         with fs.open(final, "wb") as fh:
-            pq.write_table(arrow, fh, compression="zstd")
+            pq.write_table(arrow, fh, compression="snappy")
     return f"{folder}/{name}"
