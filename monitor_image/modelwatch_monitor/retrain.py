@@ -922,6 +922,12 @@ def retrain(plan: Plan) -> dict[str, Any]:
         "libraries": _libraries(),
     }
     try:
+        swept = registry.remove_stale_temps()
+        if swept:
+            log.info("removed temp folders of crashed retrains: %s", ", ".join(swept))
+    except OSError as exc:  # housekeeping only
+        log.warning("cannot sweep temp folders: %s", exc)
+    try:
         meta = registry.publish(plan.version, fitted.model, metadata)
     except VersionExistsError as exc:
         raise RetrainError(VERSION_EXISTS, str(exc)) from exc
