@@ -12,6 +12,7 @@ Two ways in:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,40 @@ def _expand(source: str) -> tuple[Any, list[str]]:
     if not files:
         raise DataError(f"file not found: {source!r} matches no Parquet or CSV file")
     return fs, files
+
+
+def local_path(uri: str) -> str | None:
+    """The local path of a ``file://`` URI or a plain path; None for other protocols.
+
+    >>> local_path("file:///store/iris"), local_path("/data"), local_path("s3://b/p")
+    ('/store/iris', '/data', None)
+    """
+    if uri.startswith("file://"):
+        return uri[len("file://") :] or "/"
+    if "://" in uri:
+        return None
+    return uri
+
+
+def require_store(store: str) -> None:
+    """Raise DataError when a local store is not there (its volume is not mounted).
+
+    A local store must exist, or be creatable (a fresh, empty volume). A store path that
+    is neither -- typically ``/store`` on a read-only root filesystem, because the pod has
+    no volume there -- means ``spec.store.volume`` is missing or mounted elsewhere.
+    """
+    path = local_path(store)
+    if path is None or os.path.isdir(path):
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"the store {store!r} is not mounted: {path} does not exist in this pod and "
+            f"cannot be created ({exc.strerror or exc}); set spec.store.volume.claimName to "
+            f"the store's PersistentVolumeClaim, mounted at {path} or a folder above it "
+            "(spec.store.volume.mountPath, default /store)"
+        ) from None
 
 
 def read_table(source: str, *, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -187,7 +222,8 @@ class Source:
             if field.type.tz is None:
                 cutoff = cutoff.astimezone(dt.UTC).replace(tzinfo=None)
             scalar = pa.scalar(cutoff, type=pa.timestamp("us", tz=field.type.tz))
-            self.filter = expr >= pc.cast(scalar, field.type)
+            # safe=False: a column in seconds (e.g. from CSV) truncates the cutoff.
+            self.filter = expr >= pc.cast(scalar, field.type, safe=False)
         elif pa.types.is_date(field.type):
             self.filter = expr >= pa.scalar(cutoff.date(), type=field.type)
         else:

@@ -78,6 +78,24 @@ def is_true(status: Mapping[str, Any], ctype: str) -> bool:
     return condition(status, ctype).get("status") == "True"
 
 
+def _num(value: Any) -> str:
+    """Format a metric for a message.
+
+    >>> _num(0.4444444444444444), _num(None)
+    ('0.4444', 'n/a')
+    """
+    return f"{value:.4g}" if isinstance(value, int | float) else "n/a"
+
+
+def _pct(change: Any) -> str:
+    """Format a relative change for a message.
+
+    >>> _pct(-0.40564653621202496), _pct(None)
+    ('-40.6%', 'no baseline')
+    """
+    return f"{change:+.1%}" if isinstance(change, int | float) else "no baseline"
+
+
 def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
     """Return the phase shown in ``kubectl get``; the first matching rule wins.
 
@@ -226,8 +244,8 @@ def record_check(
             c.COND_DEGRADED,
             True,
             "MetricDegraded",
-            f"{metric.get('name')} {metric.get('value')} vs baseline {metric.get('baseline')} "
-            f"(change {metric.get('relativeChange')})",
+            f"{metric.get('name')} {_num(metric.get('value'))} vs baseline "
+            f"{_num(metric.get('baseline'))} ({_pct(metric.get('relativeChange'))})",
             generation=generation,
             now=now,
         )
@@ -237,7 +255,8 @@ def record_check(
             c.COND_DEGRADED,
             False,
             "MetricWithinBounds",
-            f"{metric.get('name')} {metric.get('value')} vs baseline {metric.get('baseline')}",
+            f"{metric.get('name')} {_num(metric.get('value'))} vs baseline "
+            f"{_num(metric.get('baseline'))} ({_pct(metric.get('relativeChange'))})",
             generation=generation,
             now=now,
         )

@@ -82,3 +82,14 @@ def test_errors_name_the_file(tmp_path: pathlib.Path) -> None:
         open_source(str(bad)).column("x")
     with pytest.raises(DataError, match=r"bad\.parquet"):
         read_table(str(bad))
+
+
+def test_window_on_csv_timestamps_in_seconds(tmp_path: pathlib.Path) -> None:
+    # CSV timestamps parse to second resolution; the cutoff has microseconds.
+    stamps = [NOW - dt.timedelta(days=d) for d in (1, 3, 10)]
+    pd.DataFrame(
+        {"x": [1.0, 3.0, 10.0], "timestamp": [f"{t:%Y-%m-%dT%H:%M:%SZ}" for t in stamps]}
+    ).to_csv(tmp_path / "logs.csv", index=False)
+    src = open_source(str(tmp_path / "logs.csv"))
+    src.select_window("timestamp", "7d", now=NOW + dt.timedelta(microseconds=123))
+    assert sorted(src.column("x").to_pylist()) == [1.0, 3.0]
