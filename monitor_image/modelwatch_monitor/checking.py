@@ -28,12 +28,12 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.dataio import DataError, Source, open_source
+from modelwatch_monitor.dataio import DataError, Source, open_source, require_store
 from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
 from modelwatch_monitor.profile import (
     DEFAULT_GRID_SIZE,
@@ -156,7 +156,13 @@ def load_reference(settings: CheckSettings) -> Profile:
             profile = Profile.load(path)
         except DataError:
             profile = None
-        if profile is not None and (not ref or profile.source in ("", ref)):
+        # Reuse it only if it was made with the same roles: a profile computed with a
+        # wrong target would otherwise keep the real target column as a feature.
+        if (
+            profile is not None
+            and (not ref or profile.source in ("", ref))
+            and (not ref or profile.roles.target == settings.roles.target)
+        ):
             log.info("reusing the reference profile %s", path)
             return profile
     if not ref:
@@ -176,6 +182,27 @@ def load_reference(settings: CheckSettings) -> Profile:
     if path:
         profile.save(path)
     return profile
+
+
+def require_labels(settings: CheckSettings) -> None:
+    """Raise DataError when the labels lack the target or the id column, naming the spec
+    field and the columns the labels do have."""
+    target = settings.roles.target
+    if not settings.labels or not target:
+        return
+    labels = open_source(settings.labels)
+    have = ", ".join(map(repr, labels.columns))
+    if target not in labels.columns:
+        raise DataError(
+            f"the target column {target!r} (spec.model.target) is not in the labels "
+            f"{settings.labels!r}; their columns: {have}"
+        )
+    id_col = settings.labels_id_column
+    if id_col and id_col not in labels.columns:
+        raise DataError(
+            f"the id column {id_col!r} (spec.data.labels.idColumn, default spec.model.idColumn)"
+            f" is not in the labels {settings.labels!r}; their columns: {have}"
+        )
 
 
 def _check_types(
@@ -257,9 +284,11 @@ def _performance(
             labels, left_on=id_col, right_on=lab_id, how="inner", suffixes=("", "_label")
         )
         tcol = target if target in joined.columns and target != pred_col else f"{target}_label"
+        join_note = _join_note(settings, preds, labels, id_col, lab_id, len(joined))
     elif target in source.columns and pred_col in source.columns:
         joined = source.table([pred_col, target, *proba_cols]).to_pandas()
         tcol = target
+        join_note = None
     else:
         return None, None, 0
     joined = joined[joined[tcol].notna() & joined[pred_col].notna()]
@@ -291,6 +320,10 @@ def _performance(
         )
         for name in metrics
     }
+    if join_note and n < settings.min_labeled_rows:
+        for entry in results.values():
+            if entry["value"] is None:
+                entry["undefinedReason"] = join_note(entry["undefinedReason"])
     if metric not in results:
         raise ConfigError(
             f"The 'metric' parameter must be one of {sorted(results)} for {task}. "
@@ -299,6 +332,28 @@ def _performance(
     result = results[metric]
     section = {"task": task, "labeled_rows": n, "metric": result, "metrics": results}
     return section, result, n
+
+
+def _join_note(
+    settings: CheckSettings, preds: Any, labels: Any, id_col: str, lab_id: str, matched: int
+) -> Callable[[str | None], str]:
+    """How to explain an undefined metric after the labels join (pandas frames in)."""
+    if matched == 0 and len(preds) and len(labels):
+        reason = (
+            f"the labels join matched 0 of {len(preds)} predictions: no {id_col!r} of the "
+            f"current data (e.g. {str(preds[id_col].iloc[0])!r}) is an {lab_id!r} of the labels"
+            f" {settings.labels!r} (e.g. {str(labels[lab_id].iloc[0])!r}); check "
+            "spec.model.idColumn and spec.data.labels.idColumn"
+        )
+        return lambda _: reason
+    if not len(labels):
+        return lambda _: f"the labels {settings.labels!r} have no rows"
+
+    def note(reason: str | None) -> str:
+        detail = f"the labels join matched {matched} of {len(preds)} predictions"
+        return f"{reason} ({detail})" if reason else detail
+
+    return note
 
 
 def run_check(settings: CheckSettings) -> dict[str, Any]:
@@ -314,6 +369,9 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
 
     started = time.perf_counter()
     now = settings.now or dt.datetime.now(dt.UTC)
+    if settings.store:
+        require_store(settings.store)
+    require_labels(settings)
     profile = load_reference(settings)
     features = settings.features or profile.features
     missing_ref = [f for f in features if f not in profile.columns]
