@@ -38,6 +38,16 @@ def _finding(kind: str, column: str, message: str, **details: Any) -> Finding:
     return {"kind": kind, "column": column, "message": message, "details": details}
 
 
+
+def _canonical(arrow_type: str) -> str:
+    """Arrow types that hold the same values compare equal (pandas 3 writes large_string).
+
+    >>> _canonical("large_string") == _canonical("string")
+    True
+    """
+    t = arrow_type.replace("large_", "")
+    return {"utf8": "string", "binary": "binary"}.get(t, t)
+
 def schema_findings(
     reference_columns: Mapping[str, str],
     current_columns: Mapping[str, str],
@@ -63,7 +73,7 @@ def schema_findings(
                     "missing_column", name, f"column {name!r} is missing from the current data"
                 )
             )
-        elif current_columns[name] != dtype:
+        elif _canonical(current_columns[name]) != _canonical(dtype):
             out.append(
                 _finding(
                     "dtype_change",

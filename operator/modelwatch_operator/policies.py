@@ -14,7 +14,16 @@ from typing import Any, Final, NamedTuple
 _DURATION_RE: Final = re.compile(r"^([0-9]+)([smhd])$")
 _UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
-LOWER_IS_BETTER: Final = frozenset({"log_loss", "rmse", "mae"})
+LOWER_IS_BETTER: Final = frozenset({"log_loss", "rmse", "mae", "mse", "mape"})
+
+
+def _score(value: Any) -> str:
+    """Format a holdout score for a message.
+
+    >>> _score(0.818856123), _score(None)
+    ('0.8189', 'none')
+    """
+    return f"{value:.4g}" if isinstance(value, int | float) else "none"
 
 
 class Decision(NamedTuple):
@@ -248,7 +257,10 @@ def should_promote(
     if champion is not None and challenger is not None:
         min_gain = float((spec.get("retrain") or {}).get("minImprovement", 0.01))
         gain = float(challenger) - float(champion)
-        if metric in LOWER_IS_BETTER:
+        lower_is_better = result.get("greaterIsBetter") is False or (
+            "greaterIsBetter" not in result and metric in LOWER_IS_BETTER
+        )
+        if lower_is_better:
             gain = -gain
         if gain < min_gain:
             return Decision(
@@ -259,7 +271,8 @@ def should_promote(
     return Decision(
         True,
         "ChallengerWins",
-        f"version {version} ({metric} {challenger}) beats the champion ({champion})",
+        f"version {version} ({metric} {_score(challenger)}) beats the champion "
+        f"({_score(champion)})",
     )
 
 

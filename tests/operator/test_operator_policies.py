@@ -212,6 +212,24 @@ IN_FLIGHT = {"retrain": {"version": 2, "job": "mm-retrain-2"}}
             False,
             "ChallengerNotBetter",
         ),
+        # The result's own direction wins over the name table (any FLAML metric).
+        (
+            spec(),
+            retrain_result(
+                metric="mape",
+                greaterIsBetter=False,
+                challenger={"score": 0.10},
+                champion={"score": 0.25},
+            ),
+            True,
+            "ChallengerWins",
+        ),
+        (
+            spec(),
+            retrain_result(metric="mse", challenger={"score": 0.5}, champion={"score": 0.45}),
+            False,
+            "ChallengerNotBetter",
+        ),
         ({**spec(), "pinnedVersion": 1}, retrain_result(), False, "Pinned"),
         ({"retrain": {}}, retrain_result(), False, "NoDeployment"),
     ],
