@@ -381,14 +381,20 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     try:
         source.require(features, "feature column")
     except DataError as exc:
-        hint = (
-            ""
-            if settings.features
-            else (
+        if settings.features:
+            hint = ""
+        elif settings.store:  # the operator's job config: name the spec fields
+            hint = (
+                " (the reference has it, so it was taken for a feature; if it is the target,"
+                f" the id or the prediction, set spec.model.target (now {settings.roles.target!r}),"
+                " idColumn, predictionColumn or timestampColumn to it, or list the features in"
+                " spec.model.features)"
+            )
+        else:
+            hint = (
                 " (the reference has it; name non-feature columns with --target, --id-column, "
                 "--prediction-column or list the features)"
             )
-        )
         raise DataError(f"{exc}{hint}") from None
     if settings.window:
         if not settings.roles.timestamp:

@@ -117,7 +117,9 @@ def test_a_stored_profile_made_with_another_target_is_not_reused(
         return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
     wrong = check()  # "y" is taken for a feature, and the current data has no "y"
-    assert not wrong["ok"] and "'y'" in wrong["message"]
+    assert not wrong["ok"], wrong
+    assert wrong["message"].startswith("missing feature column 'y' in ")
+    assert "set spec.model.target (now 'label')" in wrong["message"]
     assert pathlib.Path(contract.reference_profile_path(str(store), "m")).exists()
     spec["model"]["target"] = "y"  # the fix must not be undone by the stored profile
     fixed = check()
