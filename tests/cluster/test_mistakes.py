@@ -159,6 +159,19 @@ def test_missing_target_column(operator: Kube, namespace: str) -> None:
         assert "'label'" in seen and "spec.model.target" in seen, seen
 
 
+def test_missing_target_column_without_labels(operator: Kube, namespace: str) -> None:
+    kube = operator
+    doc = monitor(namespace)
+    doc["spec"]["model"]["target"] = "label"
+    del doc["spec"]["data"]["labels"]  # then the reference's "y" looks like a feature
+    start(kube, namespace, doc)
+    st = check_once(kube, namespace)
+    assert st["phase"] == "Failed"
+    message = condition(st, "Ready")["message"]
+    assert message.startswith("check-1: DataError: missing feature column 'y' in "), message
+    assert "set spec.model.target (now 'label')" in message
+
+
 # ---------------------------------------------------------------------------
 # 4. A label join with no matches
 # ---------------------------------------------------------------------------
