@@ -204,22 +204,40 @@ def test_label_join_without_matches(operator: Kube, namespace: str) -> None:
 # ---------------------------------------------------------------------------
 
 
+CRON = "spec.schedule must be a cron expression with five fields"
+RANGE = "spec.schedule must not have a range whose start is after its end"
+
+
 @pytest.mark.parametrize(
-    ("schedule", "why"),
+    ("schedule", "why", "expected"),
     [
-        ("*/5 * * *", "four fields"),
-        ("every 5 minutes", "not cron"),
-        ("0 */5 * * * *", "six fields (seconds)"),
-        ("0 25 * * *", "hour out of range"),
+        ("*/5 * * *", "four fields", CRON),
+        ("every 5 minutes", "not cron", CRON),
+        ("0 */5 * * * *", "six fields (seconds)", CRON),
+        ("0 25 * * *", "hour out of range", CRON),
+        ("30-10 * * * *", "a reversed range", RANGE),
     ],
 )
-def test_invalid_schedule(kube: Kube, namespace: str, schedule: str, why: str) -> None:
+def test_invalid_schedule(
+    kube: Kube, namespace: str, schedule: str, why: str, expected: str
+) -> None:
     doc = monitor(namespace, schedule=schedule)
     proc = kube.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
     print(f"$ kubectl apply -f iris.yaml  # schedule {schedule!r}: {why}\n{proc.stderr}")
     assert proc.returncode != 0, f"schedule {schedule!r} ({why}) was accepted"
     assert "spec.schedule: Invalid value" in proc.stderr
-    assert "spec.schedule must be a cron expression" in proc.stderr
+    assert expected in proc.stderr
     assert f'got "{schedule}"' in proc.stderr
     get = kube.kubectl("get", "mm", "-n", namespace, check=False)
     assert "iris" not in get.stdout
+
+
+def test_valid_schedules_are_accepted(kube: Kube, namespace: str) -> None:
+    for i, schedule in enumerate(
+        ["*/15 * * * *", "0 9-17 * * MON-FRI", "5 4 1,15 * ?", "0 0 1 JAN *", "@hourly"]
+    ):
+        doc = monitor(namespace, name=f"ok-{i}", schedule=schedule)
+        proc = kube.kubectl(
+            "apply", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False
+        )
+        assert proc.returncode == 0, f"{schedule!r}: {proc.stderr}"
