@@ -761,9 +761,14 @@ def retrain(plan: Plan) -> dict[str, Any]:
         Whenever no version can be written; nothing is written then.
     """
     from modelwatch_monitor import automl
+    from modelwatch_monitor.dataio import DataError, require_store
     from modelwatch_monitor.feature_schema import SchemaError, coerce_frame, infer_schema
     from modelwatch_monitor.registry import Registry, RegistryError, VersionExistsError
 
+    try:
+        require_store(plan.store)
+    except DataError as exc:
+        raise RetrainError(STORE_ERROR, str(exc)) from None
     registry = Registry(plan.store, plan.model)
     try:
         if registry.exists(plan.version):

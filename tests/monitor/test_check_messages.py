@@ -140,3 +140,21 @@ def test_a_store_that_is_not_there_is_not_mounted(tmp_path: pathlib.Path) -> Non
     assert fresh.is_dir()
     require_store("s3://bucket/prefix")  # remote stores are not checked here
     assert local_path("file:///store") == "/store" and local_path("s3://b/p") is None
+
+
+def test_a_retrain_into_a_store_that_is_not_there_says_so(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    train = _frame(N, seed=1)
+    train.pop("request_id")
+    argv = [
+        "retrain", "--train", _write(tmp_path / "train.parquet", train), "--target", "y",
+        "--task", "classification", "--time-budget", "1", "--store", f"file://{blocker}/store",
+        "--model", "m", "--version", "1", "--termination-log", str(tmp_path / "t"),
+    ]  # fmt: skip
+    assert main(argv) == 1
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["reason"] == "StoreError"
+    assert result["message"].startswith(f"the store 'file://{blocker}/store' is not mounted")
