@@ -123,6 +123,7 @@ def test_failed_check_shows_its_message(operator: Any, namespace: str) -> None:
     kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
     doc = monitor(namespace)
     doc["spec"]["data"]["reference"]["uri"] = "file:///store/data/missing.csv"
+    doc["spec"]["data"].pop("labels", None)  # the missing reference is the only fault
     kube.apply(doc)
     wait_status(
         kube,

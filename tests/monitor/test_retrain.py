@@ -39,11 +39,13 @@ def stale(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"root": root, "store": store, "result": result, "termination": term, "stderr": err}
 
 
-def _scenario(stale: dict[str, Any], tmp_path: pathlib.Path, *, concept: str) -> str:
-    """Copy the stale store and add 400 logged predictions labeled under ``concept``."""
+def _scenario(
+    stale: dict[str, Any], tmp_path: pathlib.Path, *, concept: str, rows: int = 400
+) -> str:
+    """Copy the stale store and add ``rows`` logged predictions labeled under ``concept``."""
     store = str(tmp_path / "store")
     shutil.copytree(stale["store"], store)
-    recent = synth.frame(400, concept=concept, seed=2, start_id=10_000)
+    recent = synth.frame(rows, concept=concept, seed=2, start_id=10_000)
     synth.write_prediction_log(store, "churn", recent)
     recent[["id", "y"]].to_parquet(tmp_path / "labels.parquet")
     return store
@@ -125,7 +127,9 @@ def test_concept_drift_challenger_beats_stale_champion(
 
 @pytest.mark.slow
 def test_no_drift_challenger_is_not_promoted(stale: dict[str, Any], tmp_path: pathlib.Path) -> None:
-    store = _scenario(stale, tmp_path, concept="a")
+    # A holdout of 400 rows (not 80) keeps the AUC noise well below minImprovement, so
+    # the verdict does not depend on how many FLAML trials a loaded machine allows.
+    store = _scenario(stale, tmp_path, concept="a", rows=2000)
     cfg = _config(tmp_path, store, stale, trainingData="both", minImprovement=0.03)
     code, result, err = synth.run_cli(
         "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")
