@@ -67,9 +67,10 @@ def actionlint() -> str:
     found = shutil.which("actionlint")
     if found:
         return found
-    cache = os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "modelwatch", "tools"
+    root = os.environ.get("MODELWATCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "modelwatch"
     )
+    cache = os.path.join(root, "tools")
     binary = os.path.join(cache, "actionlint")
     if not os.path.exists(binary):
         subprocess.run(
