@@ -184,6 +184,40 @@ def load_reference(settings: CheckSettings) -> Profile:
     return profile
 
 
+def _serving_version_profile(settings: CheckSettings, source: Source) -> Profile | None:
+    """The training profile of the version that served most of the window, if any.
+
+    After a promotion the reference moves with the model: live data is compared with
+    the data the serving version was trained on (``versions/N/profile.json``), so a
+    retrain on the new normal is not flagged again at the next check. Without a
+    ``model_version`` column (data not logged by the model server), a stored profile,
+    or a store, the configured reference stays.
+    """
+    if not settings.store or not settings.model:
+        return None
+    if contract.LOG_MODEL_VERSION not in source.columns:
+        return None
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(source.column(contract.LOG_MODEL_VERSION)).to_pylist()
+    counts = [c for c in counts if c["values"] is not None]
+    if not counts:
+        return None
+    top = max(counts, key=lambda c: c["counts"])["values"]
+    try:
+        version = int(top)
+    except (TypeError, ValueError):
+        return None
+    path = contract.version_profile_path(settings.store, settings.model, version)
+    try:
+        profile = Profile.load(path)
+    except (DataError, OSError):
+        return None  # trained before profiles were stored, or not by a retrain Job
+    log.info("comparing with the training data of version %d (%s)", version, path)
+    profile.source = f"training data of version {version}"
+    return profile
+
+
 def require_labels(settings: CheckSettings) -> None:
     """Raise DataError when the labels lack the target or the id column, naming the spec
     field and the columns the labels do have."""
@@ -404,6 +438,11 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     if rows == 0:
         where = f" in the window {settings.window!r}" if settings.window else ""
         raise DataError(f"the current data {settings.current!r} has no rows{where}")
+    followed = _serving_version_profile(settings, source)
+    if followed is not None:
+        profile = followed
+        features = settings.features or profile.features
+        source.require(features, "feature column")
     _check_types(profile.columns, source, features)
     types = {f: profile.columns[f].type for f in features}
     mode = choose_mode(rows, len(types), settings.mode)

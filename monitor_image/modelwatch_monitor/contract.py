@@ -233,6 +233,12 @@ def predictions_partition(store: str, model: str, date: str) -> str:
     return _join(store, model, "predictions", f"date={date}")
 
 
+def version_profile_path(store: str, model: str, version: int) -> str:
+    """The profile of the data version N was trained on (the reference once it serves)."""
+    return _join(version_dir(store, model, version), PROFILE_FILE)
+
+
+PROFILE_FILE: Final = "profile.json"
 MODEL_FILE: Final = "model.joblib"
 METADATA_FILE: Final = "metadata.json"
 REPORT_JSON: Final = "report.json"

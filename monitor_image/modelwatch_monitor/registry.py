@@ -195,7 +195,14 @@ class Registry:
 
     # -- writing -------------------------------------------------------------
 
-    def publish(self, version: int, model: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    def publish(
+        self,
+        version: int,
+        model: Any,
+        metadata: Mapping[str, Any],
+        *,
+        extra_files: Mapping[str, bytes] | None = None,
+    ) -> dict[str, Any]:
         """Write a new version atomically and return its final metadata.
 
         Parameters
@@ -206,6 +213,9 @@ class Registry:
             Pickled with joblib into ``model.joblib``.
         metadata : mapping
             JSON-serialisable; ``version``, ``sha256`` and ``createdAt`` are filled in.
+        extra_files : mapping of file name to bytes, optional
+            More immutable files of the version (e.g. ``profile.json``), committed with it;
+            their sha256 are recorded in ``metadata["files"]``.
 
         Returns
         -------
@@ -238,23 +248,29 @@ class Registry:
             model=self.model,
             modelBytes=len(data),
         )
+        extras = dict(extra_files or {})
+        if extras:
+            meta["files"] = {name: sha256_bytes(payload) for name, payload in extras.items()}
         text = json.dumps(meta, indent=2, sort_keys=True, default=str).encode()
         if self.is_local:
-            self._publish_local(version, data, text)
+            self._publish_local(version, data, text, extras)
         else:
-            self._publish_object_store(version, data, text)
+            self._publish_object_store(version, data, text, extras)
         log.info(
             "registry: wrote version %d of %s (sha256 %s)", version, self.model, meta["sha256"]
         )
         return meta
 
-    def _publish_local(self, version: int, data: bytes, text: bytes) -> None:
+    def _publish_local(
+        self, version: int, data: bytes, text: bytes, extras: Mapping[str, bytes]
+    ) -> None:
         os.makedirs(self._root_path, exist_ok=True)
         tmp = self._path(f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex}")
         final = self._path(str(version))
         os.mkdir(tmp)
         try:
-            for name, payload in ((contract.MODEL_FILE, data), (contract.METADATA_FILE, text)):
+            files = [(contract.MODEL_FILE, data), *extras.items(), (contract.METADATA_FILE, text)]
+            for name, payload in files:
                 path = os.path.join(tmp, name)
                 with open(path, "wb") as fh:
                     fh.write(payload)
@@ -274,8 +290,12 @@ class Registry:
             raise
         _fsync_dir(self._root_path)
 
-    def _publish_object_store(self, version: int, data: bytes, text: bytes) -> None:
+    def _publish_object_store(
+        self, version: int, data: bytes, text: bytes, extras: Mapping[str, bytes]
+    ) -> None:
         base = self._path(str(version))
+        for name, payload in extras.items():
+            self._fs.pipe_file(f"{base}/{name}", payload)
         # A crashed earlier attempt may have left model.joblib without metadata.json:
         # that is no version yet, so it is overwritten.
         self._fs.pipe_file(f"{base}/{contract.MODEL_FILE}", data)

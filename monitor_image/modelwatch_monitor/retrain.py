@@ -27,6 +27,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -932,8 +933,12 @@ def retrain(plan: Plan) -> dict[str, Any]:
             log.info("removed temp folders of crashed retrains: %s", ", ".join(swept))
     except OSError as exc:  # housekeeping only
         log.warning("cannot sweep temp folders: %s", exc)
+    extra_files = {}
+    profile_bytes = _training_profile(data, plan)
+    if profile_bytes is not None:
+        extra_files[contract.PROFILE_FILE] = profile_bytes
     try:
-        meta = registry.publish(plan.version, fitted.model, metadata)
+        meta = registry.publish(plan.version, fitted.model, metadata, extra_files=extra_files)
     except VersionExistsError as exc:
         raise RetrainError(VERSION_EXISTS, str(exc)) from exc
     except (OSError, RegistryError) as exc:
@@ -964,3 +969,28 @@ def retrain(plan: Plan) -> dict[str, Any]:
 def _json_scalar(value: Any) -> Any:
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+def _training_profile(data: Dataset, plan: Any) -> bytes | None:
+    """The reference profile of the training data, stored with the version.
+
+    Once this version serves, checks compare live data with the data it was trained
+    on, not with the original reference. A failure here only loses that refinement.
+    """
+    import tempfile
+
+    from modelwatch_monitor.profile import Roles, build_profile
+
+    columns = [c for c in [*data.features, plan.target] if c in data.train.columns]
+    try:
+        with tempfile.TemporaryDirectory(prefix="mw-profile-") as tmp:
+            path = os.path.join(tmp, "train.parquet")
+            data.train[columns].to_parquet(path, index=False)
+            profile = build_profile(
+                path, roles=Roles(target=plan.target), features=data.features, task=plan.task
+            )
+        profile.source = "training data"
+        return json.dumps(profile.to_dict(), separators=(",", ":")).encode()
+    except Exception as exc:  # never fail a retrain over its profile
+        log.warning("could not profile the training data: %s", exc)
+        return None
