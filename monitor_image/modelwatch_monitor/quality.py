@@ -38,7 +38,6 @@ def _finding(kind: str, column: str, message: str, **details: Any) -> Finding:
     return {"kind": kind, "column": column, "message": message, "details": details}
 
 
-
 def _canonical(arrow_type: str) -> str:
     """Arrow types that hold the same values compare equal (pandas 3 writes large_string).
 
@@ -47,6 +46,7 @@ def _canonical(arrow_type: str) -> str:
     """
     t = arrow_type.replace("large_", "")
     return {"utf8": "string", "binary": "binary"}.get(t, t)
+
 
 def schema_findings(
     reference_columns: Mapping[str, str],
