@@ -184,15 +184,9 @@ def load_reference(settings: CheckSettings) -> Profile:
     return profile
 
 
-def _serving_version_profile(settings: CheckSettings, source: Source) -> Profile | None:
-    """The training profile of the version that served most of the window, if any.
-
-    After a promotion the reference moves with the model: live data is compared with
-    the data the serving version was trained on (``versions/N/profile.json``), so a
-    retrain on the new normal is not flagged again at the next check. Without a
-    ``model_version`` column (data not logged by the model server), a stored profile,
-    or a store, the configured reference stays.
-    """
+def _serving_version(settings: CheckSettings, source: Source) -> int | None:
+    """The model version that served most of the window, from the ``model_version``
+    column the model server logs; None without that column or a store."""
     if not settings.store or not settings.model:
         return None
     if contract.LOG_MODEL_VERSION not in source.columns:
@@ -205,8 +199,21 @@ def _serving_version_profile(settings: CheckSettings, source: Source) -> Profile
         return None
     top = max(counts, key=lambda c: c["counts"])["values"]
     try:
-        version = int(top)
+        return int(top)
     except (TypeError, ValueError):
+        return None
+
+
+def _serving_version_profile(settings: CheckSettings, version: int | None) -> Profile | None:
+    """The training profile of the version that served most of the window, if any.
+
+    After a promotion the reference moves with the model: live data is compared with
+    the data the serving version was trained on (``versions/N/profile.json``), so a
+    retrain on the new normal is not flagged again at the next check. Without a
+    ``model_version`` column (data not logged by the model server), a stored profile,
+    or a store, the configured reference stays.
+    """
+    if version is None or not settings.store or not settings.model:
         return None
     path = contract.version_profile_path(settings.store, settings.model, version)
     try:
@@ -288,7 +295,7 @@ def run_drift(
 
 
 def _performance(
-    settings: CheckSettings, profile: Profile, source: Source
+    settings: CheckSettings, profile: Profile, source: Source, serving: int | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
     """Join labels, compute metrics; return (report section, result metric, labelled rows)."""
     from modelwatch_monitor import performance as perf
@@ -335,12 +342,12 @@ def _performance(
 
     def baseline_of(name: str) -> float | None:
         """The spec's baseline (chosen metric only), else the profile's, else the
-        latest version's ``metrics.challenger.<name>``."""
+        serving (else latest) version's ``metrics.challenger.<name>``."""
         value = settings.baseline if name == metric else None
         if value is None and profile.performance:
             value = profile.performance.get("metrics", {}).get(name)
         if value is None and settings.store and settings.model:
-            value = perf.latest_version_metric(settings.store, settings.model, name)
+            value = perf.version_metric(settings.store, settings.model, name, version=serving)
         return value
 
     results = {
@@ -438,7 +445,8 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     if rows == 0:
         where = f" in the window {settings.window!r}" if settings.window else ""
         raise DataError(f"the current data {settings.current!r} has no rows{where}")
-    followed = _serving_version_profile(settings, source)
+    serving = _serving_version(settings, source)
+    followed = _serving_version_profile(settings, serving)
     if followed is not None:
         profile = followed
         features = settings.features or profile.features
@@ -465,7 +473,7 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     for name in features:
         findings.extend(quality.column_findings(profile.columns[name], current[name]))
 
-    perf_section, metric, labeled = _performance(settings, profile, source)
+    perf_section, metric, labeled = _performance(settings, profile, source, serving)
 
     report_id = settings.report_id or _report_id(now)
     d = settings.drift

@@ -13,7 +13,8 @@ too few labelled rows) is *undefined* with a reason; it never raises.
 
 The baseline, in order: ``spec.performance.baseline``; the metric recorded in the
 reference profile (when the reference carries target and prediction); the
-``metrics.challenger.<metric>`` of the latest model version's ``metadata.json``.
+``metrics.challenger.<metric>`` in the ``metadata.json`` of the version that served
+the window (else the latest version).
 """
 
 from __future__ import annotations
@@ -179,8 +180,15 @@ def is_degraded(metric: str, change: float | None, max_degradation: float) -> bo
     return change > max_degradation if metric in LOWER_IS_BETTER else change < -max_degradation
 
 
-def latest_version_metric(store: str, model: str, metric: str) -> float | None:
-    """``metrics.challenger.<metric>`` from the highest version's ``metadata.json``."""
+def version_metric(
+    store: str, model: str, metric: str, *, version: int | None = None
+) -> float | None:
+    """``metrics.challenger.<metric>`` from a version's ``metadata.json``.
+
+    ``version`` is the one that served the window (the ``model_version`` column of
+    the prediction logs); without it, or when that version has no metadata, the
+    highest version that has.
+    """
     import fsspec
 
     from modelwatch_monitor import contract
@@ -197,6 +205,8 @@ def latest_version_metric(store: str, model: str, metric: str) -> float | None:
             ),
             reverse=True,
         )
+        if version is not None and version in versions:
+            versions = [version]
         for v in versions:
             meta = f"{path}/{v}/{contract.METADATA_FILE}"
             if fs.exists(meta):

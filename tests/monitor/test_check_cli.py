@@ -232,6 +232,36 @@ def test_config_mode_store_layout_window_labels_and_baseline(
     assert again["topFeatures"] == result["topFeatures"]
 
 
+def test_baseline_is_the_serving_versions_not_the_newest(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newer version that was never promoted does not become the baseline: the
+    ``model_version`` the server logged picks the version whose holdout score counts."""
+    store = tmp_path / "store"
+    ref = _frame(N, seed=1)
+    ref.pop("request_id")
+    ref_uri = _write(tmp_path / "train.parquet", ref)
+    recent = _frame(1000, seed=5, start_id=0)
+    labels = {"request_id": recent["request_id"], "y": recent["y"]}
+    labels_uri = _write(tmp_path / "labels.parquet", labels)
+    recent[contract.LOG_MODEL_VERSION] = np.full(1000, 3, dtype=np.int64)
+    _log(store, dt.datetime.now(dt.UTC), recent, "a")
+    for version, accuracy in ((3, 0.8), (4, 0.99)):  # 4 lost its promotion
+        meta = pathlib.Path(contract.version_dir(str(store), "churn", version))
+        meta.mkdir(parents=True)
+        (meta / contract.METADATA_FILE).write_text(
+            json.dumps({"metrics": {"challenger": {"accuracy": accuracy}}})
+        )
+    config = _config(
+        store,
+        data={"reference": {"uri": ref_uri}, "labels": {"uri": labels_uri}},
+        performance={"maxDegradation": 0.1, "minLabeledRows": 50},
+    )
+    code, result = _run(["check", "--config", config, "--result-path", str(tmp_path / "r")], capsys)
+    assert code == 0, result
+    assert result["metric"]["baseline"] == 0.8
+
+
 def test_config_mode_without_window_sees_the_old_shift(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

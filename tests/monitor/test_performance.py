@@ -14,7 +14,7 @@ from modelwatch_monitor.performance import (
     compute_metrics,
     evaluate,
     is_degraded,
-    latest_version_metric,
+    version_metric,
 )
 
 
@@ -77,12 +77,15 @@ def test_evaluate_direction_and_min_rows() -> None:
         evaluate(m, "rmse", baseline=None, labeled_rows=80)
 
 
-def test_latest_version_metric(tmp_path: pathlib.Path) -> None:
+def test_version_metric(tmp_path: pathlib.Path) -> None:
     store = str(tmp_path)
-    assert latest_version_metric(store, "m", "accuracy") is None
+    assert version_metric(store, "m", "accuracy") is None
     for v, acc in ((1, 0.8), (2, 0.85), (10, 0.9)):
         path = pathlib.Path(contract.version_dir(store, "m", v)) / contract.METADATA_FILE
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({"metrics": {"challenger": {"accuracy": acc}}}))
-    assert latest_version_metric(store, "m", "accuracy") == 0.9
-    assert latest_version_metric(store, "m", "f1") is None
+    assert version_metric(store, "m", "accuracy") == 0.9
+    assert version_metric(store, "m", "f1") is None
+    # the version that served the window is the baseline, not a newer unpromoted one
+    assert version_metric(store, "m", "accuracy", version=2) == 0.85
+    assert version_metric(store, "m", "accuracy", version=7) == 0.9  # no such version
