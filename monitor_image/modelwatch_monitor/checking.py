@@ -16,8 +16,8 @@ present, writes the report, and prints the compact result as the last stdout lin
 (and to the termination-message path).
 
 Exit codes: 0 when the check ran (drift or not); 1 when it could not run (the
-result then has ``ok: false`` and a ``reason``: ``DataError``, ``ConfigError`` or
-``CheckFailed``). No report is left behind on failure.
+result then has ``ok: false`` and a ``reason``: ``NoData`` (the window is empty: no
+traffic), ``DataError``, ``ConfigError`` or ``CheckFailed``). No report is left behind on failure.
 """
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ from modelwatch_monitor.verdicts import DatasetVerdict, DriftSettings, decide
 log = logging.getLogger(__name__)
 
 EXACT = sys.maxsize  # "grid size" that keeps the exact empirical CDF
+
+
+class NoDataError(DataError):
+    """The current window has no rows: the model got no traffic, or the logs stopped."""
 
 
 class ConfigError(ValueError):
@@ -418,7 +422,17 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     missing_ref = [f for f in features if f not in profile.columns]
     if missing_ref:
         raise DataError(f"feature column {missing_ref[0]!r} is not in the reference profile")
-    source = open_source(settings.current)
+    try:
+        source = open_source(settings.current)
+    except DataError as exc:
+        store, model = settings.store, settings.model
+        default = contract.predictions_dir(store, model) if store and model else None
+        if settings.current == default and str(exc).startswith("file not found"):
+            raise NoDataError(
+                f"no predictions logged yet under {default!r}: the model server has had "
+                "no traffic, or is not logging to the store"
+            ) from exc
+        raise
     try:
         source.require(features, "feature column")
     except DataError as exc:
@@ -444,7 +458,10 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     rows = source.count_rows()
     if rows == 0:
         where = f" in the window {settings.window!r}" if settings.window else ""
-        raise DataError(f"the current data {settings.current!r} has no rows{where}")
+        raise NoDataError(
+            f"the current data {settings.current!r} has no rows{where}: no predictions "
+            "were logged (no traffic, or the model server is not logging to the store)"
+        )
     serving = _serving_version(settings, source)
     followed = _serving_version_profile(settings, serving)
     if followed is not None:
@@ -663,6 +680,8 @@ def run(args: argparse.Namespace) -> int:
         code = 0
     except ConfigError as exc:
         result, code = _failure("ConfigError", str(exc)), 1
+    except NoDataError as exc:
+        result, code = _failure(contract.REASON_NO_DATA, str(exc)), 1
     except DataError as exc:
         result, code = _failure("DataError", str(exc)), 1
     except ValueError as exc:

@@ -71,6 +71,9 @@ RESULT_KINDS: Final = ("check", "retrain")
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
+REASON_NO_DATA: Final = "NoData"
+
+
 class ContractError(ValueError):
     """A config or result document does not follow the contract."""
 
@@ -128,6 +131,8 @@ def parse_job_config(text: str | bytes) -> dict[str, Any]:
 # Every result carries: schema, kind ("check" | "retrain"), ok (bool), message (str).
 # A failed job (ok = false) also carries reason, a CamelCase word that the operator
 # copies verbatim into a condition (e.g. "DataError", "ConfigError", "NotEnoughLabels").
+# A check whose window is empty (no traffic) fails with REASON_NO_DATA; the operator shows
+# it as phase NoData rather than Failed.
 #
 # check, ok = true:
 #   reportId, reportUri, datasetDrift (bool), driftShare (float), nDrifted, nFeatures,

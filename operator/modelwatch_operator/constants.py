@@ -89,6 +89,7 @@ PHASE_DEGRADED: Final = "Degraded"
 PHASE_RETRAINING: Final = "Retraining"
 PHASE_ROLLING_OUT: Final = "RollingOut"
 PHASE_FAILED: Final = "Failed"
+PHASE_NO_DATA: Final = "NoData"
 PHASE_SUSPENDED: Final = "Suspended"
 
 # Operator endpoints.

@@ -452,7 +452,7 @@ def handle_check_result(
         metrics.CHECKS.labels(namespace, name, "failed").inc()
         events.warning(
             body,
-            "CheckFailed",
+            c.PHASE_NO_DATA if result.get("reason") == c.PHASE_NO_DATA else "CheckFailed",
             f"{job}: {result.get('reason')}: {result.get('message')}; "
             "the current model keeps serving",
         )

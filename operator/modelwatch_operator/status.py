@@ -100,7 +100,8 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
     """Return the phase shown in ``kubectl get``; the first matching rule wins.
 
     Suspended; RollingOut while a rollout is in flight; Retraining while a retrain is in
-    flight; Failed when Ready is False; Drifted; Degraded; Healthy once a check passed;
+    flight; NoData when the last check found an empty window (no traffic); Failed when
+    Ready is False; Drifted; Degraded; Healthy once a check passed;
     Pending before the first check.
     """
     if spec.get("suspend"):
@@ -109,8 +110,9 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
         return c.PHASE_ROLLING_OUT
     if (status.get("retrain") or {}).get("job"):
         return c.PHASE_RETRAINING
-    if condition(status, c.COND_READY).get("status") == "False":
-        return c.PHASE_FAILED
+    ready = condition(status, c.COND_READY)
+    if ready.get("status") == "False":
+        return c.PHASE_NO_DATA if ready.get("reason") == c.PHASE_NO_DATA else c.PHASE_FAILED
     # Drift outranks degradation: it is the cause users act on first, and labels
     # (hence the metric) arrive later. Both conditions stay in `kubectl describe`.
     if is_true(status, c.COND_DATA_DRIFT):
@@ -302,7 +304,12 @@ def record_failure(
         "reason": reason,
         "message": message[:1024],
     }
-    ready_reason = "CheckFailed" if kind == c.JOB_KIND_CHECK else "RetrainFailed"
+    if kind != c.JOB_KIND_CHECK:
+        ready_reason = "RetrainFailed"
+    elif reason == c.PHASE_NO_DATA:
+        ready_reason = c.PHASE_NO_DATA  # no traffic in the window: not a broken check
+    else:
+        ready_reason = "CheckFailed"
     set_condition(
         status,
         c.COND_READY,

@@ -277,6 +277,20 @@ def test_config_mode_without_window_sees_the_old_shift(
     assert result["metric"] is None
 
 
+def test_no_predictions_logged_yet_is_no_data(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A monitor created before its model got traffic: the store has no prediction logs."""
+    store = tmp_path / "store"
+    ref = _frame(1000, seed=1)
+    config = _config(store, data={"reference": {"uri": _write(tmp_path / "ref.parquet", ref)}})
+    code, result = _run(["check", "--config", config, "--result-path", str(tmp_path / "r")], capsys)
+    assert code == 1
+    assert result["reason"] == "NoData"
+    assert "no predictions logged yet" in result["message"]
+    assert contract.predictions_dir(str(store), "churn") in result["message"]
+
+
 def _bad_case(case: str, tmp: pathlib.Path, ref: str) -> tuple[list[str], str]:
     cur = _frame(500, seed=4)
     cur.pop("y")
@@ -332,10 +346,11 @@ def test_bad_data_fails_cleanly(
         ],
         capsys,
     )  # fmt: skip
+    reason = "NoData" if case == "empty window" else "DataError"
     assert code != 0
-    assert result["ok"] is False and result["reason"] == "DataError"
+    assert result["ok"] is False and result["reason"] == reason
     assert needle in result["message"]
-    assert json.loads(result_path.read_text())["reason"] == "DataError"
+    assert json.loads(result_path.read_text())["reason"] == reason
     assert not out.exists()
     assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())
 

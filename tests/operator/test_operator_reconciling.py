@@ -397,6 +397,32 @@ def test_failed_check_keeps_serving(api: FakeApi) -> None:
     assert s["currentVersion"] == 1
 
 
+def test_empty_window_shows_no_data(api: FakeApi) -> None:
+    clock = Clock()
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    api.jobs["mm-check-9"] = {
+        "metadata": {
+            "name": "mm-check-9",
+            "namespace": NS,
+            "labels": {c.LABEL_MONITOR: "mm", c.LABEL_JOB_KIND: "check"},
+        },
+        "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
+    }
+    failure = {
+        "kind": "check",
+        "ok": False,
+        "reason": "NoData",
+        "message": "the current data '/store/churn/predictions' has no rows in the window '1h'",
+    }
+    reconciling.handle_job(api.finish_job("mm-check-9", failure, ok=False), now=clock)
+    s = status(api)
+    assert cond(api, c.COND_READY) == ("False", "NoData")
+    assert s["phase"] == "NoData"
+    assert "no rows in the window" in st.condition(s, c.COND_READY)["message"]
+    assert api.created_jobs == []
+    assert s["currentVersion"] == 1
+
+
 def test_crash_without_result_uses_the_log_tail(api: FakeApi) -> None:
     reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
     api.jobs["mm-check-8"] = {
