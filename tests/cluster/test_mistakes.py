@@ -241,3 +241,27 @@ def test_valid_schedules_are_accepted(kube: Kube, namespace: str) -> None:
             "apply", "--dry-run=server", "-f", "-", input=json.dumps(doc), check=False
         )
         assert proc.returncode == 0, f"{schedule!r}: {proc.stderr}"
+
+
+# ---------------------------------------------------------------------------
+# Not a mistake: no traffic yet
+# ---------------------------------------------------------------------------
+
+
+def test_no_traffic_is_no_data_not_failed(operator: Kube, namespace: str) -> None:
+    """A monitor created before its model got traffic: nothing is logged in the store."""
+    kube = operator
+    doc = monitor(namespace)
+    doc["spec"]["data"].pop("current")  # the default: the server's prediction logs
+    doc["spec"]["data"].pop("labels")
+    start(kube, namespace, doc)
+    st = check_once(kube, namespace)
+    assert st["phase"] == "NoData"
+    ready = condition(st, "Ready")
+    assert ready["reason"] == "NoData"
+    assert "no predictions logged yet" in ready["message"]
+    text = shown(kube, namespace)
+    assert "NoData" in text.splitlines()[2]  # the PHASE column of kubectl get
+    warnings = [e for e in events(kube, namespace) if e.get("reason") == "NoData"]
+    assert warnings and warnings[0]["type"] == "Warning"
+    assert not st.get("retrain")
