@@ -650,6 +650,67 @@ def _begin_rollout(
     return True
 
 
+def _follow_outside_change(
+    b: Mapping[str, Any],
+    s: st.Status,
+    deployment: Mapping[str, Any],
+    notes: list[tuple[str, str, str]],
+    *,
+    now: Clock,
+) -> st.Status | None:
+    """No rollout in flight, yet the Deployment finished rolling to another version.
+
+    Someone changed ``MODEL_VERSION`` outside modelwatch, most often by re-applying the
+    manifest that first deployed the server. Status follows what serves (fighting a GitOps
+    tool over the field would never end); a Warning says what happened and how to choose a
+    version (``spec.pinnedVersion``). The next check judges the version that serves.
+    """
+    current = s.get("currentVersion")
+    if current is None:
+        return None
+    spec = _spec(b)
+    container = builders.find_container(deployment, (spec.get("deployment") or {}).get("container"))
+    if container is None:
+        return None
+    version, sha = builders.read_model_env(container)
+    if version is None or version == int(current):
+        return None
+    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    if policies.rollout_state(deployment, generation=generation).state != policies.COMPLETE:
+        return None  # not serving yet; a stuck change shows in the Deployment's own status
+    t = now()
+    gen = _generation(b)
+    dep_name = (deployment.get("metadata") or {}).get("name")
+    message = (
+        f'deployment "{dep_name}" serves version {version} (MODEL_VERSION), not version '
+        f"{current}: it was changed outside a modelwatch rollout (a re-applied manifest?); "
+        "status follows the version that serves. Choose a version with spec.pinnedVersion"
+    )
+    s["currentVersion"] = version
+    if sha:
+        s["currentSha256"] = sha
+    else:
+        s.pop("currentSha256", None)
+    s["history"] = []
+    st.set_condition(s, c.COND_ROLLOUT, True, "ChangedOutside", message, generation=gen, now=t)
+    for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
+        st.set_condition(
+            s,
+            ctype,
+            None,
+            "AwaitingCheck",
+            f"version {version} serves; the next check judges it",
+            generation=gen,
+            now=t,
+        )
+    notes.append(("Warning", "VersionChangedOutside", message))
+    namespace = str((b.get("metadata") or {}).get("namespace"))
+    metrics.CURRENT_VERSION.labels(namespace, str((b.get("metadata") or {}).get("name"))).set(
+        version
+    )
+    return st.finalize(s, spec, generation=gen, now=t)
+
+
 def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> None:
     """The serving Deployment changed: finish, or roll back, the rollout in flight."""
     meta = deployment.get("metadata") or {}
@@ -662,10 +723,10 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
     def follow(b: dict[str, Any], s: st.Status) -> st.Status | None:
         rollout = s.get("rollout") or {}
         spec = _spec(b)
-        if rollout.get("version") is None or (spec.get("deployment") or {}).get("name") != meta.get(
-            "name"
-        ):
+        if (spec.get("deployment") or {}).get("name") != meta.get("name"):
             return None
+        if rollout.get("version") is None:
+            return _follow_outside_change(b, s, deployment, notes, now=now)
         state = policies.rollout_state(
             deployment,
             generation=int(rollout.get("generation") or 0),

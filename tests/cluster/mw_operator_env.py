@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from modelwatch_monitor import contract
 
@@ -79,7 +78,7 @@ def operator_ready(kube: Kube) -> bool:
 
 
 def deploy_operator(kube: Kube) -> None:
-    """Install the CRD, RBAC and operator (idempotent) and wait until the operator is ready."""
+    """Install the CRD, RBAC and operator, start a fresh operator pod, wait until it is ready."""
     kube.kubectl(
         "apply",
         "--server-side",
@@ -96,6 +95,12 @@ def deploy_operator(kube: Kube) -> None:
     kube.kubectl(
         "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "rbac")
     )
+    # `make images` re-tags operator:dev in place; an unchanged pod template would keep a
+    # pod of the previous build running, so every session starts a fresh pod.
+    kube.kubectl("rollout", "restart", "deployment/modelwatch-operator", "-n", OPERATOR_NS)
+    kube.kubectl(
+        "rollout", "status", "deployment/modelwatch-operator", "-n", OPERATOR_NS, "--timeout=180s"
+    )
     kube.wait_for(lambda: operator_ready(kube), timeout=180, what="the operator pod to be ready")
 
 
@@ -104,13 +109,6 @@ def operator_logs(kube: Kube) -> str:
         "logs", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--tail=80", check=False
     )
     return str(proc.stdout + proc.stderr)
-
-
-@pytest.fixture(scope="session")
-def operator(kube: Kube) -> Kube:
-    """The operator running in-cluster under its own ServiceAccount."""
-    deploy_operator(kube)
-    return kube
 
 
 # ---------------------------------------------------------------------------

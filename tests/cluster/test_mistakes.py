@@ -21,7 +21,6 @@ from tests.cluster.mw_operator_env import (
     hand_over,
     make_store,
     monitor,
-    operator,
     run_check,
     server_deployment,
     wait_status,
@@ -29,7 +28,6 @@ from tests.cluster.mw_operator_env import (
 )
 
 pytestmark = pytest.mark.cluster
-__all__ = ["operator"]
 
 Kube = Any
 
@@ -256,7 +254,7 @@ def test_no_traffic_is_no_data_not_failed(operator: Kube, namespace: str) -> Non
     doc["spec"]["data"].pop("labels")
     start(kube, namespace, doc)
     st = check_once(kube, namespace)
-    assert st["phase"] == "NoData"
+    assert st["phase"] == "NoData", condition(st, "Ready")
     ready = condition(st, "Ready")
     assert ready["reason"] == "NoData"
     assert "no predictions logged yet" in ready["message"]

@@ -14,13 +14,11 @@ from tests.cluster.mw_operator_env import (
     events,
     make_store,
     monitor,
-    operator,
     server_deployment,
     wait_status,
 )
 
 pytestmark = pytest.mark.cluster
-__all__ = ["operator"]
 
 
 def test_create_makes_the_cronjob_and_config(operator: Any, namespace: str) -> None:

@@ -13,17 +13,16 @@ from tests.cluster.mw_operator_env import (
     events,
     jobs,
     monitor,
-    operator,
     operator_pod,
     operator_ready,
     run_check,
     served_version,
+    server_deployment,
     setup_model,
     wait_status,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-__all__ = ["operator"]
 
 
 def ready_pods_at(kube: Any, namespace: str, version: int) -> bool:
@@ -43,7 +42,7 @@ def ready_pods_at(kube: Any, namespace: str, version: int) -> bool:
 
 def test_drift_retrain_and_rollout(operator: Any, namespace: str) -> None:
     kube = operator
-    setup_model(kube, namespace, drifted=True)
+    _, sha1 = setup_model(kube, namespace, drifted=True)
     kube.apply(monitor(namespace))
     wait_status(
         kube,
@@ -112,6 +111,31 @@ def test_drift_retrain_and_rollout(operator: Any, namespace: str) -> None:
         f"modelwatch_drift_share{{{labels}}}",
     ):
         assert series in text, series
+
+    # The first manifest re-applied (v1): server-side apply names the fields the operator
+    # now owns; forced, v1 serves again and status follows it, with a Warning.
+    v1 = json.dumps(server_deployment(namespace, version=1, sha256=sha1))
+    proc = kube.kubectl("apply", "--server-side", "-f", "-", input=v1, check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert "conflict" in proc.stderr and 'env[name="MODEL_VERSION"]' in proc.stderr, proc.stderr
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=v1)
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=180,
+        what="status to follow the re-applied version 1",
+    )
+    assert condition(st, "RolloutComplete")["reason"] == "ChangedOutside"
+    assert st["currentSha256"] == sha1
+    kube.wait_for(
+        lambda: events(kube, namespace, reason="VersionChangedOutside"),
+        timeout=30,
+        what="the VersionChangedOutside Warning",
+    )
+    (warning,) = events(kube, namespace, reason="VersionChangedOutside")
+    assert warning["type"] == "Warning" and "spec.pinnedVersion" in warning["message"]
+    assert served_version(kube, namespace) == "1"  # the operator does not fight the apply
 
 
 def test_broken_version_rolls_back(operator: Any, namespace: str) -> None:

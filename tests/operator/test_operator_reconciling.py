@@ -370,6 +370,52 @@ def test_failed_rollout_rolls_back(api: FakeApi) -> None:
     assert cond(api, c.COND_ROLLOUT) == ("False", "RolledBack")
 
 
+def _set_env_version(api: FakeApi, version: str, sha: str) -> None:
+    """What re-applying the original manifest does: the env changes, generation bumps."""
+    dep = api.deployments["srv"]
+    dep["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "MODEL_VERSION", "value": version},
+        {"name": "MODEL_SHA256", "value": sha},
+    ]
+    dep["metadata"]["generation"] += 1
+
+
+def test_version_changed_outside_is_followed_with_a_warning(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posted: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        reconciling.events,
+        "post",
+        lambda body, *, type, reason, message: posted.append((type, reason, message)),
+    )
+    clock = Clock()
+    run_to_rollout(api, clock)
+    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    assert status(api)["currentVersion"] == 2
+
+    _set_env_version(api, "1", "sha1")  # kubectl apply -f server.yaml, again
+    reconciling.handle_deployment(api.set_rollout("srv", done=False), now=clock)
+    assert status(api)["currentVersion"] == 2  # v1 pods not ready yet: nothing to say
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    s = status(api)
+    assert s["currentVersion"] == 1 and s["currentSha256"] == "sha1"
+    assert cond(api, c.COND_ROLLOUT) == ("True", "ChangedOutside")
+    assert cond(api, c.COND_DATA_DRIFT) == ("Unknown", "AwaitingCheck")
+    assert s["phase"] == "Healthy"
+    assert posted[-1][:2] == ("Warning", "VersionChangedOutside")
+    assert "spec.pinnedVersion" in posted[-1][2] and "not version 2" in posted[-1][2]
+    assert api.created_jobs == ["mm-retrain-2"]  # no new Job, no patch back to v2
+    env = api.deployments["srv"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env[0] == {"name": "MODEL_VERSION", "value": "1"}
+
+    # The same Deployment event again: nothing new.
+    before, said = copy.deepcopy(status(api)), len(posted)
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    assert status(api) == before and len(posted) == said
+
+
 def test_failed_check_keeps_serving(api: FakeApi) -> None:
     clock = Clock()
     reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
