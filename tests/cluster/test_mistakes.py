@@ -263,3 +263,24 @@ def test_no_traffic_is_no_data_not_failed(operator: Kube, namespace: str) -> Non
     warnings = [e for e in events(kube, namespace) if e.get("reason") == "NoData"]
     assert warnings and warnings[0]["type"] == "Warning"
     assert not st.get("retrain")
+
+
+def test_unquoted_y_target_is_refused(kube: Kube, namespace: str) -> None:
+    """YAML 1.1 reads a bare ``y`` (or ``n``, ``yes``, ``on``) as a boolean; the schema
+    refuses it for spec.model.target instead of monitoring a column named ``True``."""
+    import yaml
+
+    doc = monitor(namespace)
+    doc["spec"]["model"]["target"] = "TARGET"
+    text = yaml.safe_dump(doc).replace("target: TARGET", "target: y")
+    proc = kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-", input=text, check=False
+    )
+    print(f"$ kubectl apply -f iris.yaml  # target: y\n{proc.stderr}")
+    assert proc.returncode != 0
+    assert ".spec.model.target: expected string" in proc.stderr
+    quoted = text.replace("target: y", 'target: "y"')
+    proc = kube.kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-", input=quoted, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
