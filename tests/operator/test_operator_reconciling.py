@@ -416,7 +416,8 @@ def test_version_changed_outside_is_followed_with_a_warning(
     assert status(api) == before and len(posted) == said
 
 
-def test_failed_check_keeps_serving(api: FakeApi) -> None:
+def _fail_check(api: FakeApi, reason: str, message: str) -> dict[str, Any]:
+    """A scheduled check Job fails with ``reason``; return the monitor's status after."""
     clock = Clock()
     reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
     api.jobs["mm-check-9"] = {
@@ -427,14 +428,13 @@ def test_failed_check_keeps_serving(api: FakeApi) -> None:
         },
         "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
     }
-    failure = {
-        "kind": "check",
-        "ok": False,
-        "reason": "DataError",
-        "message": "column 'y' not found in /store/ref.csv",
-    }
+    failure = {"kind": "check", "ok": False, "reason": reason, "message": message}
     reconciling.handle_job(api.finish_job("mm-check-9", failure, ok=False), now=clock)
-    s = status(api)
+    return status(api)
+
+
+def test_failed_check_keeps_serving(api: FakeApi) -> None:
+    s = _fail_check(api, "DataError", "column 'y' not found in /store/ref.csv")
     assert cond(api, c.COND_READY) == ("False", "CheckFailed")
     assert "column 'y' not found" in st.condition(s, c.COND_READY)["message"]
     assert s["lastFailure"]["reason"] == "DataError"
@@ -444,24 +444,8 @@ def test_failed_check_keeps_serving(api: FakeApi) -> None:
 
 
 def test_empty_window_shows_no_data(api: FakeApi) -> None:
-    clock = Clock()
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
-    api.jobs["mm-check-9"] = {
-        "metadata": {
-            "name": "mm-check-9",
-            "namespace": NS,
-            "labels": {c.LABEL_MONITOR: "mm", c.LABEL_JOB_KIND: "check"},
-        },
-        "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
-    }
-    failure = {
-        "kind": "check",
-        "ok": False,
-        "reason": "NoData",
-        "message": "the current data '/store/churn/predictions' has no rows in the window '1h'",
-    }
-    reconciling.handle_job(api.finish_job("mm-check-9", failure, ok=False), now=clock)
-    s = status(api)
+    message = "the current data '/store/churn/predictions' has no rows in the window '1h'"
+    s = _fail_check(api, "NoData", message)
     assert cond(api, c.COND_READY) == ("False", "NoData")
     assert s["phase"] == "NoData"
     assert "no rows in the window" in st.condition(s, c.COND_READY)["message"]
