@@ -209,6 +209,16 @@ def list_job_pods(namespace: str, job: str) -> list[dict[str, Any]]:
 # --- serving Deployment -----------------------------------------------------------------
 
 
+def pvc_exists(namespace: str, name: str) -> bool:
+    try:
+        _core().read_namespaced_persistent_volume_claim(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 def get_deployment(namespace: str, name: str) -> dict[str, Any] | None:
     try:
         return _plain(_apps().read_namespaced_deployment(name, namespace))

@@ -59,6 +59,7 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     kube.apply_cronjob(builders.build_cronjob(body))
 
     takeover = _take_over_deployment(body)
+    missing_claim = _missing_store_claim(body)
 
     def initialise(b: dict[str, Any], s: st.Status) -> st.Status:
         t = now()
@@ -82,6 +83,28 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
                         s["currentSha256"] = sha
                         st.remember_version(s, version=version, sha256=sha, now=t)
                     s["latestVersion"] = max(int(s.get("latestVersion") or 0), version)
+        ready_reason = st.condition(s, c.COND_READY).get("reason")
+        if missing_claim is not None:
+            if ready_reason not in {"DeploymentNotFound", "ContainerNotFound"}:
+                st.set_condition(
+                    s,
+                    c.COND_READY,
+                    False,
+                    "StoreClaimNotFound",
+                    missing_claim,
+                    generation=gen,
+                    now=t,
+                )
+        elif ready_reason == "StoreClaimNotFound":
+            st.set_condition(
+                s,
+                c.COND_READY,
+                None,
+                "StoreFound",
+                "the store's PersistentVolumeClaim exists; the next check reports",
+                generation=gen,
+                now=t,
+            )
         if not st.condition(s, c.COND_RETRAINING):
             st.set_condition(
                 s, c.COND_RETRAINING, False, "Idle", "no retrain is running", generation=gen, now=t
@@ -123,7 +146,24 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     _maybe_pin(namespace, name, now=now)
     if takeover is not None and not takeover[0]:
         return takeover[2]
-    return None
+    return missing_claim
+
+
+def _missing_store_claim(body: Mapping[str, Any]) -> str | None:
+    """Why the store's PersistentVolumeClaim is missing, or None when it exists (or none is
+    named). Without this, a mistyped claim leaves every check pod Pending, silently."""
+    claim = ((_spec(body).get("store") or {}).get("volume") or {}).get("claimName")
+    if not claim:
+        return None
+    namespace, _ = _ids(body)
+    if kube.pvc_exists(namespace, str(claim)):
+        return None
+    message = (
+        f'spec.store.volume.claimName: persistentvolumeclaim "{claim}" not found in namespace '
+        f'"{namespace}"; check and retrain pods cannot start until it exists'
+    )
+    events.warning(body, "StoreClaimNotFound", message)
+    return message
 
 
 TakeOver = tuple[bool, str, str, int | None, str | None]

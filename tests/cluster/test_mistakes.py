@@ -137,6 +137,30 @@ def test_store_not_mounted(operator: Kube, namespace: str) -> None:
         assert "store" in seen and "not mounted" in seen and "spec.store.volume" in seen, seen
 
 
+def test_store_claim_misspelt(operator: Kube, namespace: str) -> None:
+    kube = operator
+    doc = monitor(namespace)
+    doc["spec"]["store"]["volume"]["claimName"] = "modelwatch-stroe"
+    start(kube, namespace, doc, data=False)
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: condition(s, "Ready").get("reason") == "StoreClaimNotFound",
+        timeout=60,
+        what="Ready=False StoreClaimNotFound",
+    )
+    assert st["phase"] == "Failed"
+    expected = f'persistentvolumeclaim "modelwatch-stroe" not found in namespace "{namespace}"'
+    assert expected in condition(st, "Ready")["message"]
+    text = shown(kube, namespace)
+    assert "StoreClaimNotFound" in text and expected in text
+    kube.wait_for(
+        lambda: events(kube, namespace, reason="StoreClaimNotFound"),
+        timeout=30,
+        what="the StoreClaimNotFound Warning",
+    )
+
+
 # ---------------------------------------------------------------------------
 # 3. A missing target column
 # ---------------------------------------------------------------------------

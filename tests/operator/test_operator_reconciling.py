@@ -41,6 +41,7 @@ class FakeApi:
         self.pods: dict[str, list[dict[str, Any]]] = {}
         self.deployments: dict[str, dict[str, Any]] = {}
         self.created_jobs: list[str] = []
+        self.claims: set[str] = {"store"}
 
     def get_monitor(self, namespace: str, name: str) -> dict[str, Any] | None:
         body = self.monitors.get(name)
@@ -82,6 +83,9 @@ class FakeApi:
 
     def list_job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
         return self.pods.get(job, [])
+
+    def pvc_exists(self, namespace: str, name: str) -> bool:
+        return name in self.claims
 
     def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         dep = self.deployments.get(name)
@@ -180,6 +184,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
         "list_job_pods",
         "get_deployment",
         "patch_deployment",
+        "pvc_exists",
     ):
         monkeypatch.setattr(kube, name, getattr(fake, name))
     fake.monitors["mm"] = {
@@ -292,6 +297,29 @@ def test_missing_deployment_is_a_readable_condition(api: FakeApi) -> None:
     assert ready["reason"] == "DeploymentNotFound"
     assert 'deployment "nope" not found in namespace "ml"' in ready["message"]
     assert status(api)["phase"] == "Failed"
+
+
+def test_missing_store_claim_is_a_readable_condition(api: FakeApi) -> None:
+    api.claims.clear()
+    retry = reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    ready = st.condition(status(api), c.COND_READY)
+    assert ready["reason"] == "StoreClaimNotFound"
+    assert 'persistentvolumeclaim "store" not found in namespace "ml"' in ready["message"]
+    assert retry == ready["message"]  # kopf tries again later
+    assert status(api)["phase"] == "Failed"
+    assert status(api)["currentVersion"] == 1  # the Deployment was still taken over
+
+    api.claims.add("store")  # the user creates the claim
+    assert reconciling.reconcile_monitor(api.monitors["mm"], now=Clock()) is None
+    assert cond(api, c.COND_READY) == ("Unknown", "StoreFound")
+    assert status(api)["phase"] == "Pending"
+
+
+def test_missing_deployment_outranks_a_missing_claim(api: FakeApi) -> None:
+    api.claims.clear()
+    api.monitors["mm"]["spec"]["deployment"]["name"] = "nope"
+    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    assert cond(api, c.COND_READY) == ("False", "DeploymentNotFound")
 
 
 def run_to_rollout(api: FakeApi, clock: Clock) -> None:
