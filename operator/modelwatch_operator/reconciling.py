@@ -399,6 +399,19 @@ def job_finished(job: Mapping[str, Any]) -> tuple[bool, bool, str]:
     return False, False, ""
 
 
+def job_finished_at(job: Mapping[str, Any]) -> dt.datetime | None:
+    """When a finished Job finished: ``completionTime``, else (a failed Job) the time its
+    Complete or Failed condition turned True."""
+    status = job.get("status") or {}
+    done = parse_time(status.get("completionTime"))
+    if done is not None:
+        return done
+    for cond in status.get("conditions") or []:
+        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+            return parse_time(cond.get("lastTransitionTime"))
+    return None
+
+
 def read_result(
     pods: list[dict[str, Any]], *, container: str, succeeded: bool, job_message: str
 ) -> dict[str, Any]:
@@ -452,7 +465,9 @@ def handle_job(job: Mapping[str, Any], *, now: Clock = utcnow) -> None:
     )
     completed = parse_time((job.get("status") or {}).get("completionTime"))
     if kind == c.JOB_KIND_CHECK:
-        handle_check_result(namespace, monitor, job_name, result, now=now)
+        handle_check_result(
+            namespace, monitor, job_name, result, finished=job_finished_at(job), now=now
+        )
     else:
         handle_retrain_result(namespace, monitor, job_name, result, now=now)
     if completed is not None:
@@ -460,16 +475,34 @@ def handle_job(job: Mapping[str, Any], *, now: Clock = utcnow) -> None:
 
 
 def handle_check_result(
-    namespace: str, name: str, job: str, result: Mapping[str, Any], *, now: Clock = utcnow
+    namespace: str,
+    name: str,
+    job: str,
+    result: Mapping[str, Any],
+    *,
+    finished: dt.datetime | None = None,
+    now: Clock = utcnow,
 ) -> None:
-    """Fold one check result into status; Events and metrics; then ask the retrain policy."""
+    """Fold one check result into status; Events and metrics; then ask the retrain policy.
+
+    Results fold in the order their Jobs finished. A check that finished before the last
+    one folded is skipped: after an operator restart, kopf lists the finished check Jobs
+    the CronJob keeps, and folding them again would repeat their violations in the M-of-N
+    history (a spurious retrain) and leave an older check in ``lastCheck``.
+    """
     applied: list[bool] = []
 
     def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
         if s.get("lastCheckJob") == job:
             return None
+        watermark = parse_time(s.get("lastCheckFinishedAt"))
+        if finished is not None and watermark is not None and finished < watermark:
+            log.info("%s/%s: %s finished before the last check read; skipped", namespace, name, job)
+            return None
         applied.append(True)
         t = now()
+        if finished is not None:
+            s["lastCheckFinishedAt"] = format_time(finished)
         gen = _generation(b)
         if result.get("ok"):
             return st.record_check(s, _spec(b), result, job=job, generation=gen, now=t)

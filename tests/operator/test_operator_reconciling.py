@@ -111,7 +111,7 @@ class FakeApi:
 
     # Test helpers.
     def finish_job(
-        self, name: str, result: dict[str, Any] | None, *, ok: bool = True
+        self, name: str, result: dict[str, Any] | None, *, ok: bool = True, at: dt.datetime = T0
     ) -> dict[str, Any]:
         job = self.jobs[name]
         container = job["spec"]["template"]["spec"]["containers"][0]["name"]
@@ -140,7 +140,7 @@ class FakeApi:
                     "message": "" if ok else "Job has reached the specified backoff limit",
                 }
             ],
-            "completionTime": format_time(T0),
+            "completionTime": format_time(at),
         }
         return copy.deepcopy(job)
 
@@ -459,6 +459,47 @@ def _fail_check(api: FakeApi, reason: str, message: str) -> dict[str, Any]:
     failure = {"kind": "check", "ok": False, "reason": reason, "message": message}
     reconciling.handle_job(api.finish_job("mm-check-9", failure, ok=False), now=clock)
     return status(api)
+
+
+def _scheduled_check(api: FakeApi, name: str) -> None:
+    api.jobs[name] = {
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": {c.LABEL_MONITOR: "mm", c.LABEL_JOB_KIND: "check"},
+        },
+        "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
+    }
+
+
+def test_restart_does_not_read_old_checks_again(api: FakeApi) -> None:
+    api.monitors["mm"]["spec"]["retrain"]["triggers"] = {"violations": 2, "window": 3}
+    clock = Clock()
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    clean = {**CHECK_DRIFT, "datasetDrift": False, "nDrifted": 0, "driftShare": 0.0}
+    clean["metric"] = {**CHECK_DRIFT["metric"], "value": 0.9, "degraded": False}
+    for i, (result, minute) in enumerate(((CHECK_DRIFT, 1), (clean, 2)), start=1):
+        _scheduled_check(api, f"mm-check-{i}")
+        done = T0 + dt.timedelta(minutes=minute)
+        reconciling.handle_job(api.finish_job(f"mm-check-{i}", result, at=done), now=clock)
+    before = copy.deepcopy(status(api))
+    assert len(before["history"]) == 2 and before["lastCheckJob"] == "mm-check-2"
+
+    # The operator restarts; kopf lists the Jobs the CronJob kept, the older one last.
+    reconciling.handle_job(api.jobs["mm-check-2"], now=clock)
+    reconciling.handle_job(api.jobs["mm-check-1"], now=clock)
+    assert status(api) == before
+    assert api.created_jobs == []  # 1 violation in 3 checks, not 2
+
+    # Two checks that finished while it was down are read newest-first: the older is
+    # skipped, lastCheck is the newest.
+    for i, minute in ((4, 4), (3, 3)):
+        _scheduled_check(api, f"mm-check-{i}")
+        done = T0 + dt.timedelta(minutes=minute)
+        reconciling.handle_job(api.finish_job(f"mm-check-{i}", clean, at=done), now=clock)
+    s = status(api)
+    assert s["lastCheckJob"] == "mm-check-4" and len(s["history"]) == 3
+    assert s["lastCheckFinishedAt"] == format_time(T0 + dt.timedelta(minutes=4))
 
 
 def test_failed_check_keeps_serving(api: FakeApi) -> None:
