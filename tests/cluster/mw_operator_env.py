@@ -414,6 +414,26 @@ def setup_model(kube: Kube, namespace: str, *, drifted: bool) -> tuple[pathlib.P
     return store, sha1
 
 
+def start_monitor(
+    kube: Kube, namespace: str, doc: dict[str, Any], *, data: bool = True
+) -> dict[str, Any]:
+    """A store (with the test data unless ``data`` is False), a sleeping serving
+    Deployment at version 1, and the monitor ``doc``; return its initialised status."""
+    store = make_store(kube, namespace)
+    if data:
+        write_data(store, drifted=False)
+        hand_over(store)
+    kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
+    kube.apply(doc)
+    return wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("observedGeneration") == 1,
+        timeout=60,
+        what="the status to be initialised",
+    )
+
+
 def served_version(kube: Kube, namespace: str) -> str:
     dep = kube.get("deployment", "server", namespace)
     env = {

@@ -22,7 +22,7 @@ from tests.cluster.mw_operator_env import (
     make_store,
     monitor,
     run_check,
-    server_deployment,
+    start_monitor,
     wait_status,
     write_data,
 )
@@ -56,23 +56,6 @@ def termination_message(kube: Kube, namespace: str, job: str) -> str:
     return "\n".join(messages)
 
 
-def start(kube: Kube, namespace: str, doc: dict[str, Any], *, data: bool = True) -> None:
-    """A store with the test data, a (sleeping) serving Deployment, and the monitor."""
-    store = make_store(kube, namespace)
-    if data:
-        write_data(store, drifted=False)
-        hand_over(store)
-    kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
-    kube.apply(doc)
-    wait_status(
-        kube,
-        namespace,
-        lambda s: s.get("observedGeneration") == 1,
-        timeout=60,
-        what="the status to be initialised",
-    )
-
-
 def check_once(kube: Kube, namespace: str, job: str = "check-1") -> dict[str, Any]:
     """Run one check now and wait until the operator has read its result."""
     run_check(kube, namespace, job)
@@ -94,7 +77,7 @@ def test_wrong_deployment_name(operator: Kube, namespace: str) -> None:
     kube = operator
     doc = monitor(namespace)
     doc["spec"]["deployment"]["name"] = "iris-srever"
-    start(kube, namespace, doc, data=False)
+    start_monitor(kube, namespace, doc, data=False)
     st = wait_status(
         kube,
         namespace,
@@ -126,7 +109,7 @@ def test_store_not_mounted(operator: Kube, namespace: str) -> None:
     kube = operator
     doc = monitor(namespace)
     del doc["spec"]["store"]["volume"]  # file:///store, but no PVC mounted there
-    start(kube, namespace, doc)
+    start_monitor(kube, namespace, doc)
     st = check_once(kube, namespace)
     assert st["phase"] == "Failed"
     ready = condition(st, "Ready")
@@ -141,7 +124,7 @@ def test_store_claim_misspelt(operator: Kube, namespace: str) -> None:
     kube = operator
     doc = monitor(namespace)
     doc["spec"]["store"]["volume"]["claimName"] = "modelwatch-stroe"
-    start(kube, namespace, doc, data=False)
+    start_monitor(kube, namespace, doc, data=False)
     st = wait_status(
         kube,
         namespace,
@@ -170,7 +153,7 @@ def test_missing_target_column(operator: Kube, namespace: str) -> None:
     kube = operator
     doc = monitor(namespace)
     doc["spec"]["model"]["target"] = "label"  # the data calls it "y"
-    start(kube, namespace, doc)
+    start_monitor(kube, namespace, doc)
     st = check_once(kube, namespace)
     assert st["phase"] == "Failed"
     ready = condition(st, "Ready")
@@ -186,7 +169,7 @@ def test_missing_target_column_without_labels(operator: Kube, namespace: str) ->
     doc = monitor(namespace)
     doc["spec"]["model"]["target"] = "label"
     del doc["spec"]["data"]["labels"]  # then the reference's "y" looks like a feature
-    start(kube, namespace, doc)
+    start_monitor(kube, namespace, doc)
     st = check_once(kube, namespace)
     assert st["phase"] == "Failed"
     message = condition(st, "Ready")["message"]
@@ -208,7 +191,7 @@ def test_label_join_without_matches(operator: Kube, namespace: str) -> None:
     labels["id"] = "req-" + labels["id"].astype(str)
     labels.to_csv(store / "data" / "labels.csv", index=False)
     hand_over(store)
-    start(kube, namespace, monitor(namespace), data=False)
+    start_monitor(kube, namespace, monitor(namespace), data=False)
     st = check_once(kube, namespace)
     assert st["phase"] == "Healthy"  # the check ran; the metric is undefined
     degraded = condition(st, "PerformanceDegraded")
@@ -276,7 +259,7 @@ def test_no_traffic_is_no_data_not_failed(operator: Kube, namespace: str) -> Non
     doc = monitor(namespace)
     doc["spec"]["data"].pop("current")  # the default: the server's prediction logs
     doc["spec"]["data"].pop("labels")
-    start(kube, namespace, doc)
+    start_monitor(kube, namespace, doc)
     st = check_once(kube, namespace)
     assert st["phase"] == "NoData", condition(st, "Ready")
     ready = condition(st, "Ready")

@@ -12,9 +12,8 @@ from modelwatch_monitor import contract
 from tests.cluster.mw_operator_env import (
     condition,
     events,
-    make_store,
     monitor,
-    server_deployment,
+    start_monitor,
     wait_status,
 )
 
@@ -23,17 +22,7 @@ pytestmark = pytest.mark.cluster
 
 def test_create_makes_the_cronjob_and_config(operator: Any, namespace: str) -> None:
     kube = operator
-    make_store(kube, namespace)
-    kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
-    kube.apply(monitor(namespace, schedule="*/7 * * * *"))
-
-    st = wait_status(
-        kube,
-        namespace,
-        lambda s: s.get("observedGeneration") == 1,
-        timeout=60,
-        what="the status to be initialised",
-    )
+    st = start_monitor(kube, namespace, monitor(namespace, schedule="*/7 * * * *"), data=False)
     assert st["phase"] == "Pending"
     assert st["currentVersion"] == 1 and st["currentSha256"] == "ab" * 32
     assert {c["type"] for c in st["conditions"]} == {
@@ -117,19 +106,10 @@ def test_wrong_deployment_name_is_reported(operator: Any, namespace: str) -> Non
 
 def test_failed_check_shows_its_message(operator: Any, namespace: str) -> None:
     kube = operator
-    make_store(kube, namespace)
-    kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
     doc = monitor(namespace)
     doc["spec"]["data"]["reference"]["uri"] = "file:///store/data/missing.csv"
     doc["spec"]["data"].pop("labels", None)  # the missing reference is the only fault
-    kube.apply(doc)
-    wait_status(
-        kube,
-        namespace,
-        lambda s: s.get("observedGeneration") == 1,
-        timeout=60,
-        what="the status to be initialised",
-    )
+    start_monitor(kube, namespace, doc, data=False)
     kube.kubectl("annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/check-now=1")
     st = wait_status(
         kube,
@@ -214,16 +194,7 @@ def test_model_name_is_immutable(operator: Any, namespace: str) -> None:
 
 def test_delete_removes_children_and_keeps_the_deployment(operator: Any, namespace: str) -> None:
     kube = operator
-    make_store(kube, namespace)
-    kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
-    kube.apply(monitor(namespace))
-    wait_status(
-        kube,
-        namespace,
-        lambda s: s.get("observedGeneration") == 1,
-        timeout=60,
-        what="the status to be initialised",
-    )
+    start_monitor(kube, namespace, monitor(namespace), data=False)
     kube.kubectl("annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/check-now=1")
     kube.wait_for(
         lambda: json.loads(
