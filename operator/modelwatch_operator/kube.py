@@ -150,9 +150,10 @@ def update_status(namespace: str, name: str, fn: UpdateFn) -> dict[str, Any] | N
 # --- children ---------------------------------------------------------------------------
 
 
-def apply_config_map(manifest: Mapping[str, Any]) -> None:
+def _server_side_apply(patch: Callable[..., Any], manifest: Mapping[str, Any]) -> None:
+    """Server-side apply ``manifest`` with ``patch``, a ``patch_namespaced_*`` method."""
     meta = manifest["metadata"]
-    _core().patch_namespaced_config_map(
+    patch(
         meta["name"],
         meta["namespace"],
         dict(manifest),
@@ -160,18 +161,14 @@ def apply_config_map(manifest: Mapping[str, Any]) -> None:
         force=True,
         _content_type=_APPLY,
     )
+
+
+def apply_config_map(manifest: Mapping[str, Any]) -> None:
+    _server_side_apply(_core().patch_namespaced_config_map, manifest)
 
 
 def apply_cronjob(manifest: Mapping[str, Any]) -> None:
-    meta = manifest["metadata"]
-    _batch().patch_namespaced_cron_job(
-        meta["name"],
-        meta["namespace"],
-        dict(manifest),
-        field_manager=c.FIELD_MANAGER,
-        force=True,
-        _content_type=_APPLY,
-    )
+    _server_side_apply(_batch().patch_namespaced_cron_job, manifest)
 
 
 def create_job(manifest: Mapping[str, Any]) -> bool:
