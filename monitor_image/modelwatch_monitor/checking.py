@@ -33,7 +33,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.dataio import DataError, Source, open_source, require_store
+from modelwatch_monitor.dataio import (
+    DataError,
+    DataNotFoundError,
+    Source,
+    open_source,
+    require_store,
+)
 from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
 from modelwatch_monitor.profile import (
     DEFAULT_GRID_SIZE,
@@ -424,10 +430,10 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         raise DataError(f"feature column {missing_ref[0]!r} is not in the reference profile")
     try:
         source = open_source(settings.current)
-    except DataError as exc:
+    except DataNotFoundError as exc:
         store, model = settings.store, settings.model
         default = contract.predictions_dir(store, model) if store and model else None
-        if settings.current == default and str(exc).startswith("file not found"):
+        if settings.current == default:
             raise NoDataError(
                 f"no predictions logged yet under {default!r}: the model server has had "
                 "no traffic, or is not logging to the store"

@@ -30,6 +30,10 @@ class DataError(ValueError):
     """The input data cannot be used; the message names the file or the column."""
 
 
+class DataNotFoundError(DataError):
+    """No Parquet or CSV file matches the source."""
+
+
 def _expand(source: str) -> tuple[Any, list[str]]:
     import fsspec
 
@@ -38,7 +42,7 @@ def _expand(source: str) -> tuple[Any, list[str]]:
     except (ValueError, ImportError, OSError) as exc:
         raise DataError(f"cannot open {source!r}: {exc}") from exc
     if not paths:
-        raise DataError(f"file not found: no file matches {source!r}")
+        raise DataNotFoundError(f"file not found: no file matches {source!r}")
     files: list[str] = []
     for p in paths:
         if fs.isdir(p):
@@ -48,7 +52,7 @@ def _expand(source: str) -> tuple[Any, list[str]]:
         elif fs.exists(p):
             files.append(p)
     if not files:
-        raise DataError(f"file not found: {source!r} matches no Parquet or CSV file")
+        raise DataNotFoundError(f"file not found: {source!r} matches no Parquet or CSV file")
     return fs, files
 
 
