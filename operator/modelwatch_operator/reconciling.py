@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,8 +19,6 @@ from modelwatch_operator import builders, events, kube, metrics, policies
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
 from modelwatch_operator.policies import Decision, format_time, parse_time
-
-log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
 
@@ -412,6 +409,15 @@ def job_finished_at(job: Mapping[str, Any]) -> dt.datetime | None:
     return None
 
 
+def check_already_read(status: Mapping[str, Any], job: str, finished: dt.datetime | None) -> bool:
+    """True when check Job ``job`` was read, or finished before the last check read (an
+    operator restart lists the finished Jobs the CronJob keeps: read once, in order)."""
+    if status.get("lastCheckJob") == job:
+        return True
+    watermark = parse_time(status.get("lastCheckFinishedAt"))
+    return finished is not None and watermark is not None and finished < watermark
+
+
 def read_result(
     pods: list[dict[str, Any]], *, container: str, succeeded: bool, job_message: str
 ) -> dict[str, Any]:
@@ -452,8 +458,9 @@ def handle_job(job: Mapping[str, Any], *, now: Clock = utcnow) -> None:
     if body is None:
         return
     st_now = body.get("status") or {}
-    if kind == c.JOB_KIND_CHECK and st_now.get("lastCheckJob") == job_name:
-        return  # already read
+    finished_at = job_finished_at(job)
+    if kind == c.JOB_KIND_CHECK and check_already_read(st_now, job_name, finished_at):
+        return
     if kind == c.JOB_KIND_RETRAIN and (st_now.get("retrain") or {}).get("job") != job_name:
         return  # not the retrain in flight: already read, or not ours
     container = c.CHECK_CONTAINER if kind == c.JOB_KIND_CHECK else c.RETRAIN_CONTAINER
@@ -465,9 +472,7 @@ def handle_job(job: Mapping[str, Any], *, now: Clock = utcnow) -> None:
     )
     completed = parse_time((job.get("status") or {}).get("completionTime"))
     if kind == c.JOB_KIND_CHECK:
-        handle_check_result(
-            namespace, monitor, job_name, result, finished=job_finished_at(job), now=now
-        )
+        handle_check_result(namespace, monitor, job_name, result, finished=finished_at, now=now)
     else:
         handle_retrain_result(namespace, monitor, job_name, result, now=now)
     if completed is not None:
@@ -493,12 +498,8 @@ def handle_check_result(
     applied: list[bool] = []
 
     def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
-        if s.get("lastCheckJob") == job:
-            return None
-        watermark = parse_time(s.get("lastCheckFinishedAt"))
-        if finished is not None and watermark is not None and finished < watermark:
-            log.info("%s/%s: %s finished before the last check read; skipped", namespace, name, job)
-            return None
+        if check_already_read(s, job, finished):
+            return None  # read meanwhile (the status may have moved since handle_job looked)
         applied.append(True)
         t = now()
         if finished is not None:
@@ -525,7 +526,9 @@ def handle_check_result(
         metrics.CHECKS.labels(namespace, name, "failed").inc()
         events.warning(
             body,
-            c.PHASE_NO_DATA if result.get("reason") == c.PHASE_NO_DATA else "CheckFailed",
+            contract.REASON_NO_DATA
+            if result.get("reason") == contract.REASON_NO_DATA
+            else "CheckFailed",
             f"{job}: {result.get('reason')}: {result.get('message')}; "
             "the current model keeps serving",
         )
@@ -764,18 +767,10 @@ def _follow_outside_change(
         s["currentSha256"] = sha
     else:
         s.pop("currentSha256", None)
-    s["history"] = []
     st.set_condition(s, c.COND_ROLLOUT, True, "ChangedOutside", message, generation=gen, now=t)
-    for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
-        st.set_condition(
-            s,
-            ctype,
-            None,
-            "AwaitingCheck",
-            f"version {version} serves; the next check judges it",
-            generation=gen,
-            now=t,
-        )
+    st.await_check_of_new_version(
+        s, f"version {version} serves; the next check judges it", generation=gen, now=t
+    )
     notes.append(("Warning", "VersionChangedOutside", message))
     namespace = str((b.get("metadata") or {}).get("namespace"))
     metrics.CURRENT_VERSION.labels(namespace, str((b.get("metadata") or {}).get("name"))).set(
@@ -838,18 +833,12 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
                     generation=gen,
                     now=t,
                 )
-                # A new model: start its violation count afresh; the next check judges it.
-                s["history"] = []
-                for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
-                    st.set_condition(
-                        s,
-                        ctype,
-                        None,
-                        "AwaitingCheck",
-                        f"version {version} was rolled out; the next check judges it",
-                        generation=gen,
-                        now=t,
-                    )
+                st.await_check_of_new_version(
+                    s,
+                    f"version {version} was rolled out; the next check judges it",
+                    generation=gen,
+                    now=t,
+                )
                 if st.condition(s, c.COND_READY).get("reason") in {
                     "RetrainFailed",
                     "RolloutFailed",

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from modelwatch_monitor import contract
 from modelwatch_operator import constants as c
 from modelwatch_operator.policies import Decision, classify_check, format_time
 
@@ -112,7 +113,8 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
         return c.PHASE_RETRAINING
     ready = condition(status, c.COND_READY)
     if ready.get("status") == "False":
-        return c.PHASE_NO_DATA if ready.get("reason") == c.PHASE_NO_DATA else c.PHASE_FAILED
+        no_data = ready.get("reason") == contract.REASON_NO_DATA
+        return c.PHASE_NO_DATA if no_data else c.PHASE_FAILED
     # Drift outranks degradation: it is the cause users act on first, and labels
     # (hence the metric) arrive later. Both conditions stay in `kubectl describe`.
     if is_true(status, c.COND_DATA_DRIFT):
@@ -306,8 +308,8 @@ def record_failure(
     }
     if kind != c.JOB_KIND_CHECK:
         ready_reason = "RetrainFailed"
-    elif reason == c.PHASE_NO_DATA:
-        ready_reason = c.PHASE_NO_DATA  # no traffic in the window: not a broken check
+    elif reason == contract.REASON_NO_DATA:
+        ready_reason = reason  # no traffic in the window: not a broken check
     else:
         ready_reason = "CheckFailed"
     set_condition(
@@ -325,6 +327,16 @@ def record_failure(
 def _prune(doc: dict[str, Any]) -> dict[str, Any]:
     """Drop None values so nothing undeclared or null reaches the apiserver."""
     return {k: v for k, v in doc.items() if v is not None}
+
+
+def await_check_of_new_version(
+    status: Status, message: str, *, generation: int, now: dt.datetime
+) -> None:
+    """Another version serves: restart the violation count and mark drift and degradation
+    unknown (``AwaitingCheck``, with ``message``) until the next check judges it."""
+    status["history"] = []
+    for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
+        set_condition(status, ctype, None, "AwaitingCheck", message, generation=generation, now=now)
 
 
 def remember_version(
