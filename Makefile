@@ -10,19 +10,27 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv lint typecheck unit test test-cluster bench demo \
+.PHONY: help venv lock test-latest lint typecheck unit test test-cluster bench demo \
         cluster-up cluster-down cluster-status images kind-up kind-load deploy undeploy clean
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# The venv installs exactly the locked set (every extra and the dev tools, with
+# hashes), then the project itself without dependencies.
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q 'pip>=25.1'
-	$(BIN)/pip install -q -e '.[operator,monitor,s3]' --group dev
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-venv: $(STAMP) ## Create .venv with the project, every extra and the dev tools.
+venv: $(STAMP) ## Create .venv from the lock: the project, every extra and the dev tools.
+
+lock: venv ## Refresh uv.lock and requirements/*.txt from pyproject.toml (LOCK_ARGS=--upgrade for newer releases).
+	PATH=$(CURDIR)/$(BIN):$$PATH bash hack/lock.sh $(LOCK_ARGS)
+
+test-latest: venv ## Unit tests on the newest allowed releases, in a scratch venv; names the release that breaks them.
+	$(BIN)/python hack/test_latest.py $(PYTEST_ARGS)
 
 lint: venv ## ruff and mypy --strict.
 	$(BIN)/ruff check operator monitor_image tests bench
