@@ -201,6 +201,50 @@ def greater_is_better(metric: str) -> bool:
     return METRICS[metric][1]
 
 
+def _flaml_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("flaml")
+    except PackageNotFoundError:  # pragma: no cover - FLAML is a dependency of the monitor
+        return "unknown"
+
+
+def _pinned_categories(transformer: Any) -> dict[str, list[Any]]:
+    """Return the categories FLAML's ``DataTransformer`` pinned at fit time, per column.
+
+    The only place that reads FLAML's private state, so a new FLAML release breaks one
+    function, and :meth:`FittedModel._check_fast_transform` notices and falls back to
+    FLAML's own transform. Two layouts are known: FLAML >= 2.8 keeps an ``OrdinalEncoder``
+    (``_ordinal_encoder.categories_``, one array per categorical column, ``"__NAN__"``
+    appended at transform time); FLAML 2.3-2.7 a dict ``_cat_categories``.
+
+    Raises
+    ------
+    LookupError
+        Neither layout is present (a FLAML release this adapter does not know).
+    """
+    columns = list(transformer._cat_columns)
+    encoder = getattr(transformer, "_ordinal_encoder", None)
+    if encoder is not None:
+        pinned: dict[str, list[Any]] = {}
+        for col, cats in zip(columns, encoder.categories_, strict=True):
+            values = list(cats)
+            if "__NAN__" not in values:
+                values.append("__NAN__")
+            pinned[col] = values
+        return pinned
+    saved = getattr(transformer, "_cat_categories", None)
+    if isinstance(saved, dict) and all(col in saved for col in columns):
+        return {col: list(saved[col]) for col in columns}
+    if not columns:
+        return {}
+    raise LookupError(
+        f"FLAML {_flaml_version()}'s DataTransformer keeps its fitted categories in neither "
+        "'_ordinal_encoder' nor '_cat_categories'"
+    )
+
+
 class FittedModel:
     """A trained model ready to predict on raw feature tables.
 
@@ -284,9 +328,10 @@ class FittedModel:
         import pandas as pd
 
         t = self.transformer
+        pinned = _pinned_categories(t)
         out: dict[str, Any] = {}
         for col in t._cat_columns:
-            saved = list(t._cat_categories[col])
+            saved = pinned[col]
             values = X[col]
             if isinstance(values.dtype, pd.CategoricalDtype):
                 lookup = {c: i for i, c in enumerate(saved)}
@@ -346,7 +391,12 @@ class FittedModel:
                 expected = self.transformer.transform(probe)
             pd.testing.assert_frame_equal(self._fast_transform(probe), expected)
         except Exception as exc:  # any difference or surprise: use FLAML's own path
-            log.info("using FLAML's transform (fast path does not match: %s)", exc)
+            log.warning(
+                "serving with FLAML's own transform (slower per request): the fast path does "
+                "not reproduce FLAML %s's DataTransformer for this model: %s",
+                _flaml_version(),
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
             return False
         return True
 

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelwatch_monitor import contract
+from modelwatch_monitor import compat, contract
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,10 @@ class VersionNotFoundError(RegistryError):
 
 class VersionExistsError(RegistryError):
     """The version is already committed; versions are immutable."""
+
+
+class IncompatibleLibrariesError(RegistryError):
+    """The version was trained with library releases whose pickles this process cannot load."""
 
 
 class IntegrityError(RegistryError):
@@ -187,6 +191,14 @@ class Registry:
             raise IntegrityError(
                 f"{self.uri(version)} records no sha256 and none was given; refusing to load"
             )
+        compatibility = compat.compare(meta.get("libraries"), compat.library_versions())
+        if not compatibility.ok:
+            raise IncompatibleLibrariesError(
+                f"refusing to unpickle {self.uri(version)}/{contract.MODEL_FILE}: "
+                + "; ".join(compatibility.refused)
+            )
+        for warning in compatibility.warnings:
+            log.warning("%s: %s", self.uri(version), warning)
         try:
             model = joblib.load(io.BytesIO(data))
         except Exception as exc:  # unpickling can raise anything

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelwatch_monitor import contract
+from modelwatch_monitor import compat, contract
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -709,29 +709,6 @@ def _target(frame: pd.DataFrame, plan: Plan) -> pd.Series:
     return y
 
 
-def _libraries() -> dict[str, str]:
-    import importlib.metadata as md
-    import platform
-
-    libs = {"python": platform.python_version()}
-    for dist in (
-        "modelwatch",
-        "flaml",
-        "lightgbm",
-        "xgboost",
-        "scikit-learn",
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "joblib",
-    ):
-        try:
-            libs[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            continue
-    return libs
-
-
 def _secondary_metrics(task: str, primary: str) -> list[str]:
     extra = ["accuracy", "log_loss"] if task == "classification" else ["rmse", "mae"]
     return [primary, *[m for m in extra if m != primary]]
@@ -925,7 +902,7 @@ def retrain(plan: Plan) -> dict[str, Any]:
             **data.holdout_info,
         },
         "triggerReport": plan.trigger_report or None,
-        "libraries": _libraries(),
+        "libraries": compat.library_versions(),
     }
     try:
         swept = registry.remove_stale_temps()
@@ -963,6 +940,7 @@ def retrain(plan: Plan) -> dict[str, Any]:
         "bestEstimator": fitted.best_estimator,
         "rows": {"train": len(X_train), "holdout": len(data.holdout)},
         "uri": registry.uri(plan.version),
+        "libraries": meta["libraries"],
     }
 
 

@@ -266,10 +266,16 @@ def load_model(config: ServerConfig) -> LoadedVersion:
 
 
 def _not_ready_reason(exc: BaseException) -> str:
-    from modelwatch_monitor.registry import IntegrityError, VersionNotFoundError
+    from modelwatch_monitor.registry import (
+        IncompatibleLibrariesError,
+        IntegrityError,
+        VersionNotFoundError,
+    )
 
     if isinstance(exc, IntegrityError):
         return "IntegrityError"
+    if isinstance(exc, IncompatibleLibrariesError):
+        return "IncompatibleLibraries"
     if isinstance(exc, VersionNotFoundError):
         return "VersionNotFound"
     return "LoadError"

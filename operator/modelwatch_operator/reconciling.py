@@ -582,6 +582,7 @@ def handle_retrain_result(
                 now=t,
                 score=(result.get("challenger") or {}).get("score"),
                 metric=result.get("metric"),
+                libraries=result.get("libraries"),
             )
         decision = policies.should_promote(spec=spec, status=s, result=result)
         outcome.append(decision)

@@ -347,8 +347,9 @@ def remember_version(
     now: dt.datetime,
     score: float | None = None,
     metric: str | None = None,
+    libraries: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add (or refresh) one known version and its sha256."""
+    """Add (or refresh) one known version, its sha256 and the releases it was trained with."""
     versions = [v for v in status.get("versions") or [] if v.get("version") != version]
     versions.append(
         _prune(
@@ -358,12 +359,25 @@ def remember_version(
                 "createdAt": format_time(now),
                 "score": score,
                 "metric": metric,
+                "libraries": _library_versions(libraries),
             }
         )
     )
     versions.sort(key=lambda v: int(v["version"]))
     status["versions"] = versions[-c.KNOWN_VERSIONS_LIMIT :]
     status["latestVersion"] = max(int(status.get("latestVersion") or 0), int(version))
+
+
+def _library_versions(libraries: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The training releases as short strings (a result is untrusted input)."""
+    if not isinstance(libraries, Mapping):
+        return None
+    out = {
+        str(k)[:40]: str(v)[:40]
+        for k, v in libraries.items()
+        if isinstance(v, str | int | float) and not isinstance(v, bool)
+    }
+    return dict(sorted(out.items())[:16]) or None
 
 
 def copy_status(body: Mapping[str, Any]) -> Status:

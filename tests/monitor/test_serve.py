@@ -348,12 +348,7 @@ def test_write_failure_is_counted_not_raised(tmp_path: pathlib.Path) -> None:
 # -- the serving fast path matches FLAML's own transform ------------------------------
 
 
-@pytest.mark.parametrize(
-    ("estimator", "task"),
-    [("lgbm", "classification"), ("rf", "classification"), ("extra_tree", "classification"),
-     ("lgbm", "regression")],
-)  # fmt: skip
-def test_fast_transform_matches_flaml(estimator: str, task: str) -> None:
+def _fitted(estimator: str, task: str) -> tuple[Any, Any]:
     from modelwatch_monitor.automl import AutoMLSettings, fit
     from modelwatch_monitor.feature_schema import coerce_frame, infer_schema
 
@@ -366,22 +361,84 @@ def test_fast_transform_matches_flaml(estimator: str, task: str) -> None:
         coerce_frame(data, schema), data["y"], schema=schema, task=task,
         metric="roc_auc" if task == "classification" else "r2", settings=settings,
     ).model  # fmt: skip
-    assert model._check_fast_transform()
     probe = synth.frame(200, seed=10)
-    probe.loc[::7, "color"] = "purple"
+    probe.loc[::7, "color"] = "purple"  # a category never seen in training
     probe.loc[::5, "x1"] = np.nan
     probe.loc[::11, "color"] = None
-    X = coerce_frame(probe, schema)
+    return model, coerce_frame(probe, schema)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "task"),
+    [("lgbm", "classification"), ("rf", "classification"), ("extra_tree", "classification"),
+     ("lgbm", "regression")],
+)  # fmt: skip
+def test_fast_transform_matches_flaml(estimator: str, task: str) -> None:
+    """The fast path's output equals FLAML's own transform, value for value, and so do the
+    predictions, for the FLAML release in the lock."""
+    import warnings
+
+    model, X = _fitted(estimator, task)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FLAML warns about the unseen category
+        expected = model.transformer.transform(X.copy())
+    pd.testing.assert_frame_equal(model._fast_transform(X), expected)
     model._fast = False
     slow = model.predict_both(X, coerce=False)
     model._fast = True
     fast = model.predict_both(X, coerce=False)
     if task == "regression":
-        np.testing.assert_allclose(fast[0], slow[0])
+        np.testing.assert_array_equal(fast[0], slow[0])
         assert fast[1] is None and slow[1] is None
     else:
         assert fast[0].tolist() == slow[0].tolist()
-        np.testing.assert_allclose(fast[1], slow[1])
+        np.testing.assert_array_equal(fast[1], slow[1])
+    # The serving path chooses the fast one by itself for the locked release.
+    model._fast = None
+    model.predict_both(X, coerce=False)
+    assert model._fast is True
+
+
+def test_unknown_flaml_layout_falls_back_once_and_serves_correctly(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A FLAML release that keeps its categories elsewhere: one warning with the reason,
+    then FLAML's own transform, with the same predictions."""
+    model, X = _fitted("lgbm", "classification")
+    model._fast = False
+    expected = model.predict_both(X, coerce=False)
+    t = model.transformer
+    for attr in ("_ordinal_encoder", "_cat_categories"):
+        if hasattr(t, attr):
+            setattr(t, f"_moved{attr}", getattr(t, attr))
+            delattr(t, attr)
+    # FLAML's own transform reads the moved state back through this shim.
+    cls = type(t)
+    original = cls.transform
+
+    def transform(self: Any, frame: Any) -> Any:
+        for attr in ("_ordinal_encoder", "_cat_categories"):
+            if hasattr(self, f"_moved{attr}"):
+                object.__setattr__(self, attr, getattr(self, f"_moved{attr}"))
+        try:
+            return original(self, frame)
+        finally:
+            for attr in ("_ordinal_encoder", "_cat_categories"):
+                if hasattr(self, f"_moved{attr}"):
+                    delattr(self, attr)
+
+    model._fast = None
+    with caplog.at_level("WARNING"), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cls, "transform", transform)
+        first = model.predict_both(X, coerce=False)
+        second = model.predict_both(X, coerce=False)
+    assert model._fast is False
+    warnings_seen = [r for r in caplog.records if "FLAML's own transform" in r.getMessage()]
+    assert len(warnings_seen) == 1
+    assert "neither '_ordinal_encoder' nor '_cat_categories'" in warnings_seen[0].getMessage()
+    for got in (first, second):
+        assert got[0].tolist() == expected[0].tolist()
+        np.testing.assert_array_equal(got[1], expected[1])
 
 
 # -- the loop: the server's logs are the next retrain's data --------------------------
