@@ -86,7 +86,9 @@ def test_first_version_is_promoted_and_written(stale: dict[str, Any]) -> None:
     assert meta["flaml"]["nJobs"] == cpu_limit()
     assert meta["training"]["rows"] == 420 and meta["holdout"]["rows"] == 180
     assert meta["training"]["fingerprint"].startswith("sha256:")
-    assert {"flaml", "scikit-learn", "pandas", "python"} <= set(meta["libraries"])
+    libraries = {"python", "flaml", "scikit-learn", "lightgbm", "xgboost", "numpy", "pandas"}
+    assert libraries <= set(meta["libraries"])
+    assert result["libraries"] == meta["libraries"]  # the operator shows them in status
     assert [f["name"] for f in meta["features"]] == synth.FEATURES
     assert meta["features"][0] == {"name": "x1", "type": "numeric", "dtype": "float64"}
     assert meta["features"][3] == {
@@ -123,6 +125,33 @@ def test_concept_drift_challenger_beats_stale_champion(
     assert meta["holdout"]["source"] == "recent" and meta["holdout"]["rows"] == 120
     # The holdout is the most recent slice: it starts after the training window ends.
     assert meta["training"]["window"]["end"] < meta["holdout"]["window"]["start"]
+
+
+@pytest.mark.slow
+def test_champion_trained_with_another_scikit_learn_is_refused(
+    stale: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    """The champion's pickle would not survive this image's scikit-learn: it is refused
+    before unpickling, with both releases named, and the challenger replaces it."""
+    store = _scenario(stale, tmp_path, concept="b")
+    meta_path = pathlib.Path(contract.version_dir(store, "churn", 1)) / contract.METADATA_FILE
+    meta = json.loads(meta_path.read_text())
+    installed = meta["libraries"]["scikit-learn"]
+    major, minor = installed.split(".")[:2]
+    other = f"{major}.{int(minor) + 1}.0"
+    meta["libraries"]["scikit-learn"] = other
+    meta_path.write_text(json.dumps(meta))
+    cfg = _config(tmp_path, store, stale, trainingData="recent")
+    code, result, err = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")
+    )
+    assert code == 0, err
+    assert result["reason"] == "ChampionUnusable" and result["promote"] is True
+    assert (
+        f"scikit-learn: the version was trained with {other}, this image has {installed}"
+        in (result["message"])
+    )
+    assert Registry(store, "churn").metadata(1)["libraries"]["scikit-learn"] == other
 
 
 @pytest.mark.slow

@@ -99,3 +99,18 @@ def test_metrics_of_a_deleted_monitor_are_dropped() -> None:
     keys = [k for k in metrics.CHECKS._metrics if k[0] == "ns-x"]
     assert keys == [("ns-x", "kept", "ok")]
     assert not [k for k in metrics.METRIC_VALUE._metrics if k[:2] == ("ns-x", "gone")]
+
+
+def test_versions_keep_the_training_releases_bounded() -> None:
+    s: dict[str, Any] = {}
+    libraries = {
+        "python": "3.11.7", "flaml": "2.8.0", "scikit-learn": "1.9.1", "numpy": 2,
+        "nested": {"not": "a release"}, "flag": True, "x" * 100: "y" * 100,
+    }  # fmt: skip
+    st.remember_version(s, version=2, sha256="a" * 64, now=T0, libraries=libraries)
+    got = s["versions"][0]["libraries"]
+    assert got["flaml"] == "2.8.0" and got["scikit-learn"] == "1.9.1" and got["numpy"] == "2"
+    assert "nested" not in got and "flag" not in got
+    assert all(len(k) <= 40 and len(v) <= 40 for k, v in got.items())
+    st.remember_version(s, version=3, sha256="b" * 64, now=T0, libraries=None)
+    assert "libraries" not in s["versions"][1]
