@@ -18,9 +18,15 @@ from typing import Any, ParamSpec, TypeVar
 import kopf
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import kube, metrics, reconciling
+from modelwatch_operator import kube, metrics, reconciling, resync
 
 RETRY_SECONDS = 15  # until the serving Deployment exists
+# The periodic resync of each monitor (see modelwatch_operator.resync): every 30 s, once the
+# monitor has been quiet for 10 s (its own status writes count: a busy loop is driven by
+# events, the resync catches what they missed); a failed step is retried after 10 s.
+RESYNC_INTERVAL_SECONDS = 30.0
+RESYNC_IDLE_SECONDS = 10.0
+RESYNC_BACKOFF_SECONDS = 10.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -114,6 +120,24 @@ def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED":
         return
     reconciling.handle_deployment(dict(body))
+
+
+@kopf.timer(
+    c.GROUP,
+    c.VERSION,
+    c.PLURAL,
+    id="resync",
+    interval=RESYNC_INTERVAL_SECONDS,
+    idle=RESYNC_IDLE_SECONDS,
+    backoff=RESYNC_BACKOFF_SECONDS,
+)
+def resync_timer(name: str, namespace: str | None, **_: Any) -> None:
+    """Re-derive what is in flight from the cluster; heal what a lost event left undone."""
+    if not namespace:
+        return
+    errors = resync.resync_monitor(namespace, name)
+    if errors:
+        raise kopf.TemporaryError("; ".join(errors)[:1000], delay=RESYNC_BACKOFF_SECONDS)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)

@@ -16,10 +16,10 @@ from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_operator import acting, builders, events, kube, metrics, policies
-from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import constants as c
-from modelwatch_operator.actions import Action, PatchDeployment, PostEvent
+from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
+from modelwatch_operator.actions import Action, PatchDeployment, PostEvent
 from modelwatch_operator.policies import Decision, format_time, parse_time
 
 Clock = Callable[[], dt.datetime]
