@@ -316,7 +316,9 @@ def start_retrain(
         outcome.clear()
         t = now()
         gen = _generation(b)
-        decision = policies.should_retrain(spec=_spec(b), status=s, now=t, manual=manual)
+        decision = policies.should_retrain(
+            spec=_spec(b), status=s, now=t, manual=manual, generation=gen
+        )
         outcome.append(decision)
         if not decision.fire:
             if decision.reason in {"RetrainInProgress", "RolloutInProgress"}:
@@ -642,6 +644,12 @@ def handle_retrain_result(
             generation=gen,
             now=t,
         )
+        breaker = policies.circuit_breaker(spec=spec, status=s, generation=gen)
+        if breaker.fire:
+            st.set_condition(
+                s, c.COND_RETRAINING, False, breaker.reason, breaker.message, generation=gen, now=t
+            )
+            actions.append(PostEvent("Warning", breaker.reason, breaker.message))
         if not result.get("ok"):
             return st.record_failure(
                 s,
