@@ -1,7 +1,10 @@
 """kopf entry point: settings and thin handlers. Run with::
 
-    kopf run -m modelwatch_operator.main --all-namespaces --standalone \\
+    kopf run -m modelwatch_operator.main --all-namespaces --peering=modelwatch \\
         --liveness=http://0.0.0.0:8080/healthz
+
+(``--standalone`` instead of ``--peering`` for a single process outside the cluster.) With
+peering, replicas stand by while an older one runs: see :func:`peering_priority`.
 
 Handlers hand off to :mod:`modelwatch_operator.reconciling`; they return None and write
 status through the API (serialised per monitor), never through kopf's result storage.
@@ -12,6 +15,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import random
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
@@ -30,6 +35,23 @@ RESYNC_BACKOFF_SECONDS = 10.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+PRIORITY_EPOCH = 4_000_000_000  # seconds; keeps priorities positive until the year 2096
+
+
+def peering_priority(started: float, jitter: int) -> int:
+    """Return this replica's kopf peering priority: the older the process, the higher.
+
+    kopf pauses every operator that sees a live peer of higher *or equal* priority, so
+    replicas need distinct priorities; the oldest one keeps running and a new replica (a
+    rolling update, a restarted pod) stands by until it is gone. ``jitter`` (0-999)
+    separates replicas started in the same second.
+
+    >>> peering_priority(1_800_000_000.5, 7) > peering_priority(1_800_000_001.0, 999)
+    True
+    """
+    return (PRIORITY_EPOCH - int(started)) * 1000 + int(jitter) % 1000
 
 
 def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -62,6 +84,9 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = c.OPERATOR_NAME
     settings.posting.reporting_instance = os.environ.get("POD_NAME", c.OPERATOR_NAME)
+    # Peering (kopf run --peering=...): one active replica, the oldest; keep-alives unlogged.
+    settings.peering.priority = peering_priority(time.time(), random.randrange(1000))
+    settings.peering.stealth = True
     # Progress and diff-base in annotations with our prefix: nothing kopf-specific in status,
     # whose schema the CRD declares in full.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
