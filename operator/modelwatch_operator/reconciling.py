@@ -922,7 +922,6 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
                         now=t,
                     )
                 notes.append(("Normal", "RolloutComplete", f"version {version} is serving"))
-                metrics.PROMOTIONS.labels(namespace, str(monitor)).inc()
             if kind == "Pin" and s.get("pin"):
                 s["pin"] = {**s["pin"], "outcome": "Complete"}
             metrics.CURRENT_VERSION.labels(namespace, str(monitor)).set(version)
@@ -942,8 +941,19 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
     body = kube.update_status(namespace, str(monitor), follow)
     if body is not None:
         acting.perform(body, actions, now=now)
-        for type_, reason, message in notes:
-            events.post(body, type=type_, reason=reason, message=message)
+        post_notes(body, notes)
+
+
+def post_notes(body: Mapping[str, Any], notes: list[tuple[str, str, str]]) -> None:
+    """Post the Events a rollout decision noted, and count promotions and rollbacks (after
+    the status write: a closure may run more than once)."""
+    namespace, monitor = _ids(body)
+    for type_, reason, message in notes:
+        if (type_, reason) == ("Normal", "RolloutComplete"):
+            metrics.PROMOTIONS.labels(namespace, monitor).inc()
+        elif (type_, reason) == ("Warning", "RolledBack"):
+            metrics.ROLLBACKS.labels(namespace, monitor).inc()
+        events.post(body, type=type_, reason=reason, message=message)
 
 
 def _fail_rollout(
@@ -963,7 +973,6 @@ def _fail_rollout(
     Pure: the rollback patch goes into ``actions``."""
     spec = _spec(b)
     gen = _generation(b)
-    namespace, monitor = _ids(b)
     kind = rollout.get("kind")
     version = int(rollout["version"])
     previous = rollout.get("previousVersion")
@@ -989,7 +998,6 @@ def _fail_rollout(
         text = f"version {version} failed ({reason}: {message}); rolled back to version {previous}"
         st.set_condition(s, c.COND_ROLLOUT, False, "RolledBack", text, generation=gen, now=now)
         notes.append(("Warning", "RolledBack", text))
-        metrics.ROLLBACKS.labels(namespace, monitor).inc()
         return st.finalize(s, spec, generation=gen, now=now)
     s.pop("rollout", None)
     cond_reason = "RollbackFailed" if kind == "Rollback" else reason

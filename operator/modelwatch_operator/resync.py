@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from modelwatch_operator import acting, events, kube, metrics, reconciling
+from modelwatch_operator import acting, kube, metrics, reconciling
 from modelwatch_operator import constants as c
 from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
@@ -231,5 +231,4 @@ def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: reconcil
     if body is None:
         return
     acting.perform(body, actions, now=now)
-    for type_, reason, message in notes:
-        events.post(body, type=type_, reason=reason, message=message)
+    reconciling.post_notes(body, notes)

@@ -124,9 +124,10 @@ def deploy_operator(kube: Kube, *, replicas: int = 1) -> None:
 
 
 def operator_logs(kube: Kube) -> str:
-    proc = kube.kubectl(
-        "logs", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--tail=80", check=False
-    )
+    """The last lines of the active (oldest) operator pod's log."""
+    pod = operator_pod(kube)
+    target = f"pod/{pod['metadata']['name']}" if pod else "deploy/modelwatch-operator"
+    proc = kube.kubectl("logs", "-n", OPERATOR_NS, target, "--tail=80", check=False)
     return str(proc.stdout + proc.stderr)
 
 
