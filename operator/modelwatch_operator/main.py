@@ -37,7 +37,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-PRIORITY_EPOCH = 4_000_000_000  # seconds; keeps priorities positive until the year 2096
+PRIORITY_EPOCH_MS = 4_000_000_000_000  # keeps priorities positive until the year 2096
 
 
 def peering_priority(started: float, jitter: int) -> int:
@@ -45,13 +45,16 @@ def peering_priority(started: float, jitter: int) -> int:
 
     kopf pauses every operator that sees a live peer of higher *or equal* priority, so
     replicas need distinct priorities; the oldest one keeps running and a new replica (a
-    rolling update, a restarted pod) stands by until it is gone. ``jitter`` (0-999)
-    separates replicas started in the same second.
+    rolling update, a restarted pod) stands by until it is gone. ``started`` counts in
+    milliseconds; ``jitter`` (0-999) separates replicas started in the same millisecond.
+    The result stays below 2**53, exact as a JSON number.
 
-    >>> peering_priority(1_800_000_000.5, 7) > peering_priority(1_800_000_001.0, 999)
+    >>> peering_priority(1_800_000_000.5, 7) > peering_priority(1_800_000_000.501, 999)
+    True
+    >>> peering_priority(1_800_000_000.0, 999) < 2**53
     True
     """
-    return (PRIORITY_EPOCH - int(started)) * 1000 + int(jitter) % 1000
+    return (PRIORITY_EPOCH_MS - int(started * 1000)) * 1000 + int(jitter) % 1000
 
 
 def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
