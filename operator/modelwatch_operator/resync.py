@@ -137,7 +137,13 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
     if current.get("version") is not None:
         version, kind = int(current["version"]), str(current.get("kind") or "")
         step = rollouts.plan_in_flight(current, deployment=deployment, spec=spec, now=now)
-        if step.step == rollouts.FOLLOW and deployment is not None:
+        labels = ((deployment or {}).get("metadata") or {}).get("labels") or {}
+        name = str((body.get("metadata") or {}).get("name"))
+        if step.step == rollouts.FOLLOW and labels.get(c.LABEL_MONITOR) != name:
+            # Not labelled (recreated from a manifest): its events do not reach the
+            # operator until the rollout patch labels it again.
+            steps.append(ReapplyRollout(version, kind, "DeploymentNotLabelled", step.message))
+        elif step.step == rollouts.FOLLOW and deployment is not None:
             steps.append(FollowRollout(deployment))
         elif step.step == rollouts.REAPPLY:
             steps.append(ReapplyRollout(version, kind, step.reason, step.message))

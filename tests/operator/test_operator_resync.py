@@ -6,6 +6,7 @@ act, a recreated Deployment, timed-out rollouts, and two operator processes at o
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -240,3 +241,119 @@ def test_resync_reports_a_failing_step_and_still_does_the_others(
     errors = resync.resync_monitor(NS, "mm", now=clock)
     assert len(errors) == 1 and errors[0].startswith("ReadJob")
     assert "mm-retrain-2" in api.jobs  # the other step ran
+
+
+def test_plan_relabels_a_deployment_that_carries_the_target_without_the_label(
+    api: FakeApi,
+) -> None:
+    clock = Clock()
+    run_to_rollout(api, clock)
+    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    api.deployments["srv"]["metadata"]["labels"] = {}  # re-created from a manifest at v2
+    gathered = resync.gather(NS, "mm")
+    assert gathered is not None
+    (step,) = resync.plan(gathered, now=clock())
+    assert isinstance(step, resync.ReapplyRollout) and step.reason == "DeploymentNotLabelled"
+    resync.resync_monitor(NS, "mm", now=clock)
+    assert api.deployments["srv"]["metadata"]["labels"] == {c.LABEL_MONITOR: "mm"}
+
+
+def _job(name: str, kind: str, *, done: str | None) -> dict[str, Any]:
+    job: dict[str, Any] = {
+        "metadata": {
+            "name": name,
+            "labels": {c.LABEL_MONITOR: "mm", c.LABEL_JOB_KIND: kind},
+        },
+        "status": {},
+    }
+    if done:
+        job["status"] = {
+            "conditions": [{"type": "Complete", "status": "True"}],
+            "completionTime": done,
+        }
+    return job
+
+
+def _dep(*, version: str = "2", labelled: bool = True) -> dict[str, Any]:
+    env = [{"name": "MODEL_VERSION", "value": version}, {"name": "MODEL_SHA256", "value": "s2"}]
+    return {
+        "metadata": {
+            "name": "srv",
+            "uid": "d1",
+            "labels": {c.LABEL_MONITOR: "mm"} if labelled else {},
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "server", "env": env}]}}},
+    }
+
+
+ROLLOUT = {
+    "kind": "Promote",
+    "version": 2,
+    "sha256": "s2",
+    "startedAt": "2026-11-23T12:00:00Z",
+    "deploymentUid": "d1",
+    "generation": 2,
+}
+RETRAIN = {"version": 3, "job": "mm-retrain-3"}
+
+
+@pytest.mark.parametrize(
+    ("status_", "jobs", "dep", "seconds", "expected"),
+    [
+        ({}, [], None, 0, []),
+        ({}, [_job("mm-check-1", "check", done="2026-11-23T12:00:00Z")], None, 0, ["ReadJob"]),
+        ({}, [_job("mm-check-1", "check", done=None)], None, 0, []),
+        (
+            {"lastCheckJob": "mm-check-1"},
+            [_job("mm-check-1", "check", done="2026-11-23T12:00:00Z")],
+            None,
+            0,
+            [],
+        ),
+        (
+            {"lastCheckJob": "mm-check-2", "lastCheckFinishedAt": "2026-11-23T12:05:00Z"},
+            [_job("mm-check-1", "check", done="2026-11-23T12:00:00Z")],
+            None,
+            0,
+            [],
+        ),
+        ({"retrain": RETRAIN}, [], None, 0, ["CreateRetrainJob"]),
+        ({"retrain": RETRAIN}, [_job("mm-retrain-3", "retrain", done=None)], None, 0, []),
+        (
+            {"retrain": RETRAIN},
+            [_job("mm-retrain-3", "retrain", done="2026-11-23T12:00:00Z")],
+            None,
+            0,
+            ["ReadJob"],
+        ),
+        ({}, [_job("mm-retrain-9", "retrain", done="2026-11-23T12:00:00Z")], None, 0, []),
+        ({"rollout": ROLLOUT}, [], _dep(), 10, ["FollowRollout"]),
+        ({"rollout": ROLLOUT}, [], _dep(version="1"), 10, ["ReapplyRollout"]),
+        ({"rollout": ROLLOUT}, [], _dep(labelled=False), 10, ["ReapplyRollout"]),
+        ({"rollout": ROLLOUT}, [], None, 10, []),
+        ({"rollout": ROLLOUT}, [], None, 69, ["FailRollout"]),  # 9 s + the 60 s margin
+        ({"rollout": ROLLOUT}, [], _dep(), 69, ["FailRollout"]),
+        (
+            {"rollout": ROLLOUT, "retrain": RETRAIN},
+            [_job("mm-check-1", "check", done="2026-11-23T12:00:00Z")],
+            _dep(),
+            10,
+            ["ReadJob", "CreateRetrainJob", "FollowRollout"],
+        ),
+    ],
+)
+def test_plan(
+    status_: dict[str, Any],
+    jobs: list[dict[str, Any]],
+    dep: dict[str, Any] | None,
+    seconds: float,
+    expected: list[str],
+) -> None:
+    deployment = {"name": "srv", "container": "server", "progressDeadlineSeconds": 9}
+    body = {
+        "metadata": {"name": "mm", "namespace": NS, "generation": 1},
+        "spec": {"deployment": deployment},
+        "status": status_,
+    }
+    steps = resync.plan(resync.Gathered(body, jobs, dep), now=T0 + dt.timedelta(seconds=seconds))
+    assert [type(step).__name__ for step in steps] == expected
