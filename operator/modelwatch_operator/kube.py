@@ -172,6 +172,17 @@ def update_status(namespace: str, name: str, fn: UpdateFn) -> dict[str, Any] | N
     return None  # unreachable: the last attempt returns or raises
 
 
+def cluster_peering_exists(name: str) -> bool:
+    """True when kopf's ClusterKopfPeering ``name`` exists (kopf.dev/v1)."""
+    try:
+        _custom().get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
 # --- children ---------------------------------------------------------------------------
 
 

@@ -90,6 +90,15 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     # Peering (kopf run --peering=...): one active replica, the oldest; keep-alives unlogged.
     settings.peering.priority = peering_priority(time.time(), random.randrange(1000))
     settings.peering.stealth = True
+    peering = settings.peering
+    wanted = peering.mandatory and peering.clusterwide and not peering.standalone
+    if wanted and not kube.cluster_peering_exists(peering.name):
+        # kopf waits silently for it (its keep-alive 404s at debug level): say so.
+        logger.error(
+            "ClusterKopfPeering %r not found: this operator stays paused until it exists "
+            "(kubectl apply -k manifests/operator, after the CRDs in crds/)",
+            peering.name,
+        )
     # Progress and diff-base in annotations with our prefix: nothing kopf-specific in status,
     # whose schema the CRD declares in full.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
