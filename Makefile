@@ -70,6 +70,9 @@ kind-load: ## (kind users) Build the images with docker and load them into kind.
 	kind load docker-image --name modelwatch modelwatch/monitor:dev modelwatch/operator:dev
 
 deploy: ## Install the CRD, RBAC, store and operator into the current kube context.
+	kubectl apply --server-side -k crds
+	kubectl wait --for=condition=Established --timeout=60s crd/modelmonitors.modelwatch.io \
+	  crd/clusterkopfpeerings.kopf.dev crd/kopfpeerings.kopf.dev
 	kubectl apply --server-side -k manifests/default
 
 undeploy: ## Remove what `make deploy` installed.

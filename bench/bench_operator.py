@@ -108,18 +108,19 @@ def deploy_operator() -> None:
     if LOCAL:
         start_local_operator()
         return
+    # Both CRDs (manifests/operator holds a kopf.dev ClusterKopfPeering), then the operator.
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
     kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml"),
-    )
-    kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/modelmonitors.modelwatch.io"
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/modelmonitors.modelwatch.io",
+        "crd/clusterkopfpeerings.kopf.dev",
     )
     kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests/operator"))
     kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests/rbac"))
+    # One replica (the manifest runs two, one active): the figures are one process's.
+    kubectl("scale", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--replicas=1")
     # A fresh process, so the peak RSS belongs to this run.
     kubectl("rollout", "restart", "-n", OPERATOR_NS, "deploy/modelwatch-operator")
     kubectl("rollout", "status", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--timeout=180s")

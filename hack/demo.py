@@ -46,6 +46,13 @@ def say(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+CRDS = (
+    "crd/modelmonitors.modelwatch.io",
+    "crd/clusterkopfpeerings.kopf.dev",
+    "crd/kopfpeerings.kopf.dev",
+)
+
+
 def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> str:
     proc = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True)
     if check and proc.returncode != 0:
@@ -163,6 +170,9 @@ def mm_line() -> str:
 
 def deploy_operator() -> None:
     say("deploying the CRD, RBAC and the operator (manifests/default)")
+    # The CRDs first: manifests/default also holds a ClusterKopfPeering, a kopf.dev object.
+    kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *CRDS)
     kubectl(
         "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "default")
     )

@@ -1,8 +1,10 @@
 """Kubernetes IO: the only module that calls the API (besides kopf itself).
 
 Synchronous client calls; kopf runs sync handlers in its thread pool. Status writes for one
-ModelMonitor are serialised by an in-process lock (the operator runs as one replica) and
-go out as JSON merge patches of the changed top-level fields.
+ModelMonitor are serialised by an in-process lock and go out as JSON merge patches of the
+changed top-level fields, conditional on the ``resourceVersion`` they were computed from: a
+write from another process in between (a second replica, or one stuck terminating) makes
+the apiserver answer 409, and the update is computed again from the fresh object.
 """
 
 from __future__ import annotations
@@ -99,14 +101,21 @@ def get_monitor(namespace: str, name: str) -> dict[str, Any] | None:
         raise
 
 
-def patch_monitor_status(namespace: str, name: str, patch: Mapping[str, Any]) -> None:
+def patch_monitor_status(
+    namespace: str, name: str, patch: Mapping[str, Any], *, resource_version: str | None = None
+) -> None:
+    """Merge-patch the status; with ``resource_version``, only if the object is unchanged
+    since (the apiserver answers 409 Conflict otherwise)."""
+    doc: dict[str, Any] = {"status": dict(patch)}
+    if resource_version:
+        doc["metadata"] = {"resourceVersion": resource_version}
     _custom().patch_namespaced_custom_object_status(
         c.GROUP,
         c.VERSION,
         namespace,
         c.PLURAL,
         name,
-        {"status": dict(patch)},
+        doc,
         _content_type=_MERGE,
     )
 
@@ -126,25 +135,52 @@ def patch_monitor_annotations(namespace: str, name: str, annotations: Mapping[st
 UpdateFn = Callable[[dict[str, Any], st.Status], st.Status | None]
 
 
+CONFLICT_RETRIES = 8
+
+
 def update_status(namespace: str, name: str, fn: UpdateFn) -> dict[str, Any] | None:
     """Read the monitor, let ``fn(body, status_copy)`` build the new status, patch the diff.
 
-    ``fn`` returns None to write nothing. Returns the body with the new status, or None
-    when the monitor is gone.
+    ``fn`` is pure (no API calls: it may run more than once) and returns None to write
+    nothing. The patch is conditional on the resourceVersion that was read; on a conflict
+    the monitor is read again and ``fn`` runs again, so a status change computed from a
+    stale read never lands (two operator processes cannot fold one result twice). Returns
+    the body with the new status, or None when the monitor is gone.
     """
     with monitor_lock(namespace, name):
-        body = get_monitor(namespace, name)
-        if body is None:
-            return None
-        old = dict(body.get("status") or {})
-        new = fn(body, st.copy_status(body))
-        if new is None:
+        for attempt in range(CONFLICT_RETRIES + 1):
+            body = get_monitor(namespace, name)
+            if body is None:
+                return None
+            old = dict(body.get("status") or {})
+            new = fn(body, st.copy_status(body))
+            if new is None:
+                return body
+            patch = st.diff(old, new)
+            if patch:
+                version = (body.get("metadata") or {}).get("resourceVersion")
+                try:
+                    patch_monitor_status(
+                        namespace, name, patch, resource_version=str(version or "") or None
+                    )
+                except ApiException as exc:
+                    if exc.status == 409 and attempt < CONFLICT_RETRIES:
+                        continue
+                    raise
+            body["status"] = new
             return body
-        patch = st.diff(old, new)
-        if patch:
-            patch_monitor_status(namespace, name, patch)
-        body["status"] = new
-        return body
+    return None  # unreachable: the last attempt returns or raises
+
+
+def cluster_peering_exists(name: str) -> bool:
+    """True when kopf's ClusterKopfPeering ``name`` exists (kopf.dev/v1)."""
+    try:
+        _custom().get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", name)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 # --- children ---------------------------------------------------------------------------
@@ -194,6 +230,14 @@ def job_exists(namespace: str, name: str) -> bool:
             return False
         raise
     return True
+
+
+def list_monitor_jobs(namespace: str, monitor: str) -> list[dict[str, Any]]:
+    """Return the check and retrain Jobs of one monitor (by label)."""
+    jobs = _batch().list_namespaced_job(
+        namespace, label_selector=f"{c.LABEL_MONITOR}={monitor},{c.LABEL_JOB_KIND}"
+    )
+    return [_plain(j) for j in _plain(jobs).get("items") or []]
 
 
 def list_job_pods(namespace: str, job: str) -> list[dict[str, Any]]:

@@ -1,7 +1,10 @@
 """kopf entry point: settings and thin handlers. Run with::
 
-    kopf run -m modelwatch_operator.main --all-namespaces --standalone \\
+    kopf run -m modelwatch_operator.main --all-namespaces --peering=modelwatch \\
         --liveness=http://0.0.0.0:8080/healthz
+
+(``--standalone`` instead of ``--peering`` for a single process outside the cluster.) With
+peering, replicas stand by while an older one runs: see :func:`peering_priority`.
 
 Handlers hand off to :mod:`modelwatch_operator.reconciling`; they return None and write
 status through the API (serialised per monitor), never through kopf's result storage.
@@ -12,18 +15,46 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import random
+import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import kopf
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import kube, metrics, reconciling
+from modelwatch_operator import kube, metrics, reconciling, resync
 
 RETRY_SECONDS = 15  # until the serving Deployment exists
+# The periodic resync of each monitor (see modelwatch_operator.resync): every 30 s, once the
+# monitor has been quiet for 10 s (its own status writes count: a busy loop is driven by
+# events, the resync catches what they missed); a failed step is retried after 10 s.
+RESYNC_INTERVAL_SECONDS = 30.0
+RESYNC_IDLE_SECONDS = 10.0
+RESYNC_BACKOFF_SECONDS = 10.0
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+PRIORITY_EPOCH_MS = 4_000_000_000_000  # keeps priorities positive until the year 2096
+
+
+def peering_priority(started: float, jitter: int) -> int:
+    """Return this replica's kopf peering priority: the older the process, the higher.
+
+    kopf pauses every operator that sees a live peer of higher *or equal* priority, so
+    replicas need distinct priorities; the oldest one keeps running and a new replica (a
+    rolling update, a restarted pod) stands by until it is gone. ``started`` counts in
+    milliseconds; ``jitter`` (0-999) separates replicas started in the same millisecond.
+    The result stays below 2**53, exact as a JSON number.
+
+    >>> peering_priority(1_800_000_000.5, 7) > peering_priority(1_800_000_000.501, 999)
+    True
+    >>> peering_priority(1_800_000_000.0, 999) < 2**53
+    True
+    """
+    return (PRIORITY_EPOCH_MS - int(started * 1000)) * 1000 + int(jitter) % 1000
 
 
 def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
@@ -56,6 +87,18 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.posting.reporting_component = c.OPERATOR_NAME
     settings.posting.reporting_instance = os.environ.get("POD_NAME", c.OPERATOR_NAME)
+    # Peering (kopf run --peering=...): one active replica, the oldest; keep-alives unlogged.
+    settings.peering.priority = peering_priority(time.time(), random.randrange(1000))
+    settings.peering.stealth = True
+    peering = settings.peering
+    wanted = peering.mandatory and peering.clusterwide and not peering.standalone
+    if wanted and not kube.cluster_peering_exists(peering.name):
+        # kopf waits silently for it (its keep-alive 404s at debug level): say so.
+        logger.error(
+            "ClusterKopfPeering %r not found: this operator stays paused until it exists "
+            "(kubectl apply -k manifests/operator, after the CRDs in crds/)",
+            peering.name,
+        )
     # Progress and diff-base in annotations with our prefix: nothing kopf-specific in status,
     # whose schema the CRD declares in full.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
@@ -114,6 +157,24 @@ def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED":
         return
     reconciling.handle_deployment(dict(body))
+
+
+@kopf.timer(
+    c.GROUP,
+    c.VERSION,
+    c.PLURAL,
+    id="resync",
+    interval=RESYNC_INTERVAL_SECONDS,
+    idle=RESYNC_IDLE_SECONDS,
+    backoff=RESYNC_BACKOFF_SECONDS,
+)
+def resync_timer(name: str, namespace: str | None, **_: Any) -> None:
+    """Re-derive what is in flight from the cluster; heal what a lost event left undone."""
+    if not namespace:
+        return
+    errors = resync.resync_monitor(namespace, name)
+    if errors:
+        raise kopf.TemporaryError("; ".join(errors)[:1000], delay=RESYNC_BACKOFF_SECONDS)
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)

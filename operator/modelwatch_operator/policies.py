@@ -125,20 +125,120 @@ def _retrain_starts(retrains: Sequence[Mapping[str, Any]]) -> list[dt.datetime]:
     return [s for s in starts if s is not None]
 
 
+LOSS_REASON: Final = "ChallengerNotBetter"
+RETRAIN_NOW_ANNOTATION: Final = "modelwatch.io/retrain-now"
+
+
+def _healthy(entry: Mapping[str, Any], *, on_drift: bool, on_degradation: bool) -> bool:
+    return not ((on_drift and entry.get("drift")) or (on_degradation and entry.get("degraded")))
+
+
+def consecutive_losses(
+    retrains: Sequence[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
+    *,
+    generation: int | None,
+    on_drift: bool = True,
+    on_degradation: bool = True,
+) -> list[Mapping[str, Any]]:
+    """Return the challengers that lost in a row, newest first.
+
+    Walking back from the newest finished retrain, a loss (``ChallengerNotBetter``) counts
+    until another outcome (a promotion, a failure), a loss read under another spec
+    generation, or a loss followed by a healthy check in ``history``.
+
+    >>> lost = lambda v, t: {"version": v, "reason": "ChallengerNotBetter", "finishedAt": t,
+    ...                      "generation": 1}
+    >>> r = [{"version": 2, "reason": "ChallengerWins", "finishedAt": "2026-11-23T10:00:00Z"},
+    ...      lost(3, "2026-11-23T11:00:00Z"), lost(4, "2026-11-23T12:00:00Z")]
+    >>> [x["version"] for x in consecutive_losses(r, [], generation=1)]
+    [4, 3]
+    >>> healthy = [{"time": "2026-11-23T11:30:00Z", "drift": False}]
+    >>> [x["version"] for x in consecutive_losses(r, healthy, generation=1)]
+    [4]
+    >>> consecutive_losses(r, [], generation=2)
+    []
+    """
+    healthy_times = [
+        t
+        for t in (
+            parse_time(h.get("time"))
+            for h in history
+            if _healthy(h, on_drift=on_drift, on_degradation=on_degradation)
+        )
+        if t is not None
+    ]
+    last_healthy = max(healthy_times) if healthy_times else None
+    losses: list[Mapping[str, Any]] = []
+    for entry in reversed(list(retrains)):
+        finished = parse_time(entry.get("finishedAt"))
+        if finished is None:
+            continue  # still running
+        if entry.get("reason") != LOSS_REASON:
+            break
+        if generation is not None and entry.get("generation") not in (None, generation):
+            break
+        if last_healthy is not None and last_healthy > finished:
+            break
+        losses.append(entry)
+    return losses
+
+
+def circuit_breaker(
+    *, spec: Mapping[str, Any], status: Mapping[str, Any], generation: int | None = None
+) -> Decision:
+    """Decide whether the retrain circuit is open (``fire``: no automatic retrain).
+
+    It opens after ``spec.retrain.maxConsecutiveLosses`` challengers in a row lost to the
+    champion (0 disables it), and closes when the spec changes (a new generation), a check
+    comes back healthy, or someone asks for a retrain by hand (which bypasses it once).
+    """
+    retrain: Mapping[str, Any] = spec.get("retrain") or {}
+    limit = int(retrain.get("maxConsecutiveLosses", 3))
+    triggers: Mapping[str, Any] = retrain.get("triggers") or {}
+    losses = consecutive_losses(
+        status.get("retrains") or [],
+        status.get("history") or [],
+        generation=generation,
+        on_drift=bool(triggers.get("onDrift", True)),
+        on_degradation=bool(triggers.get("onDegradation", True)),
+    )
+    if limit <= 0:
+        return Decision(False, "CircuitDisabled", "spec.retrain.maxConsecutiveLosses is 0")
+    if len(losses) < limit:
+        return Decision(
+            False,
+            "CircuitClosed",
+            f"{len(losses)} challengers in a row lost; the circuit opens at {limit}",
+        )
+    versions = ", ".join(str(x.get("version")) for x in reversed(losses))
+    return Decision(
+        True,
+        "CircuitOpen",
+        f"{len(losses)} challengers in a row lost to the champion (versions {versions}; "
+        f"spec.retrain.maxConsecutiveLosses is {limit}): no retrain starts until the spec "
+        f"changes, a check comes back healthy, or one is asked for with the annotation "
+        f"{RETRAIN_NOW_ANNOTATION}",
+    )
+
+
 def should_retrain(
     *,
     spec: Mapping[str, Any],
     status: Mapping[str, Any],
     now: dt.datetime,
     manual: bool = False,
+    generation: int | None = None,
 ) -> Decision:
     """Decide whether to start a retrain now.
 
     The chain, first match wins: retraining disabled; a retrain already in flight (never
-    two at once); a rollout in flight; a manual request (skips triggers, cooldown and the
-    daily budget); fewer than M violations among the last N checks; the cooldown since the
-    last retrain; the daily budget (``maxPerDay`` starts in the last 24 h). Otherwise fire,
-    with the trigger as the reason.
+    two at once); a rollout in flight; a manual request (skips the circuit breaker,
+    triggers, cooldown and the daily budget); the circuit breaker open (challengers kept
+    losing: :func:`circuit_breaker`, for the monitor at ``generation``); fewer than M
+    violations among the last N checks; the cooldown since the last retrain; the daily
+    budget (``maxPerDay`` starts in the last 24 h). Otherwise fire, with the trigger as the
+    reason.
     """
     retrain: Mapping[str, Any] = spec.get("retrain") or {}
     if not retrain.get("enabled", True):
@@ -157,6 +257,9 @@ def should_retrain(
         )
     if manual:
         return Decision(True, "ManualRequest", "retrain requested by annotation")
+    breaker = circuit_breaker(spec=spec, status=status, generation=generation)
+    if breaker.fire:
+        return Decision(False, breaker.reason, breaker.message)
     triggers: Mapping[str, Any] = retrain.get("triggers") or {}
     m = int(triggers.get("violations", 1))
     n = int(triggers.get("window", 1))

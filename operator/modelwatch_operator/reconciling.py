@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelwatch_monitor import contract
-from modelwatch_operator import builders, events, kube, metrics, policies
+from modelwatch_operator import acting, builders, events, kube, metrics, policies
 from modelwatch_operator import constants as c
+from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
+from modelwatch_operator.actions import Action, PatchDeployment, PostEvent
 from modelwatch_operator.policies import Decision, format_time, parse_time
 
 Clock = Callable[[], dt.datetime]
@@ -235,8 +237,21 @@ def _check_now(body: Mapping[str, Any], value: str) -> None:
     events.normal(body, "CheckRequested", f"check Job {job['metadata']['name']} created")
 
 
+def _serving_deployment(body: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Gather the serving Deployment named in the spec (None when unnamed or missing)."""
+    dep_name = (_spec(body).get("deployment") or {}).get("name")
+    return kube.get_deployment(_ids(body)[0], str(dep_name)) if dep_name else None
+
+
 def _maybe_pin(namespace: str, name: str, *, now: Clock) -> None:
+    body = kube.get_monitor(namespace, name)
+    if body is None or _spec(body).get("pinnedVersion") is None:
+        return
+    deployment = _serving_deployment(body)
+    actions: list[Action] = []
+
     def pin(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        actions.clear()
         gen = _generation(b)
         decision = policies.should_pin(spec=_spec(b), status=s, generation=gen)
         if not decision.fire:
@@ -258,16 +273,27 @@ def _maybe_pin(namespace: str, name: str, *, now: Clock) -> None:
                     generation=gen,
                     now=now(),
                 )
-                events.warning(b, "UnknownVersion", decision.message)
+                actions.append(PostEvent("Warning", "UnknownVersion", decision.message))
                 return st.finalize(s, _spec(b), generation=gen, now=now())
             return None
         version = int(_spec(b)["pinnedVersion"])
         sha = policies.known_sha256(s, version) or ""
         s["pin"] = {"version": version, "generation": gen, "outcome": "RollingOut"}
-        _begin_rollout(b, s, kind="Pin", version=version, sha256=sha, now=now())
+        _begin_rollout(
+            b,
+            s,
+            kind="Pin",
+            version=version,
+            sha256=sha,
+            deployment=deployment,
+            actions=actions,
+            now=now(),
+        )
         return st.finalize(s, _spec(b), generation=gen, now=now())
 
-    kube.update_status(namespace, name, pin)
+    fresh = kube.update_status(namespace, name, pin)
+    if fresh is not None:
+        acting.perform(fresh, actions, now=now)
 
 
 # ---------------------------------------------------------------------------
@@ -287,9 +313,12 @@ def start_retrain(
     outcome: list[Decision] = []
 
     def decide(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        outcome.clear()
         t = now()
         gen = _generation(b)
-        decision = policies.should_retrain(spec=_spec(b), status=s, now=t, manual=manual)
+        decision = policies.should_retrain(
+            spec=_spec(b), status=s, now=t, manual=manual, generation=gen
+        )
         outcome.append(decision)
         if not decision.fire:
             if decision.reason in {"RetrainInProgress", "RolloutInProgress"}:
@@ -498,6 +527,7 @@ def handle_check_result(
     applied: list[bool] = []
 
     def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        applied.clear()
         if check_already_read(s, job, finished):
             return None  # read meanwhile (the status may have moved since handle_job looked)
         applied.append(True)
@@ -563,10 +593,15 @@ def handle_check_result(
 def handle_retrain_result(
     namespace: str, name: str, job: str, result: Mapping[str, Any], *, now: Clock = utcnow
 ) -> None:
-    """Fold one retrain result into status, decide promotion, and start the rollout."""
+    """Fold one retrain result into status, decide promotion, record the rollout; then act."""
     outcome: list[Decision] = []
+    actions: list[Action] = []
+    body = kube.get_monitor(namespace, name)
+    deployment = _serving_deployment(body) if body is not None and result.get("ok") else None
 
     def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        outcome.clear()
+        actions.clear()
         in_flight = s.get("retrain") or {}
         if in_flight.get("job") != job:
             return None
@@ -594,6 +629,7 @@ def handle_retrain_result(
                 entry.update(
                     {
                         "finishedAt": format_time(t),
+                        "generation": gen,
                         "outcome": label,
                         "reason": decision.reason,
                         "message": decision.message[:512],
@@ -609,6 +645,12 @@ def handle_retrain_result(
             generation=gen,
             now=t,
         )
+        breaker = policies.circuit_breaker(spec=spec, status=s, generation=gen)
+        if breaker.fire:
+            st.set_condition(
+                s, c.COND_RETRAINING, False, breaker.reason, breaker.message, generation=gen, now=t
+            )
+            actions.append(PostEvent("Warning", breaker.reason, breaker.message))
         if not result.get("ok"):
             return st.record_failure(
                 s,
@@ -622,13 +664,21 @@ def handle_retrain_result(
             )
         if decision.fire:
             _begin_rollout(
-                b, s, kind="Promote", version=version, sha256=str(result["sha256"]), now=t
+                b,
+                s,
+                kind="Promote",
+                version=version,
+                sha256=str(result["sha256"]),
+                deployment=deployment,
+                actions=actions,
+                now=t,
             )
         return st.finalize(s, spec, generation=gen, now=t)
 
     body = kube.update_status(namespace, name, fold)
     if body is None or not outcome:
         return
+    acting.perform(body, actions, now=now)
     decision = outcome[0]
     if not result.get("ok"):
         metrics.RETRAINS.labels(namespace, name, "failed").inc()
@@ -657,15 +707,21 @@ def _begin_rollout(
     kind: str,
     version: int,
     sha256: str,
+    deployment: Mapping[str, Any] | None,
+    actions: list[Action],
     now: dt.datetime,
 ) -> bool:
-    """Patch the serving Deployment to ``version`` and record the rollout in ``s``."""
+    """Record the rollout to ``version`` in ``s`` and add the patch to ``actions``.
+
+    Pure: ``deployment`` was gathered before. The version it replaces comes from status
+    (``currentVersion``), or for a rollback the version that failed. False (and a
+    condition) when the Deployment or its container is missing.
+    """
     gen = _generation(body)
     deployment_spec: Mapping[str, Any] = _spec(body).get("deployment") or {}
     namespace, _ = _ids(body)
     dep_name = str(deployment_spec.get("name") or "")
-    dep = kube.get_deployment(namespace, dep_name) if dep_name else None
-    if dep is None:
+    if deployment is None or not dep_name:
         message = (
             f'spec.deployment.name: deployment "{dep_name}" not found in namespace "{namespace}"'
         )
@@ -675,39 +731,31 @@ def _begin_rollout(
         st.set_condition(
             s, c.COND_ROLLOUT, False, "DeploymentNotFound", message, generation=gen, now=now
         )
-        events.warning(body, "DeploymentNotFound", message)
+        actions.append(PostEvent("Warning", "DeploymentNotFound", message))
         return False
-    container = builders.find_container(dep, deployment_spec.get("container"))
+    container = builders.find_container(deployment, deployment_spec.get("container"))
     if container is None:
         message = f'deployment "{dep_name}" has no container "{deployment_spec.get("container")}"'
         st.set_condition(
             s, c.COND_ROLLOUT, False, "ContainerNotFound", message, generation=gen, now=now
         )
-        events.warning(body, "ContainerNotFound", message)
+        actions.append(PostEvent("Warning", "ContainerNotFound", message))
         return False
-    previous_version, previous_sha = builders.read_model_env(container)
-    if previous_version is None:
-        previous_version = s.get("currentVersion")
-        previous_sha = s.get("currentSha256")
-    patched = kube.patch_deployment(
-        namespace,
-        dep_name,
-        builders.build_rollout_patch(
-            body, container=str(container["name"]), version=version, sha256=sha256
-        ),
+    if kind == "Rollback":
+        failed = s.get("rollout") or {}
+        previous_version, previous_sha = failed.get("version"), failed.get("sha256")
+    else:
+        previous_version, previous_sha = s.get("currentVersion"), s.get("currentSha256")
+    rollouts.record(
+        s,
+        kind=kind,
+        version=version,
+        sha256=sha256,
+        previous_version=int(previous_version) if previous_version is not None else None,
+        previous_sha256=str(previous_sha) if previous_sha else None,
+        deployment=deployment,
+        now=now,
     )
-    rollout: dict[str, Any] = {
-        "kind": kind,
-        "version": int(version),
-        "sha256": sha256,
-        "generation": int((patched.get("metadata") or {}).get("generation") or 0),
-        "startedAt": format_time(now),
-    }
-    if previous_version is not None:
-        rollout["previousVersion"] = int(previous_version)
-    if previous_sha:
-        rollout["previousSha256"] = str(previous_sha)
-    s["rollout"] = rollout
     verb = "rolling back" if kind == "Rollback" else "rolling out"
     if kind != "Rollback":
         st.set_condition(
@@ -719,10 +767,21 @@ def _begin_rollout(
             generation=gen,
             now=now,
         )
-    events.normal(
-        body,
-        "RollingOut" if kind != "Rollback" else "RollingBack",
-        f'{verb} deployment "{dep_name}" to version {version}',
+    actions.append(
+        PatchDeployment(
+            name=dep_name,
+            container=deployment_spec.get("container"),
+            version=int(version),
+            sha256=sha256,
+            kind=kind,
+        )
+    )
+    actions.append(
+        PostEvent(
+            "Normal",
+            "RollingOut" if kind != "Rollback" else "RollingBack",
+            f'{verb} deployment "{dep_name}" to version {version}',
+        )
     )
     return True
 
@@ -788,14 +847,24 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
         return
     namespace = str(meta.get("namespace"))
     notes: list[tuple[str, str, str]] = []
+    actions: list[Action] = []
 
     def follow(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        notes.clear()
+        actions.clear()
         rollout = s.get("rollout") or {}
         spec = _spec(b)
         if (spec.get("deployment") or {}).get("name") != meta.get("name"):
             return None
         if rollout.get("version") is None:
             return _follow_outside_change(b, s, deployment, notes, now=now)
+        if not rollouts.carries_target(
+            deployment,
+            container=(spec.get("deployment") or {}).get("container"),
+            version=int(rollout["version"]),
+            sha256=str(rollout.get("sha256") or ""),
+        ):
+            return None  # the patch has not landed (or was undone): the resync applies it
         state = policies.rollout_state(
             deployment,
             generation=int(rollout.get("generation") or 0),
@@ -854,43 +923,87 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
                         now=t,
                     )
                 notes.append(("Normal", "RolloutComplete", f"version {version} is serving"))
-                metrics.PROMOTIONS.labels(namespace, str(monitor)).inc()
             if kind == "Pin" and s.get("pin"):
                 s["pin"] = {**s["pin"], "outcome": "Complete"}
             metrics.CURRENT_VERSION.labels(namespace, str(monitor)).set(version)
             return st.finalize(s, spec, generation=gen, now=t)
-        # Failed.
-        previous = rollout.get("previousVersion")
-        rollback = bool((spec.get("deployment") or {}).get("rollbackOnFailure", True))
-        if kind == "Pin" and s.get("pin"):
-            s["pin"] = {**s["pin"], "outcome": "Failed"}
-        if kind != "Rollback" and rollback and previous is not None:
-            message = (
-                f"version {version} failed ({state.reason}: {state.message}); "
-                f"rolled back to version {previous}"
-            )
-            _begin_rollout(
-                b,
-                s,
-                kind="Rollback",
-                version=int(previous),
-                sha256=str(rollout.get("previousSha256") or ""),
-                now=t,
-            )
-            st.set_condition(s, c.COND_ROLLOUT, False, "RolledBack", message, generation=gen, now=t)
-            notes.append(("Warning", "RolledBack", message))
-            metrics.ROLLBACKS.labels(namespace, str(monitor)).inc()
-        else:
-            reason = "RollbackFailed" if kind == "Rollback" else state.reason
-            message = f"version {version}: {state.reason}: {state.message}"
-            st.set_condition(s, c.COND_ROLLOUT, False, reason, message, generation=gen, now=t)
-            st.set_condition(
-                s, c.COND_READY, False, "RolloutFailed", message, generation=gen, now=t
-            )
-            notes.append(("Warning", reason, message))
-        return st.finalize(s, spec, generation=gen, now=t)
+        return _fail_rollout(
+            b,
+            s,
+            rollout,
+            reason=state.reason,
+            message=state.message,
+            deployment=deployment,
+            notes=notes,
+            actions=actions,
+            now=t,
+        )
 
     body = kube.update_status(namespace, str(monitor), follow)
     if body is not None:
-        for type_, reason, message in notes:
-            events.post(body, type=type_, reason=reason, message=message)
+        acting.perform(body, actions, now=now)
+        post_notes(body, notes)
+
+
+def post_notes(body: Mapping[str, Any], notes: list[tuple[str, str, str]]) -> None:
+    """Post the Events a rollout decision noted, and count promotions and rollbacks (after
+    the status write: a closure may run more than once)."""
+    namespace, monitor = _ids(body)
+    for type_, reason, message in notes:
+        if (type_, reason) == ("Normal", "RolloutComplete"):
+            metrics.PROMOTIONS.labels(namespace, monitor).inc()
+        elif (type_, reason) == ("Warning", "RolledBack"):
+            metrics.ROLLBACKS.labels(namespace, monitor).inc()
+        events.post(body, type=type_, reason=reason, message=message)
+
+
+def _fail_rollout(
+    b: Mapping[str, Any],
+    s: st.Status,
+    rollout: Mapping[str, Any],
+    *,
+    reason: str,
+    message: str,
+    deployment: Mapping[str, Any] | None,
+    notes: list[tuple[str, str, str]],
+    actions: list[Action],
+    now: dt.datetime,
+) -> st.Status:
+    """End the rollout in flight as failed (``reason``: ``message``): roll back to the
+    previous version when allowed and possible, else say so in RolloutComplete and Ready.
+    Pure: the rollback patch goes into ``actions``."""
+    spec = _spec(b)
+    gen = _generation(b)
+    kind = rollout.get("kind")
+    version = int(rollout["version"])
+    previous = rollout.get("previousVersion")
+    rollback = bool((spec.get("deployment") or {}).get("rollbackOnFailure", True))
+    if kind == "Pin" and s.get("pin"):
+        s["pin"] = {**s["pin"], "outcome": "Failed"}
+    s["rollout"] = dict(rollout)  # the rollback reads the failed version from it
+    if (
+        kind != "Rollback"
+        and rollback
+        and previous is not None
+        and _begin_rollout(
+            b,
+            s,
+            kind="Rollback",
+            version=int(previous),
+            sha256=str(rollout.get("previousSha256") or ""),
+            deployment=deployment,
+            actions=actions,
+            now=now,
+        )
+    ):
+        text = f"version {version} failed ({reason}: {message}); rolled back to version {previous}"
+        st.set_condition(s, c.COND_ROLLOUT, False, "RolledBack", text, generation=gen, now=now)
+        notes.append(("Warning", "RolledBack", text))
+        return st.finalize(s, spec, generation=gen, now=now)
+    s.pop("rollout", None)
+    cond_reason = "RollbackFailed" if kind == "Rollback" else reason
+    text = f"version {version}: {reason}: {message}"
+    st.set_condition(s, c.COND_ROLLOUT, False, cond_reason, text, generation=gen, now=now)
+    st.set_condition(s, c.COND_READY, False, "RolloutFailed", text, generation=gen, now=now)
+    notes.append(("Warning", cond_reason, text))
+    return st.finalize(s, spec, generation=gen, now=now)

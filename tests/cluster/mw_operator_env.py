@@ -50,7 +50,8 @@ Kube = Any  # tests/conftest.py's Kube
 # ---------------------------------------------------------------------------
 
 
-def operator_pod(kube: Kube) -> dict[str, Any] | None:
+def operator_pods(kube: Kube) -> list[dict[str, Any]]:
+    """The live operator pods (not terminating), oldest first."""
     pods = json.loads(
         kube.kubectl(
             "get",
@@ -64,7 +65,13 @@ def operator_pod(kube: Kube) -> dict[str, Any] | None:
         ).stdout
     )["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-    return live[0] if live else None
+    return sorted(live, key=lambda p: str(p["metadata"].get("creationTimestamp")))
+
+
+def operator_pod(kube: Kube) -> dict[str, Any] | None:
+    """The oldest live operator pod: the active one under kopf peering."""
+    pods = operator_pods(kube)
+    return pods[0] if pods else None
 
 
 def operator_ready(kube: Kube) -> bool:
@@ -77,23 +84,30 @@ def operator_ready(kube: Kube) -> bool:
     )
 
 
-def deploy_operator(kube: Kube) -> None:
-    """Install the CRD, RBAC and operator, start a fresh operator pod, wait until it is ready."""
+def deploy_operator(kube: Kube, *, replicas: int = 1) -> None:
+    """Install the CRDs, RBAC and operator, start fresh operator pods, wait until ready.
+
+    The manifest runs 2 replicas with kopf peering (one active); the tests run ``replicas``
+    (1 by default, so "the operator pod" is the active one) and scale up where they test
+    high availability.
+    """
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
     kube.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-f",
-        str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml"),
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/modelmonitors.modelwatch.io",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "crd/kopfpeerings.kopf.dev",
     )
     kube.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/modelmonitors.modelwatch.io"
+        "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "rbac")
     )
     kube.kubectl(
         "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "operator")
     )
     kube.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "rbac")
+        "scale", "deployment/modelwatch-operator", "-n", OPERATOR_NS, f"--replicas={replicas}"
     )
     # `make images` re-tags operator:dev in place; an unchanged pod template would keep a
     # pod of the previous build running, so every session starts a fresh pod.
@@ -102,12 +116,18 @@ def deploy_operator(kube: Kube) -> None:
         "rollout", "status", "deployment/modelwatch-operator", "-n", OPERATOR_NS, "--timeout=180s"
     )
     kube.wait_for(lambda: operator_ready(kube), timeout=180, what="the operator pod to be ready")
+    kube.wait_for(
+        lambda: len(operator_pods(kube)) == replicas,
+        timeout=120,
+        what=f"{replicas} operator pod(s) and no other",
+    )
 
 
 def operator_logs(kube: Kube) -> str:
-    proc = kube.kubectl(
-        "logs", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--tail=80", check=False
-    )
+    """The last lines of the active (oldest) operator pod's log."""
+    pod = operator_pod(kube)
+    target = f"pod/{pod['metadata']['name']}" if pod else "deploy/modelwatch-operator"
+    proc = kube.kubectl("logs", "-n", OPERATOR_NS, target, "--tail=80", check=False)
     return str(proc.stdout + proc.stderr)
 
 

@@ -23,9 +23,15 @@ KUSTOMIZATIONS = [
 @pytest.mark.cluster
 @pytest.mark.parametrize("path", KUSTOMIZATIONS)
 def test_kustomization_passes_server_side_dry_run(kube: Kube, path: str) -> None:
-    # The CRD must exist for the samples; the namespaces for namespaced objects.
+    # The CRDs must exist (ModelMonitor, and kopf's peering for manifests/operator); the
+    # namespaces for namespaced objects.
+    kube.kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
     kube.kubectl(
-        "apply", "--server-side", "-f", str(REPO / "crds" / "modelmonitors.modelwatch.io.yaml")
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/modelmonitors.modelwatch.io",
+        "crd/clusterkopfpeerings.kopf.dev",
     )
     kube.kubectl("create", "namespace", "modelwatch-system", check=False)
     args = [

@@ -7,10 +7,12 @@ from types import ModuleType
 
 import pytest
 
-from modelwatch_operator import builders, policies, status
+from modelwatch_operator import builders, main, policies, rollout, status
 
 
-@pytest.mark.parametrize("module", [builders, policies, status], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [builders, main, policies, rollout, status], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

@@ -359,3 +359,123 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="The duration must be"):
         policies.parse_duration(text)
+
+
+def lost(version: int, hours_ago: float, generation: int = 1) -> dict[str, Any]:
+    return {
+        "version": version,
+        "outcome": "Kept",
+        "reason": "ChallengerNotBetter",
+        "startedAt": ago(hours=hours_ago + 0.1),
+        "finishedAt": ago(hours=hours_ago),
+        "generation": generation,
+    }
+
+
+WON = {"version": 2, "outcome": "Promoted", "reason": "ChallengerWins", "finishedAt": ago(hours=9)}
+THREE_LOST = [WON, lost(3, 6), lost(4, 4), lost(5, 2)]
+
+
+@pytest.mark.parametrize(
+    ("spec_", "status", "manual", "generation", "fire", "reason"),
+    [
+        # Three losses in a row open the circuit (the default maxConsecutiveLosses is 3).
+        (spec(), {"history": [DRIFT], "retrains": THREE_LOST}, False, 1, False, "CircuitOpen"),
+        # ... which a manual request bypasses,
+        (spec(), {"history": [DRIFT], "retrains": THREE_LOST}, True, 1, True, "ManualRequest"),
+        # ... a new spec generation closes,
+        (spec(), {"history": [DRIFT], "retrains": THREE_LOST}, False, 2, True, "DataDrift"),
+        # ... and a healthy check after the last loss closes (then the M-of-N rule decides).
+        (
+            spec(triggers={"violations": 1, "window": 2}),
+            {"history": [{**CLEAN, "time": ago(hours=1)}, DRIFT], "retrains": THREE_LOST},
+            False,
+            1,
+            True,
+            "DataDrift",
+        ),
+        # A healthy check between losses restarts the count (one loss since).
+        (
+            spec(triggers={"violations": 1, "window": 2}),
+            {"history": [{**CLEAN, "time": ago(hours=3)}, DRIFT], "retrains": THREE_LOST},
+            False,
+            1,
+            True,
+            "DataDrift",
+        ),
+        # A healthy check before the losses does not.
+        (
+            spec(triggers={"violations": 1, "window": 2}),
+            {"history": [{**CLEAN, "time": ago(hours=7)}, DRIFT], "retrains": THREE_LOST},
+            False,
+            1,
+            False,
+            "CircuitOpen",
+        ),
+        # Two losses stay below three; a promotion or a failure ends a streak.
+        (spec(), {"history": [DRIFT], "retrains": THREE_LOST[:-1]}, False, 1, True, "DataDrift"),
+        (
+            spec(),
+            {
+                "history": [DRIFT],
+                "retrains": [
+                    lost(3, 8),
+                    lost(4, 6),
+                    {**WON, "finishedAt": ago(hours=5)},
+                    lost(6, 4),
+                ],
+            },
+            False,
+            1,
+            True,
+            "DataDrift",
+        ),
+        # A custom limit, and 0 disables the breaker.
+        (
+            spec(maxConsecutiveLosses=1),
+            {"history": [DRIFT], "retrains": [lost(3, 2)]},
+            False,
+            1,
+            False,
+            "CircuitOpen",
+        ),
+        (
+            spec(maxConsecutiveLosses=0),
+            {"history": [DRIFT], "retrains": THREE_LOST},
+            False,
+            1,
+            True,
+            "DataDrift",
+        ),
+        # A retrain in flight still outranks the breaker.
+        (
+            spec(),
+            {"history": [DRIFT], "retrains": THREE_LOST, "retrain": {"job": "j", "version": 6}},
+            False,
+            1,
+            False,
+            "RetrainInProgress",
+        ),
+    ],
+)
+def test_should_retrain_circuit_breaker(
+    spec_: dict[str, Any],
+    status: dict[str, Any],
+    manual: bool,
+    generation: int,
+    fire: bool,
+    reason: str,
+) -> None:
+    spec_["retrain"]["maxPerDay"] = 10  # the daily budget is not what these rows test
+    decision = policies.should_retrain(
+        spec=spec_, status=status, now=NOW, manual=manual, generation=generation
+    )
+    assert (decision.fire, decision.reason) == (fire, reason), decision.message
+
+
+def test_circuit_open_message_says_what_it_waits_for() -> None:
+    decision = policies.circuit_breaker(spec=spec(), status={"retrains": THREE_LOST}, generation=1)
+    assert decision.fire and decision.reason == "CircuitOpen"
+    assert "versions 3, 4, 5" in decision.message
+    for waits_for in ("spec changes", "check comes back healthy", "modelwatch.io/retrain-now"):
+        assert waits_for in decision.message

@@ -45,9 +45,27 @@ class FakeApi:
 
     def get_monitor(self, namespace: str, name: str) -> dict[str, Any] | None:
         body = self.monitors.get(name)
-        return copy.deepcopy(body) if body else None
+        if not body:
+            return None
+        body["metadata"].setdefault("resourceVersion", "1")
+        return copy.deepcopy(body)
 
-    def patch_monitor_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    def _bump(self, name: str) -> None:
+        meta = self.monitors[name]["metadata"]
+        meta["resourceVersion"] = str(int(meta.get("resourceVersion") or 1) + 1)
+
+    def patch_monitor_status(
+        self,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        resource_version: str | None = None,
+    ) -> None:
+        current = self.monitors[name]["metadata"].get("resourceVersion") or "1"
+        if resource_version is not None and resource_version != current:
+            raise kube.ApiException(status=409, reason="Conflict")
+        self._bump(name)
         status = self.monitors[name].setdefault("status", {})
         for key, value in patch.items():
             if value is None:
@@ -57,6 +75,7 @@ class FakeApi:
         json.dumps(status)  # must serialise
 
     def patch_monitor_annotations(self, namespace: str, name: str, ann: dict[str, Any]) -> None:
+        self._bump(name)
         current = self.monitors[name]["metadata"].setdefault("annotations", {})
         for key, value in ann.items():
             if value is None:
@@ -83,6 +102,13 @@ class FakeApi:
 
     def list_job_pods(self, namespace: str, job: str) -> list[dict[str, Any]]:
         return self.pods.get(job, [])
+
+    def list_monitor_jobs(self, namespace: str, monitor: str) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(j)
+            for j in self.jobs.values()
+            if (j["metadata"].get("labels") or {}).get(c.LABEL_MONITOR) == monitor
+        ]
 
     def pvc_exists(self, namespace: str, name: str) -> bool:
         return name in self.claims
@@ -182,6 +208,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
         "create_job",
         "job_exists",
         "list_job_pods",
+        "list_monitor_jobs",
         "get_deployment",
         "patch_deployment",
         "pvc_exists",
@@ -212,7 +239,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
         },
     }
     fake.deployments["srv"] = {
-        "metadata": {"name": "srv", "namespace": NS, "generation": 1, "labels": {}},
+        "metadata": {"name": "srv", "namespace": NS, "generation": 1, "uid": "d1", "labels": {}},
         "spec": {
             "replicas": 1,
             "template": {

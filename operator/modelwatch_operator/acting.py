@@ -1,0 +1,70 @@
+"""Perform the actions a decision returned, after status recorded the intent.
+
+A failure here leaves the intent in status: the periodic resync sees a rollout whose
+Deployment does not carry its target and patches again (:func:`rollout.plan_in_flight`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from modelwatch_operator import builders, events, kube, rollout
+from modelwatch_operator import status as st
+from modelwatch_operator.actions import Action, PatchDeployment, PostEvent
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def perform(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = _utcnow) -> None:
+    """Perform ``actions`` in order: Deployment patches first, then Events (an Event says
+    what happened only once it has)."""
+    for action in actions:
+        if isinstance(action, PatchDeployment):
+            patch_deployment(body, action, now=now)
+    for action in actions:
+        if isinstance(action, PostEvent):
+            events.post(body, type=action.type, reason=action.reason, message=action.message)
+
+
+def patch_deployment(
+    body: Mapping[str, Any], action: PatchDeployment, *, now: Clock = _utcnow
+) -> bool:
+    """Patch the serving Deployment to the recorded target, then acknowledge it in status.
+
+    Return False when the Deployment or its container is missing (the resync waits for it,
+    and fails the rollout once it timed out).
+    """
+    namespace = builders.monitor_namespace(body)
+    name = builders.monitor_name(body)
+    dep = kube.get_deployment(namespace, action.name)
+    container = builders.find_container(dep, action.container) if dep is not None else None
+    if dep is None or container is None:
+        return False
+    try:
+        patched = kube.patch_deployment(
+            namespace,
+            action.name,
+            builders.build_rollout_patch(
+                body, container=str(container["name"]), version=action.version, sha256=action.sha256
+            ),
+        )
+    except kube.ApiException as exc:
+        if exc.status == 404:
+            return False  # deleted meanwhile
+        raise
+
+    def ack(b: dict[str, Any], s: st.Status) -> st.Status | None:
+        current = s.get("rollout") or {}
+        if current.get("version") != action.version or current.get("kind") != action.kind:
+            return None  # another rollout meanwhile
+        s["rollout"] = rollout.acknowledge(current, patched, now=now())
+        return s
+
+    kube.update_status(namespace, name, ack)
+    return True

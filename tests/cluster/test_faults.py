@@ -1,0 +1,220 @@
+"""Faults on the real cluster: the operator killed right after it reserved a version, the
+serving Deployment recreated during a rollout, and two operator replicas at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.cluster.mw_operator_env import (
+    OPERATOR_NS,
+    condition,
+    deploy_operator,
+    events,
+    jobs,
+    monitor,
+    operator_pod,
+    operator_pods,
+    operator_ready,
+    run_check,
+    served_version,
+    server_deployment,
+    setup_model,
+    wait_status,
+)
+from tests.cluster.test_operator_loop import ready_pods_at
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+
+def status(kube: Any, namespace: str) -> dict[str, Any]:
+    result: dict[str, Any] = kube.get("modelmonitor", "iris", namespace).get("status") or {}
+    return result
+
+
+def kill(kube: Any, pod: dict[str, Any]) -> None:
+    """Delete a pod at once, as a node failure or an OOM kill would end it."""
+    kube.kubectl(
+        "delete",
+        "pod",
+        "-n",
+        OPERATOR_NS,
+        pod["metadata"]["name"],
+        "--grace-period=0",
+        "--force",
+        check=False,
+    )
+
+
+def test_operator_killed_right_after_reserving_a_version(operator: Any, namespace: str) -> None:
+    """The version is recorded in status, then the operator dies, and its Job is gone too
+    (as if it died before creating it): the next operator creates that Job, once."""
+    kube = operator
+    setup_model(kube, namespace, drifted=True)
+    spec = monitor(namespace)["spec"]
+    retrain = {**spec["retrain"], "automl": {"timeBudgetSeconds": 20, "estimators": ["lgbm", "rf"]}}
+    kube.apply(monitor(namespace, retrain=retrain))
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=60,
+        what="the monitor at version 1",
+    )
+    old = operator_pod(kube)
+    assert old is not None
+    kube.kubectl("annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1")
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: (s.get("retrain") or {}).get("version"),
+        timeout=60,
+        what="version 2 to be reserved",
+    )
+    assert (st["retrain"]["version"], st["retrain"]["job"]) == (2, "iris-retrain-2")
+    kill(kube, old)
+    # Its Job too, pods first (foreground), before the pod can publish version 2.
+    kube.kubectl(
+        "delete",
+        "job",
+        "iris-retrain-2",
+        "-n",
+        namespace,
+        "--cascade=foreground",
+        "--wait=true",
+        check=False,
+    )
+    kube.wait_for(
+        lambda: (
+            (p := operator_pod(kube)) is not None
+            and p["metadata"]["uid"] != old["metadata"]["uid"]
+            and operator_ready(kube)
+        ),
+        timeout=180,
+        what="a new operator pod",
+    )
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 2,
+        timeout=480,
+        what="the reserved version to be trained and rolled out after the restart",
+    )
+    names = [j["metadata"]["name"] for j in jobs(kube, namespace, "retrain")]
+    assert names == ["iris-retrain-2"]
+    assert st["latestVersion"] == 2 and not st.get("retrain")
+    assert [r["version"] for r in st["retrains"]] == [2]
+
+
+def test_deployment_recreated_during_a_rollout(operator: Any, namespace: str) -> None:
+    """The Deployment is deleted and re-applied (version 1, a new uid) while the rollout to
+    version 2 is in flight: the operator applies version 2 again and the rollout completes."""
+    kube = operator
+    _, sha1 = setup_model(kube, namespace, drifted=True)
+    deployment = {"name": "server", "container": "server", "progressDeadlineSeconds": 120}
+    kube.apply(monitor(namespace, pinnedVersion=1, deployment=deployment))
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=60,
+        what="the monitor at version 1",
+    )
+    kube.kubectl("annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1")
+    wait_status(
+        kube,
+        namespace,
+        lambda s: any(v["version"] == 2 for v in s.get("versions") or []) and not s.get("retrain"),
+        timeout=420,
+        what="version 2 to be trained (pinned at 1: not promoted)",
+    )
+    # A paused Deployment takes the patch but does not roll: the rollout stays in flight.
+    kube.kubectl("rollout", "pause", "deployment/server", "-n", namespace)
+    old_uid = kube.get("deployment", "server", namespace)["metadata"]["uid"]
+    kube.kubectl(
+        "patch",
+        "modelmonitor",
+        "iris",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"pinnedVersion": 2}}),
+    )
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: (s.get("rollout") or {}).get("version") == 2,
+        timeout=60,
+        what="the rollout to version 2 to start",
+    )
+    assert st["rollout"]["previousVersion"] == 1 and st["rollout"]["deploymentUid"] == old_uid
+    kube.wait_for(
+        lambda: served_version(kube, namespace) == "2", timeout=30, what="the patch to land"
+    )
+
+    kube.kubectl("delete", "deployment", "server", "-n", namespace, "--wait=true")
+    kube.apply(server_deployment(namespace, version=1, sha256=sha1))
+    new_uid = kube.get("deployment", "server", namespace)["metadata"]["uid"]
+    assert new_uid != old_uid
+
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 2 and not s.get("rollout"),
+        timeout=180,
+        what="the recreated Deployment to be rolled to version 2",
+    )
+    assert condition(st, "RolloutComplete")["status"] == "True"
+    assert served_version(kube, namespace) == "2"
+    dep = kube.get("deployment", "server", namespace)
+    assert dep["metadata"]["uid"] == new_uid
+    assert dep["metadata"]["labels"].get("modelwatch.io/monitor") == "iris"
+    kube.wait_for(
+        lambda: ready_pods_at(kube, namespace, 2), timeout=90, what="ready server pods at version 2"
+    )
+
+
+def test_two_replicas_fold_each_result_once(operator: Any, namespace: str) -> None:
+    """Two operator replicas run at once: kopf peering keeps one active, and each result is
+    read once: one history entry, one retrain Job, one Event of each kind."""
+    kube = operator
+    deploy_operator(kube, replicas=2)
+    try:
+        pods = operator_pods(kube)
+        assert len(pods) == 2
+        peering = kube.get("clusterkopfpeering", "modelwatch")
+        kube.wait_for(
+            lambda: len(kube.get("clusterkopfpeering", "modelwatch").get("status") or {}) == 2,
+            timeout=90,
+            what="both replicas in the peering object",
+        )
+        setup_model(kube, namespace, drifted=True)
+        kube.apply(monitor(namespace))
+        wait_status(
+            kube,
+            namespace,
+            lambda s: s.get("currentVersion") == 1,
+            timeout=90,
+            what="the monitor at version 1",
+        )
+        run_check(kube, namespace, "iris-check-manual-1")
+        st = wait_status(
+            kube,
+            namespace,
+            lambda s: s.get("currentVersion") == 2,
+            timeout=600,
+            what="the check, the retrain and the rollout with two replicas",
+        )
+        names = [j["metadata"]["name"] for j in jobs(kube, namespace, "retrain")]
+        assert names == ["iris-retrain-2"]
+        assert [r["version"] for r in st["retrains"]] == [2]
+        assert st["lastCheck"]["job"] == "iris-check-manual-1"
+        for reason in ("DriftDetected", "RetrainStarted", "RolloutComplete"):
+            said = events(kube, namespace, reason=reason)
+            assert len(said) == 1, (reason, said)
+        assert peering["metadata"]["name"] == "modelwatch"
+    finally:
+        deploy_operator(kube, replicas=1)
