@@ -171,6 +171,47 @@ def apply_cronjob(manifest: Mapping[str, Any]) -> None:
     _server_side_apply(_batch().patch_namespaced_cron_job, manifest)
 
 
+def _read(read: Callable[..., Any], namespace: str, name: str) -> dict[str, Any] | None:
+    """Read one object with ``read``, a ``read_namespaced_*`` method; None when absent."""
+    try:
+        return _plain(read(name, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _create(create: Callable[..., Any], manifest: Mapping[str, Any]) -> bool:
+    """Create ``manifest`` with ``create``; False when the name is taken (409 AlreadyExists)."""
+    try:
+        create(manifest["metadata"]["namespace"], dict(manifest), field_manager=c.FIELD_MANAGER)
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def get_config_map(namespace: str, name: str) -> dict[str, Any] | None:
+    return _read(_core().read_namespaced_config_map, namespace, name)
+
+
+def create_config_map(manifest: Mapping[str, Any]) -> bool:
+    return _create(_core().create_namespaced_config_map, manifest)
+
+
+def get_cronjob(namespace: str, name: str) -> dict[str, Any] | None:
+    return _read(_batch().read_namespaced_cron_job, namespace, name)
+
+
+def create_cronjob(manifest: Mapping[str, Any]) -> bool:
+    return _create(_batch().create_namespaced_cron_job, manifest)
+
+
+def get_job(namespace: str, name: str) -> dict[str, Any] | None:
+    return _read(_batch().read_namespaced_job, namespace, name)
+
+
 def create_job(manifest: Mapping[str, Any]) -> bool:
     """Create a Job; return False when it already exists (409), which makes creation idempotent."""
     try:
