@@ -270,7 +270,7 @@ def _string(pattern: re.Pattern[str] | None = None) -> _Check:
     def check(value: Any, path: str) -> Problems:
         if not isinstance(value, str):
             return [f"{path}: must be a string, got {_show(value)}"]
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             return [f"{path}: must match {pattern.pattern}, got {_show(value)}"]
         return []
 
