@@ -1,10 +1,14 @@
 """Create or update a monitor's children without ever adopting an object.
 
 Read, decide with :mod:`guards`, then act: an absent child is created (POST, so a name taken
-meanwhile answers 409 instead of merging into it), an owned child is server-side applied with
-its ``metadata.uid`` as a precondition (so a child deleted or replaced meanwhile answers 409
-instead of being written), and anything else is left alone and reported as a
-:class:`~modelwatch_operator.policies.Decision` that does not fire. A 409 reads again.
+meanwhile answers 409 instead of being merged into), an owned child is replaced (PUT) with
+the resourceVersion that was read (so a child changed, deleted or recreated meanwhile answers
+409 or 404 instead of being overwritten), and anything else is left alone and reported as a
+:class:`~modelwatch_operator.policies.Decision` that does not fire. A 409 or 404 reads again.
+
+Not server-side apply: it creates an absent object but merges into an existing one, which is
+exactly the adoption this module prevents; and fields set by a create would stay owned by
+that create, so a later apply could never remove them (a dropped store volume, say).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ MAX_ATTEMPTS: Final = 3
 
 Reader = Callable[[str, str], dict[str, Any] | None]
 Creator = Callable[[Mapping[str, Any]], bool]
-Applier = Callable[[Mapping[str, Any]], None]
+Replacer = Callable[[Mapping[str, Any]], None]
 
 
 class ChildRaceError(RuntimeError):
@@ -48,8 +52,39 @@ def _owner_uid(body: Mapping[str, Any]) -> str:
     return str((body.get("metadata") or {}).get("uid") or "")
 
 
-def _with_uid(manifest: Mapping[str, Any], uid: str) -> dict[str, Any]:
-    return {**manifest, "metadata": {**manifest["metadata"], "uid": uid}}
+def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``desired`` as the replacement of the owned child ``existing``.
+
+    It carries ``existing``'s resourceVersion (the write's precondition) and keeps what
+    others added to its metadata: labels and annotations (ours win on the same key), and
+    owner references other than ours that are not controllers.
+
+    >>> old = {"metadata": {"name": "a", "resourceVersion": "7", "labels": {"x": "1"},
+    ...        "annotations": {"note": "kept"}}, "data": {"k": "old"}}
+    >>> new = updated_child(old, {"metadata": {"name": "a", "labels": {"y": "2"}},
+    ...                           "data": {"k": "new"}})
+    >>> new["metadata"]["resourceVersion"], new["metadata"]["labels"], new["data"]
+    ('7', {'x': '1', 'y': '2'}, {'k': 'new'})
+    >>> new["metadata"]["annotations"]
+    {'note': 'kept'}
+    """
+    old: Mapping[str, Any] = existing.get("metadata") or {}
+    meta = dict(desired["metadata"])
+    ours = [dict(ref) for ref in meta.get("ownerReferences") or []]
+    our_uids = {ref.get("uid") for ref in ours}
+    others = [
+        dict(ref)
+        for ref in old.get("ownerReferences") or []
+        if ref.get("uid") not in our_uids and not ref.get("controller")
+    ]
+    meta["resourceVersion"] = old.get("resourceVersion")
+    meta["labels"] = {**(old.get("labels") or {}), **(meta.get("labels") or {})}
+    annotations = {**(old.get("annotations") or {}), **(meta.get("annotations") or {})}
+    if annotations:
+        meta["annotations"] = annotations
+    if ours or others:
+        meta["ownerReferences"] = [*others, *ours]
+    return {**desired, "metadata": meta}
 
 
 def ensure_child(
@@ -58,9 +93,10 @@ def ensure_child(
     *,
     read: Reader,
     create: Creator,
-    apply: Applier,
+    replace: Replacer,
 ) -> Decision:
-    """Create ``manifest`` when absent, apply it when this monitor owns it, else refuse."""
+    """Create ``manifest`` when absent, replace the child when this monitor owns it, else
+    leave it alone and return the ``NameConflict``."""
     meta = manifest["metadata"]
     kind, name, namespace = str(manifest["kind"]), str(meta["name"]), str(meta["namespace"])
     for _ in range(MAX_ATTEMPTS):
@@ -74,12 +110,11 @@ def ensure_child(
             if create(manifest):
                 return decision
             continue  # created by someone else meanwhile: read again
-        uid = str((existing.get("metadata") or {}).get("uid") or "")
         try:
-            apply(_with_uid(manifest, uid))
+            replace(updated_child(existing, manifest))
         except kube.ApiException as exc:
             if exc.status in (404, 409):
-                continue  # deleted or replaced meanwhile: read again
+                continue  # changed, deleted or recreated meanwhile: read again
             raise
         return decision
     raise ChildRaceError(f"{kind} {namespace}/{name} changed {MAX_ATTEMPTS} times while written")
@@ -101,12 +136,16 @@ def ensure_children(body: Mapping[str, Any]) -> Decision | None:
         builders.build_config_map(body),
         read=kube.get_config_map,
         create=kube.create_config_map,
-        apply=kube.apply_config_map,
+        replace=kube.replace_config_map,
     )
     if not config.fire:
         return config
     cron = ensure_child(
-        body, cronjob, read=kube.get_cronjob, create=kube.create_cronjob, apply=kube.apply_cronjob
+        body,
+        cronjob,
+        read=kube.get_cronjob,
+        create=kube.create_cronjob,
+        replace=kube.replace_cronjob,
     )
     return None if cron.fire else cron
 

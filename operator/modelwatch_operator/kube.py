@@ -19,7 +19,6 @@ from modelwatch_operator import status as st
 ApiException = client.ApiException
 
 _MERGE = "application/merge-patch+json"
-_APPLY = "application/apply-patch+yaml"
 _STRATEGIC = "application/strategic-merge-patch+json"
 
 _locks: dict[tuple[str, str], threading.RLock] = {}
@@ -150,25 +149,22 @@ def update_status(namespace: str, name: str, fn: UpdateFn) -> dict[str, Any] | N
 # --- children ---------------------------------------------------------------------------
 
 
-def _server_side_apply(patch: Callable[..., Any], manifest: Mapping[str, Any]) -> None:
-    """Server-side apply ``manifest`` with ``patch``, a ``patch_namespaced_*`` method."""
+def _replace(replace: Callable[..., Any], manifest: Mapping[str, Any]) -> None:
+    """Replace (PUT) an object with ``replace``, a ``replace_namespaced_*`` method.
+
+    ``manifest`` carries the resourceVersion it was built from: a change meanwhile, or a
+    deletion, answers 409 or 404 instead of being overwritten.
+    """
     meta = manifest["metadata"]
-    patch(
-        meta["name"],
-        meta["namespace"],
-        dict(manifest),
-        field_manager=c.FIELD_MANAGER,
-        force=True,
-        _content_type=_APPLY,
-    )
+    replace(meta["name"], meta["namespace"], dict(manifest), field_manager=c.FIELD_MANAGER)
 
 
-def apply_config_map(manifest: Mapping[str, Any]) -> None:
-    _server_side_apply(_core().patch_namespaced_config_map, manifest)
+def replace_config_map(manifest: Mapping[str, Any]) -> None:
+    _replace(_core().replace_namespaced_config_map, manifest)
 
 
-def apply_cronjob(manifest: Mapping[str, Any]) -> None:
-    _server_side_apply(_batch().patch_namespaced_cron_job, manifest)
+def replace_cronjob(manifest: Mapping[str, Any]) -> None:
+    _replace(_batch().replace_namespaced_cron_job, manifest)
 
 
 def _read(read: Callable[..., Any], namespace: str, name: str) -> dict[str, Any] | None:

@@ -7,10 +7,12 @@ from types import ModuleType
 
 import pytest
 
-from modelwatch_operator import builders, guards, policies, status
+from modelwatch_operator import builders, children, guards, policies, status
 
 
-@pytest.mark.parametrize("module", [builders, guards, policies, status], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [builders, children, guards, policies, status], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

@@ -34,7 +34,13 @@ def _users_config_map(name: str = "mm-config") -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": NS, "uid": "users", "labels": {"app": "mine"}},
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "uid": "users",
+            "resourceVersion": "5",
+            "labels": {"app": "mine"},
+        },
         "data": {"config.json": '{"mine": true}', "other": "keep me"},
     }
 
@@ -43,7 +49,7 @@ def _users_cronjob(name: str = "mm-check") -> dict[str, Any]:
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": {"name": name, "namespace": NS, "uid": "users"},
+        "metadata": {"name": name, "namespace": NS, "uid": "users", "resourceVersion": "5"},
         "spec": {"schedule": "1 2 3 4 5", "jobTemplate": {"spec": {"template": {}}}},
     }
 
@@ -64,11 +70,17 @@ def _ready(api: FakeApi) -> dict[str, Any]:
 def test_absent_children_are_created_then_owned_ones_updated(api: FakeApi) -> None:
     assert _reconcile(api) is None
     assert api.cronjobs["mm-check"]["metadata"]["ownerReferences"][0]["uid"] == "u1"
+    api.cronjobs["mm-check"]["metadata"]["annotations"] = {"team": "ml"}  # added by a user
     api.monitors["mm"]["spec"]["schedule"] = "*/9 * * * *"
+    del api.monitors["mm"]["spec"]["store"]["volume"]
     assert _reconcile(api) is None
-    assert api.cronjobs["mm-check"]["spec"]["schedule"] == "*/9 * * * *"
-    # The update went out with the read object's uid as a precondition.
-    assert api.cronjobs["mm-check"]["metadata"]["uid"] == "uid-mm-check"
+    cronjob = api.cronjobs["mm-check"]
+    assert cronjob["spec"]["schedule"] == "*/9 * * * *"
+    # Replaced, not merged: the dropped store volume is gone, the user's annotation stays.
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert [v["name"] for v in pod["volumes"]] == ["config", "tmp"]
+    assert cronjob["metadata"]["annotations"] == {"team": "ml"}
+    assert cronjob["metadata"]["resourceVersion"] == "2"
 
 
 def test_users_config_map_is_left_alone(api: FakeApi) -> None:
@@ -127,7 +139,7 @@ def test_name_taken_between_read_and_create_is_read_again(
     assert api.config_maps["mm-config"] == users
 
 
-def test_child_replaced_between_read_and_apply_is_read_again(
+def test_child_recreated_between_read_and_replace_is_read_again(
     api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _reconcile(api)

@@ -70,17 +70,22 @@ class FakeApi:
         if name in store:
             return False  # 409 AlreadyExists
         obj = copy.deepcopy(dict(manifest))
-        obj["metadata"]["uid"] = f"uid-{name}"
+        obj["metadata"].update(uid=f"uid-{name}", resourceVersion="1")
         store[name] = obj
         return True
 
     @staticmethod
-    def _apply(store: dict[str, dict[str, Any]], manifest: Mapping[str, Any]) -> None:
-        """Server-side apply with a uid precondition, as the API server does it."""
+    def _replace(store: dict[str, dict[str, Any]], manifest: Mapping[str, Any]) -> None:
+        """Replace with the resourceVersion as a precondition, as the API server does."""
         name = manifest["metadata"]["name"]
-        if name not in store or store[name]["metadata"]["uid"] != manifest["metadata"]["uid"]:
+        if name not in store:
+            raise kube.ApiException(status=404, reason="Not Found")
+        old = store[name]["metadata"]
+        if old["resourceVersion"] != manifest["metadata"]["resourceVersion"]:
             raise kube.ApiException(status=409, reason="Conflict")
-        store[name] = copy.deepcopy(dict(manifest))
+        obj = copy.deepcopy(dict(manifest))
+        obj["metadata"].update(uid=old["uid"], resourceVersion=str(int(old["resourceVersion"]) + 1))
+        store[name] = obj
 
     def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.config_maps.get(name))
@@ -88,8 +93,8 @@ class FakeApi:
     def create_config_map(self, manifest: Mapping[str, Any]) -> bool:
         return self._create(self.config_maps, manifest)
 
-    def apply_config_map(self, manifest: Mapping[str, Any]) -> None:
-        self._apply(self.config_maps, manifest)
+    def replace_config_map(self, manifest: Mapping[str, Any]) -> None:
+        self._replace(self.config_maps, manifest)
 
     def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.cronjobs.get(name))
@@ -97,8 +102,8 @@ class FakeApi:
     def create_cronjob(self, manifest: Mapping[str, Any]) -> bool:
         return self._create(self.cronjobs, manifest)
 
-    def apply_cronjob(self, manifest: Mapping[str, Any]) -> None:
-        self._apply(self.cronjobs, manifest)
+    def replace_cronjob(self, manifest: Mapping[str, Any]) -> None:
+        self._replace(self.cronjobs, manifest)
 
     def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.jobs.get(name))
@@ -212,10 +217,10 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
         "patch_monitor_annotations",
         "get_config_map",
         "create_config_map",
-        "apply_config_map",
+        "replace_config_map",
         "get_cronjob",
         "create_cronjob",
-        "apply_cronjob",
+        "replace_cronjob",
         "get_job",
         "create_job",
         "job_exists",
