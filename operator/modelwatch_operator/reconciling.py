@@ -233,7 +233,11 @@ def _take_over_deployment(body: Mapping[str, Any]) -> TakeOver | None:
         events.warning(body, claim.reason, claim.message)
         return False, claim.reason, claim.message, None, None
     if claim.reason != guards.CLAIMED_BY_US:
-        kube.patch_deployment(namespace, dep_name, builders.build_takeover_patch(body))
+        patch = builders.build_takeover_patch(body)
+        read_version = (dep.get("metadata") or {}).get("resourceVersion")
+        if read_version:  # claim the Deployment as read: a claim meanwhile answers 409
+            patch["metadata"]["resourceVersion"] = read_version
+        kube.patch_deployment(namespace, dep_name, patch)
     version, sha = builders.read_model_env(container)
     return True, "DeploymentFound", f'serving deployment "{dep_name}"', version, sha
 

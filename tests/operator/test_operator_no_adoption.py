@@ -217,6 +217,24 @@ def test_second_monitor_does_not_touch_a_claimed_deployment(api: FakeApi) -> Non
     assert set(api.config_maps) == {"mm-config", "mm2-config"}  # its own children are fine
 
 
+def test_takeover_is_conditional_on_the_deployment_as_read(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api.deployments["srv"]["metadata"]["resourceVersion"] = "41"
+    patches: list[dict[str, Any]] = []
+    real_patch = api.patch_deployment
+
+    def record(namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        patches.append(copy.deepcopy(patch))
+        return real_patch(namespace, name, patch)
+
+    monkeypatch.setattr(kube, "patch_deployment", record)
+    _reconcile(api)
+    assert patches == [{"metadata": {"labels": {c.LABEL_MONITOR: "mm"}, "resourceVersion": "41"}}]
+    _reconcile(api)
+    assert len(patches) == 1  # claimed already: not patched again
+
+
 def test_second_monitor_takes_over_once_the_first_is_gone(api: FakeApi) -> None:
     _reconcile(api)
     second = _second_monitor(api)
