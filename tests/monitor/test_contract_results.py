@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import doctest
 import json
 import math
 import pathlib
@@ -269,3 +270,8 @@ def test_real_check_results_are_valid(
     failed = _check(["--reference", ref, "--current", missing, *out], capsys)
     assert failed["ok"] is False
     assert contract.validate_result(failed) == []
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(contract)
+    assert result.failed == 0 and result.attempted > 0
