@@ -56,8 +56,8 @@ def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> di
     """Return ``desired`` as the replacement of the owned child ``existing``.
 
     It carries ``existing``'s resourceVersion (the write's precondition) and keeps what
-    others added to its metadata: labels and annotations (ours win on the same key), and
-    owner references other than ours that are not controllers.
+    others added to its metadata: labels and annotations (ours win on the same key),
+    finalizers, and owner references other than ours that are not controllers.
 
     >>> old = {"metadata": {"name": "a", "resourceVersion": "7", "labels": {"x": "1"},
     ...        "annotations": {"note": "kept"}}, "data": {"k": "old"}}
@@ -84,6 +84,8 @@ def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> di
         meta["annotations"] = annotations
     if ours or others:
         meta["ownerReferences"] = [*others, *ours]
+    if old.get("finalizers"):
+        meta["finalizers"] = list(old["finalizers"])
     return {**desired, "metadata": meta}
 
 

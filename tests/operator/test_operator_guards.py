@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelwatch_operator import builders, guards
+from modelwatch_operator import builders, children, guards
 from modelwatch_operator import constants as c
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -149,3 +149,44 @@ def test_shipped_allowlist_allows_the_default_monitor_image() -> None:
     crd_default = spec["properties"]["images"]["properties"]["monitor"]["default"]
     assert crd_default == builders.DEFAULT_MONITOR_IMAGE
     assert guards.image_allowed(crd_default, patterns, field="spec.images.monitor").fire
+
+
+def test_updated_child_keeps_what_others_added() -> None:
+    ours = {"uid": "u1", "kind": "ModelMonitor", "name": "mm", "controller": True}
+    existing = {
+        "metadata": {
+            "name": "mm-check",
+            "resourceVersion": "9",
+            "labels": {c.LABEL_MONITOR: "old", "team": "ml"},
+            "annotations": {"note": "kept"},
+            "finalizers": ["example.com/audit"],
+            "ownerReferences": [
+                {**ours, "name": "stale-copy"},
+                {"uid": "app", "kind": "Application", "name": "argo"},
+                {"uid": "ctl", "kind": "Other", "name": "x", "controller": True},
+            ],
+        },
+        "spec": {"schedule": "old"},
+    }
+    desired = {
+        "kind": "CronJob",
+        "metadata": {
+            "name": "mm-check",
+            "labels": {c.LABEL_MONITOR: "mm"},
+            "ownerReferences": [ours],
+        },
+        "spec": {"schedule": "new"},
+    }
+    new = children.updated_child(existing, desired)
+    assert new["spec"] == {"schedule": "new"}
+    meta = new["metadata"]
+    assert meta["resourceVersion"] == "9"
+    assert meta["labels"] == {c.LABEL_MONITOR: "mm", "team": "ml"}
+    assert meta["annotations"] == {"note": "kept"}
+    assert meta["finalizers"] == ["example.com/audit"]
+    assert meta["ownerReferences"] == [{"uid": "app", "kind": "Application", "name": "argo"}, ours]
+    assert desired["metadata"] == {  # not mutated
+        "name": "mm-check",
+        "labels": {c.LABEL_MONITOR: "mm"},
+        "ownerReferences": [ours],
+    }
