@@ -20,7 +20,9 @@ Three contracts live here:
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 SCHEMA_VERSION: Final = 1
@@ -193,6 +195,281 @@ def parse_result(text: str | None) -> dict[str, Any]:
     if doc.get("schema") != SCHEMA_VERSION:
         raise ContractError(f"result schema {doc.get('schema')!r} is not supported")
     return doc
+
+
+# ---------------------------------------------------------------------------
+# Result validation (the operator's side of the boundary)
+# ---------------------------------------------------------------------------
+#
+# The operator folds a result into status only when validate_result finds no problem;
+# otherwise the Job counts as failed with reason REASON_INVALID_RESULT and the problems,
+# each "<field>: <why>", as its message. Numbers must be finite (json reads NaN and
+# Infinity), integers fit in int64, the sha256 is 64 lowercase hex digits, reasons are
+# the known ones below, and strings are bounded. Over-long strings are rejected, not
+# truncated: encode_result never writes one, so a result that does is not trusted at all.
+# Fields this table does not name are allowed (a newer image may add some) but still
+# pass the finite-number, string-length and nesting bounds.
+
+REASON_INVALID_RESULT: Final = "InvalidResult"
+CHECK_FAILURE_REASONS: Final = frozenset(
+    {"CheckFailed", "ConfigError", "DataError", REASON_NO_DATA}
+)
+RETRAIN_FAILURE_REASONS: Final = frozenset(
+    {"ConfigError", "DataError", "NotEnoughLabels", "StoreError", "TrainingFailed", "VersionExists"}
+)
+PROMOTION_REASONS: Final = frozenset(
+    {"BelowMinImprovement", "ChallengerBetter", "ChampionUnusable", "FirstVersion"}
+)
+MAX_MESSAGE_CHARS: Final = MAX_RESULT_BYTES  # ``message``: at most the whole result
+MAX_STRING_CHARS: Final = 1024  # any other string
+MAX_ITEMS: Final = 64  # entries of any list or object
+MAX_DEPTH: Final = 4  # nesting below the result object
+MAX_LISTED: Final = 5  # topFeatures, quality
+_INT64: Final = 2**63
+
+SHA256_RE: Final = re.compile(r"^[0-9a-f]{64}$")
+REPORT_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+IDENTIFIER_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+Problems = list[str]
+_Check = Callable[[Any, str], Problems]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _bool(value: Any, path: str) -> Problems:
+    return [] if isinstance(value, bool) else [f"{path}: must be true or false, got {_show(value)}"]
+
+
+def _integer(minimum: int) -> _Check:
+    def check(value: Any, path: str) -> Problems:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return [f"{path}: must be an integer, got {_show(value)}"]
+        return [] if value >= minimum else [f"{path}: must be >= {minimum}, got {value}"]
+
+    return check
+
+
+def _number(low: float | None = None, high: float | None = None) -> _Check:
+    def check(value: Any, path: str) -> Problems:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return [f"{path}: must be a number, got {_show(value)}"]
+        if not math.isfinite(value):
+            return []  # reported once, by _bounds
+        if (low is not None and value < low) or (high is not None and value > high):
+            return [f"{path}: must be in [{low}, {high}], got {value}"]
+        return []
+
+    return check
+
+
+def _string(pattern: re.Pattern[str] | None = None) -> _Check:
+    def check(value: Any, path: str) -> Problems:
+        if not isinstance(value, str):
+            return [f"{path}: must be a string, got {_show(value)}"]
+        if pattern is not None and not pattern.fullmatch(value):
+            return [f"{path}: must match {pattern.pattern}, got {_show(value)}"]
+        return []
+
+    return check
+
+
+def _one_of(choices: frozenset[str]) -> _Check:
+    def check(value: Any, path: str) -> Problems:
+        if value in choices:
+            return []
+        return [f"{path}: must be one of {', '.join(sorted(choices))}, got {_show(value)}"]
+
+    return check
+
+
+def _nullable(inner: _Check) -> _Check:
+    def check(value: Any, path: str) -> Problems:
+        return [] if value is None else inner(value, path)
+
+    return check
+
+
+def _list_of(inner: _Check, *, max_items: int) -> _Check:
+    def check(value: Any, path: str) -> Problems:
+        if not isinstance(value, list):
+            return [f"{path}: must be a list, got {_show(value)}"]
+        if len(value) > max_items:
+            return [f"{path}: must hold at most {max_items} items, got {len(value)}"]
+        return [p for i, item in enumerate(value) for p in inner(item, f"{path}[{i}]")]
+
+    return check
+
+
+def _values_of(inner: _Check) -> _Check:
+    def check(value: Any, path: str) -> Problems:
+        if not isinstance(value, dict):
+            return [f"{path}: must be an object, got {_show(value)}"]
+        return [p for key, item in value.items() for p in inner(item, f"{path}.{key}")]
+
+    return check
+
+
+def _object(fields: Mapping[str, tuple[bool, _Check]]) -> _Check:
+    """Check the named fields of an object; ``fields`` maps a key to (required, check)."""
+
+    def check(value: Any, path: str) -> Problems:
+        if not isinstance(value, dict):
+            return [f"{path or 'result'}: must be an object, got {_show(value)}"]
+        problems: Problems = []
+        for key, (required, inner) in fields.items():
+            where = f"{path}.{key}" if path else key
+            if key not in value:
+                if required:
+                    problems.append(f"{where}: is required")
+                continue
+            problems += inner(value[key], where)
+        return problems
+
+    return check
+
+
+def _bounds(value: Any, path: str, depth: int) -> Problems:
+    """Bounds every value obeys: finite numbers, int64, bounded strings, lists and nesting."""
+    where = path or "result"
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, float):
+        return [] if math.isfinite(value) else [f"{where}: must be a finite number, got {value}"]
+    if isinstance(value, int):
+        return [] if -_INT64 <= value < _INT64 else [f"{where}: does not fit in 64 bits"]
+    if isinstance(value, str):
+        limit = MAX_MESSAGE_CHARS if path == "message" else MAX_STRING_CHARS
+        if len(value) > limit:
+            return [f"{where}: must be at most {limit} characters, got {len(value)}"]
+        return []
+    if isinstance(value, list | dict):
+        if depth >= MAX_DEPTH:
+            return [f"{where}: nests deeper than {MAX_DEPTH} levels"]
+        if len(value) > MAX_ITEMS:
+            return [f"{where}: must hold at most {MAX_ITEMS} entries, got {len(value)}"]
+        if isinstance(value, list):
+            items = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+        else:
+            items = [(f"{path}.{key}" if path else str(key), item) for key, item in value.items()]
+        return [p for sub, item in items for p in _bounds(item, sub, depth + 1)]
+    return [f"{where}: has unsupported type {type(value).__name__}"]
+
+
+_SCORE = _nullable(_number())
+_CHECK_OK = _object(
+    {
+        "reportId": (True, _string(REPORT_ID_RE)),
+        "reportUri": (False, _nullable(_string())),
+        "datasetDrift": (True, _bool),
+        "driftShare": (True, _number(0.0, 1.0)),
+        "nDrifted": (True, _integer(0)),
+        "nFeatures": (True, _integer(0)),
+        "topFeatures": (
+            False,
+            _list_of(
+                _object(
+                    {
+                        "name": (True, _string()),
+                        "test": (True, _string(IDENTIFIER_RE)),
+                        "statistic": (False, _SCORE),
+                        "pValue": (False, _nullable(_number(0.0, 1.0))),
+                    }
+                ),
+                max_items=MAX_LISTED,
+            ),
+        ),
+        "qualityFindings": (False, _integer(0)),
+        "quality": (False, _list_of(_string(), max_items=MAX_LISTED)),
+        "metric": (
+            False,
+            _nullable(
+                _object(
+                    {
+                        "name": (True, _string(IDENTIFIER_RE)),
+                        "value": (False, _SCORE),
+                        "baseline": (False, _SCORE),
+                        "relativeChange": (False, _SCORE),
+                        "degraded": (False, _bool),
+                        "undefinedReason": (False, _nullable(_string())),
+                    }
+                )
+            ),
+        ),
+        "rows": (False, _nullable(_values_of(_nullable(_integer(0))))),
+        "message": (False, _string()),
+    }
+)
+_CHECK_FAILED = _object(
+    {"reason": (True, _one_of(CHECK_FAILURE_REASONS)), "message": (False, _string())}
+)
+_REPORT_REF = _nullable(_string(re.compile(f"^$|{REPORT_ID_RE.pattern}")))
+_RETRAIN_OK = _object(
+    {
+        "version": (True, _integer(1)),
+        "sha256": (True, _string(SHA256_RE)),
+        "metric": (True, _string(IDENTIFIER_RE)),
+        "challenger": (True, _object({"score": (False, _SCORE)})),
+        "champion": (
+            False,
+            _nullable(_object({"version": (True, _integer(1)), "score": (False, _SCORE)})),
+        ),
+        "promote": (True, _bool),
+        "reason": (True, _one_of(PROMOTION_REASONS)),
+        "message": (False, _string()),
+        "improvement": (False, _SCORE),
+        "minImprovement": (False, _SCORE),
+        "greaterIsBetter": (False, _bool),
+        "reportId": (False, _REPORT_REF),
+        "bestEstimator": (False, _nullable(_string(IDENTIFIER_RE))),
+        "rows": (False, _nullable(_values_of(_nullable(_integer(0))))),
+        "uri": (False, _nullable(_string())),
+        "seconds": (False, _nullable(_number(0.0))),
+    }
+)
+_RETRAIN_FAILED = _object(
+    {
+        "version": (False, _integer(1)),
+        "reason": (True, _one_of(RETRAIN_FAILURE_REASONS)),
+        "message": (False, _string()),
+        "reportId": (False, _REPORT_REF),
+        "seconds": (False, _nullable(_number(0.0))),
+    }
+)
+_RESULT_RULES: Final = {
+    ("check", True): _CHECK_OK,
+    ("check", False): _CHECK_FAILED,
+    ("retrain", True): _RETRAIN_OK,
+    ("retrain", False): _RETRAIN_FAILED,
+}
+
+
+def validate_result(doc: Mapping[str, Any]) -> Problems:
+    """Return the problems of a parsed result, each ``"<field>: <why>"``; empty when valid.
+
+    Pure: the operator calls it on :func:`parse_result`'s output before any field reaches
+    status, and treats a result with problems as a failed Job (``InvalidResult``).
+
+    >>> validate_result({"schema": 1, "kind": "retrain", "ok": False, "reason": "DataError"})
+    []
+    >>> validate_result({"schema": 1, "kind": "check", "ok": True, "reportId": "r1",
+    ...     "datasetDrift": False, "driftShare": float("nan"), "nDrifted": 0, "nFeatures": 2})
+    ['driftShare: must be a finite number, got nan']
+    """
+    if not isinstance(doc, dict):
+        return [f"result: must be an object, got {_show(doc)}"]
+    problems = _bounds(doc, "", 0)
+    if doc.get("schema") != SCHEMA_VERSION:
+        problems.append(f"schema: must be {SCHEMA_VERSION}, got {_show(doc.get('schema'))}")
+    kind, ok = doc.get("kind"), doc.get("ok")
+    if kind not in RESULT_KINDS:
+        return [*problems, f"kind: must be one of {', '.join(RESULT_KINDS)}, got {_show(kind)}"]
+    if not isinstance(ok, bool):
+        return [*problems, *_bool(ok, "ok")]
+    return [*problems, *_RESULT_RULES[(str(kind), ok)](doc, "")]
 
 
 # ---------------------------------------------------------------------------

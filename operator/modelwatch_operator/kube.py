@@ -21,7 +21,6 @@ from modelwatch_operator import status as st
 ApiException = client.ApiException
 
 _MERGE = "application/merge-patch+json"
-_APPLY = "application/apply-patch+yaml"
 _STRATEGIC = "application/strategic-merge-patch+json"
 
 _locks: dict[tuple[str, str], threading.RLock] = {}
@@ -186,25 +185,63 @@ def cluster_peering_exists(name: str) -> bool:
 # --- children ---------------------------------------------------------------------------
 
 
-def _server_side_apply(patch: Callable[..., Any], manifest: Mapping[str, Any]) -> None:
-    """Server-side apply ``manifest`` with ``patch``, a ``patch_namespaced_*`` method."""
+def _replace(replace: Callable[..., Any], manifest: Mapping[str, Any]) -> None:
+    """Replace (PUT) an object with ``replace``, a ``replace_namespaced_*`` method.
+
+    ``manifest`` carries the resourceVersion it was built from: a change meanwhile, or a
+    deletion, answers 409 or 404 instead of being overwritten.
+    """
     meta = manifest["metadata"]
-    patch(
-        meta["name"],
-        meta["namespace"],
-        dict(manifest),
-        field_manager=c.FIELD_MANAGER,
-        force=True,
-        _content_type=_APPLY,
-    )
+    replace(meta["name"], meta["namespace"], dict(manifest), field_manager=c.FIELD_MANAGER)
 
 
-def apply_config_map(manifest: Mapping[str, Any]) -> None:
-    _server_side_apply(_core().patch_namespaced_config_map, manifest)
+def replace_config_map(manifest: Mapping[str, Any]) -> None:
+    _replace(_core().replace_namespaced_config_map, manifest)
 
 
-def apply_cronjob(manifest: Mapping[str, Any]) -> None:
-    _server_side_apply(_batch().patch_namespaced_cron_job, manifest)
+def replace_cronjob(manifest: Mapping[str, Any]) -> None:
+    _replace(_batch().replace_namespaced_cron_job, manifest)
+
+
+def _read(read: Callable[..., Any], namespace: str, name: str) -> dict[str, Any] | None:
+    """Read one object with ``read``, a ``read_namespaced_*`` method; None when absent."""
+    try:
+        return _plain(read(name, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def _create(create: Callable[..., Any], manifest: Mapping[str, Any]) -> bool:
+    """Create ``manifest`` with ``create``; False when the name is taken (409 AlreadyExists)."""
+    try:
+        create(manifest["metadata"]["namespace"], dict(manifest), field_manager=c.FIELD_MANAGER)
+    except ApiException as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
+
+
+def get_config_map(namespace: str, name: str) -> dict[str, Any] | None:
+    return _read(_core().read_namespaced_config_map, namespace, name)
+
+
+def create_config_map(manifest: Mapping[str, Any]) -> bool:
+    return _create(_core().create_namespaced_config_map, manifest)
+
+
+def get_cronjob(namespace: str, name: str) -> dict[str, Any] | None:
+    return _read(_batch().read_namespaced_cron_job, namespace, name)
+
+
+def create_cronjob(manifest: Mapping[str, Any]) -> bool:
+    return _create(_batch().create_namespaced_cron_job, manifest)
+
+
+def get_job(namespace: str, name: str) -> dict[str, Any] | None:
+    return _read(_batch().read_namespaced_job, namespace, name)
 
 
 def create_job(manifest: Mapping[str, Any]) -> bool:

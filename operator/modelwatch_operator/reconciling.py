@@ -15,7 +15,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from modelwatch_monitor import contract
-from modelwatch_operator import acting, builders, events, kube, metrics, policies
+from modelwatch_operator import (
+    acting,
+    builders,
+    children,
+    events,
+    guards,
+    kube,
+    metrics,
+    policies,
+)
 from modelwatch_operator import constants as c
 from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
@@ -54,10 +63,10 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     it may be created after the monitor, as in one ``kubectl apply`` of both).
     """
     namespace, name = _ids(body)
-    kube.apply_config_map(builders.build_config_map(body))
-    kube.apply_cronjob(builders.build_cronjob(body))
-
-    takeover = _take_over_deployment(body)
+    blocked = children.ensure_children(body)
+    if blocked is not None:
+        events.warning(body, blocked.reason, blocked.message)
+    takeover = _take_over_deployment(body) if blocked is None else None
     missing_claim = _missing_store_claim(body)
 
     def initialise(b: dict[str, Any], s: st.Status) -> st.Status:
@@ -72,6 +81,7 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
                 if st.condition(s, c.COND_READY).get("reason") in {
                     "DeploymentNotFound",
                     "ContainerNotFound",
+                    guards.DEPLOYMENT_CLAIMED,
                 }:
                     st.set_condition(
                         s, c.COND_READY, None, "DeploymentFound", message, generation=gen, now=t
@@ -84,7 +94,11 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
                     s["latestVersion"] = max(int(s.get("latestVersion") or 0), version)
         ready_reason = st.condition(s, c.COND_READY).get("reason")
         if missing_claim is not None:
-            if ready_reason not in {"DeploymentNotFound", "ContainerNotFound"}:
+            if ready_reason not in {
+                "DeploymentNotFound",
+                "ContainerNotFound",
+                guards.DEPLOYMENT_CLAIMED,
+            }:
                 st.set_condition(
                     s,
                     c.COND_READY,
@@ -104,6 +118,7 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
                 generation=gen,
                 now=t,
             )
+        _record_blocked(s, blocked, generation=gen, now=t)
         if not st.condition(s, c.COND_RETRAINING):
             st.set_condition(
                 s, c.COND_RETRAINING, False, "Idle", "no retrain is running", generation=gen, now=t
@@ -134,6 +149,8 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     fresh = kube.update_status(namespace, name, initialise)
     if fresh is None:
         return None
+    if blocked is not None:
+        return blocked.message  # nothing else runs until the conflict is resolved
     _resume_retrain(fresh)
     _resume_rollout(fresh, now=now)
     annotations: Mapping[str, str] = (fresh.get("metadata") or {}).get("annotations") or {}
@@ -146,6 +163,29 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     if takeover is not None and not takeover[0]:
         return takeover[2]
     return missing_claim
+
+
+_BLOCKING_REASONS = frozenset({guards.NAME_CONFLICT, guards.IMAGE_NOT_ALLOWED})
+
+
+def _record_blocked(
+    s: st.Status, blocked: Decision | None, *, generation: int, now: dt.datetime
+) -> None:
+    """Ready=False while a child cannot be written; Unknown again once it can."""
+    if blocked is not None:
+        st.set_condition(
+            s, c.COND_READY, False, blocked.reason, blocked.message, generation=generation, now=now
+        )
+    elif st.condition(s, c.COND_READY).get("reason") in _BLOCKING_REASONS:
+        st.set_condition(
+            s,
+            c.COND_READY,
+            None,
+            "ChildrenReady",
+            "the ConfigMap and CronJob of this monitor are in place; the next check reports",
+            generation=generation,
+            now=now,
+        )
 
 
 def _missing_store_claim(body: Mapping[str, Any]) -> str | None:
@@ -199,11 +239,28 @@ def _take_over_deployment(body: Mapping[str, Any]) -> TakeOver | None:
             None,
             None,
         )
-    labels = (dep.get("metadata") or {}).get("labels") or {}
-    if labels.get(c.LABEL_MONITOR) != name:
-        kube.patch_deployment(namespace, dep_name, builders.build_takeover_patch(body))
+    claim = _deployment_claim(dep, name)
+    if not claim.fire:
+        events.warning(body, claim.reason, claim.message)
+        return False, claim.reason, claim.message, None, None
+    if claim.reason != guards.CLAIMED_BY_US:
+        patch = builders.build_takeover_patch(body)
+        read_version = (dep.get("metadata") or {}).get("resourceVersion")
+        if read_version:  # claim the Deployment as read: a claim meanwhile answers 409
+            patch["metadata"]["resourceVersion"] = read_version
+        kube.patch_deployment(namespace, dep_name, patch)
     version, sha = builders.read_model_env(container)
     return True, "DeploymentFound", f'serving deployment "{dep_name}"', version, sha
+
+
+def _deployment_claim(deployment: Mapping[str, Any], monitor: str) -> Decision:
+    """May ``monitor`` label and roll ``deployment``? Reads the monitor its label names."""
+    meta = deployment.get("metadata") or {}
+    holder = (meta.get("labels") or {}).get(c.LABEL_MONITOR)
+    claimant = None
+    if holder and holder != monitor:
+        claimant = kube.get_monitor(str(meta.get("namespace")), str(holder))
+    return guards.deployment_claim(deployment, monitor=monitor, claimant=claimant)
 
 
 def _resume_retrain(body: Mapping[str, Any]) -> None:
@@ -232,8 +289,11 @@ def _check_now(body: Mapping[str, Any], value: str) -> None:
     namespace, name = _ids(body)
     suffix = hashlib.sha256(f"{value}/{_generation(body)}".encode()).hexdigest()[:6]
     job = builders.build_check_job(body, name=f"{name}-check-now-{suffix}")
-    kube.create_job(job)
+    created = children.create_job(body, job)
     kube.patch_monitor_annotations(namespace, name, {c.ANNOTATION_CHECK_NOW: None})
+    if not created.fire:
+        events.warning(body, created.reason, f"check not started: {created.message}")
+        return
     events.normal(body, "CheckRequested", f"check Job {job['metadata']['name']} created")
 
 
@@ -393,17 +453,20 @@ def _create_retrain_job(
         trigger_report=in_flight.get("reportId"),
         trigger=str(in_flight.get("trigger") or ""),
     )
+    name = str(job["metadata"]["name"])
     try:
-        kube.create_job(job)
+        created = children.create_job(body, job)
     except kube.ApiException as exc:
         if exc.status is None or exc.status >= 500 or exc.status == 429:
             raise  # transient: the handler fails and kopf retries
-        name = str(job["metadata"]["name"])
-        message = f"the API rejected Job {name} ({exc.status}): {exc.reason}"
+        created = Decision(
+            False, "JobRejected", f"the API rejected Job {name} ({exc.status}): {exc.reason}"
+        )
+    if not created.fire:
         handle_retrain_result(
             *_ids(body),
             name,
-            {"ok": False, "reason": "JobRejected", "message": message},
+            {"ok": False, "reason": created.reason, "message": created.message},
             now=now,
         )
 
@@ -466,6 +529,13 @@ def read_result(
         reason = "JobFailed" if not succeeded else "NoResult"
         detail = str(exc) if text or not job_message else job_message
         return {"ok": False, "reason": reason, "message": detail}
+    problems = contract.validate_result(result)
+    if problems:
+        return {
+            "ok": False,
+            "reason": contract.REASON_INVALID_RESULT,
+            "message": "; ".join(problems),
+        }
     if not succeeded and result.get("ok"):
         result = {**result, "ok": False, "reason": "JobFailed", "message": job_message}
     return result
@@ -732,6 +802,16 @@ def _begin_rollout(
             s, c.COND_ROLLOUT, False, "DeploymentNotFound", message, generation=gen, now=now
         )
         actions.append(PostEvent("Warning", "DeploymentNotFound", message))
+        return False
+    claim = _deployment_claim(deployment, _ids(body)[1])
+    if not claim.fire:
+        st.set_condition(
+            s, c.COND_READY, False, claim.reason, claim.message, generation=gen, now=now
+        )
+        st.set_condition(
+            s, c.COND_ROLLOUT, False, claim.reason, claim.message, generation=gen, now=now
+        )
+        actions.append(PostEvent("Warning", claim.reason, claim.message))
         return False
     container = builders.find_container(deployment, deployment_spec.get("container"))
     if container is None:

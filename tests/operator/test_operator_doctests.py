@@ -7,11 +7,13 @@ from types import ModuleType
 
 import pytest
 
-from modelwatch_operator import builders, main, policies, rollout, status
+from modelwatch_operator import builders, children, guards, main, policies, rollout, status
 
 
 @pytest.mark.parametrize(
-    "module", [builders, main, policies, rollout, status], ids=lambda m: m.__name__
+    "module",
+    [builders, children, guards, main, policies, rollout, status],
+    ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -83,11 +83,49 @@ class FakeApi:
             else:
                 current[key] = value
 
-    def apply_config_map(self, manifest: dict[str, Any]) -> None:
-        self.config_maps[manifest["metadata"]["name"]] = manifest
+    @staticmethod
+    def _create(store: dict[str, dict[str, Any]], manifest: Mapping[str, Any]) -> bool:
+        name = manifest["metadata"]["name"]
+        if name in store:
+            return False  # 409 AlreadyExists
+        obj = copy.deepcopy(dict(manifest))
+        obj["metadata"].update(uid=f"uid-{name}", resourceVersion="1")
+        store[name] = obj
+        return True
 
-    def apply_cronjob(self, manifest: dict[str, Any]) -> None:
-        self.cronjobs[manifest["metadata"]["name"]] = manifest
+    @staticmethod
+    def _replace(store: dict[str, dict[str, Any]], manifest: Mapping[str, Any]) -> None:
+        """Replace with the resourceVersion as a precondition, as the API server does."""
+        name = manifest["metadata"]["name"]
+        if name not in store:
+            raise kube.ApiException(status=404, reason="Not Found")
+        old = store[name]["metadata"]
+        if old["resourceVersion"] != manifest["metadata"]["resourceVersion"]:
+            raise kube.ApiException(status=409, reason="Conflict")
+        obj = copy.deepcopy(dict(manifest))
+        obj["metadata"].update(uid=old["uid"], resourceVersion=str(int(old["resourceVersion"]) + 1))
+        store[name] = obj
+
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.config_maps.get(name))
+
+    def create_config_map(self, manifest: Mapping[str, Any]) -> bool:
+        return self._create(self.config_maps, manifest)
+
+    def replace_config_map(self, manifest: Mapping[str, Any]) -> None:
+        self._replace(self.config_maps, manifest)
+
+    def get_cronjob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.cronjobs.get(name))
+
+    def create_cronjob(self, manifest: Mapping[str, Any]) -> bool:
+        return self._create(self.cronjobs, manifest)
+
+    def replace_cronjob(self, manifest: Mapping[str, Any]) -> None:
+        self._replace(self.cronjobs, manifest)
+
+    def get_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.jobs.get(name))
 
     def create_job(self, manifest: dict[str, Any]) -> bool:
         name = manifest["metadata"]["name"]
@@ -203,8 +241,13 @@ def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApi]:
         "get_monitor",
         "patch_monitor_status",
         "patch_monitor_annotations",
-        "apply_config_map",
-        "apply_cronjob",
+        "get_config_map",
+        "create_config_map",
+        "replace_config_map",
+        "get_cronjob",
+        "create_cronjob",
+        "replace_cronjob",
+        "get_job",
         "create_job",
         "job_exists",
         "list_job_pods",
@@ -291,16 +334,17 @@ CHECK_DRIFT = {
     },
     "rows": {"reference": 500, "current": 300, "labeled": 300},
 }
+SHA2 = "2" * 64
 RETRAIN_WIN = {
     "kind": "retrain",
     "ok": True,
     "version": 2,
-    "sha256": "sha2",
+    "sha256": SHA2,
     "metric": "accuracy",
     "challenger": {"score": 0.9},
     "champion": {"version": 1, "score": 0.6},
     "promote": True,
-    "reason": "challenger wins",
+    "reason": "ChallengerBetter",
     "reportId": "t1",
 }
 
@@ -386,14 +430,14 @@ def test_the_whole_loop(api: FakeApi) -> None:
     assert s["rollout"]["version"] == 2 and s["rollout"]["previousVersion"] == 1
     assert s["phase"] == "RollingOut"
     env = api.deployments["srv"]["spec"]["template"]["spec"]["containers"][0]["env"]
-    assert {e["name"]: e["value"] for e in env} == {"MODEL_VERSION": "2", "MODEL_SHA256": "sha2"}
+    assert {e["name"]: e["value"] for e in env} == {"MODEL_VERSION": "2", "MODEL_SHA256": SHA2}
     assert api.deployments["srv"]["spec"]["progressDeadlineSeconds"] == 30
 
     reconciling.handle_deployment(api.set_rollout("srv", done=False), now=clock)
     assert status(api)["phase"] == "RollingOut"
     reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     s = status(api)
-    assert s["currentVersion"] == 2 and s["currentSha256"] == "sha2"
+    assert s["currentVersion"] == 2 and s["currentSha256"] == SHA2
     assert cond(api, c.COND_ROLLOUT) == ("True", "RolloutComplete")
     assert s["phase"] == "Healthy"
     assert s["history"] == []
