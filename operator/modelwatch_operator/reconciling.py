@@ -53,7 +53,8 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     """
     namespace, name = _ids(body)
     kube.apply_config_map(builders.build_config_map(body))
-    kube.apply_cronjob(builders.build_cronjob(body))
+    cronjob = builders.build_cronjob(body)
+    kube.apply_cronjob(cronjob)
 
     takeover = _take_over_deployment(body)
     missing_claim = _missing_store_claim(body)
@@ -132,6 +133,7 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     fresh = kube.update_status(namespace, name, initialise)
     if fresh is None:
         return None
+    _reapply_cronjob_if_serving_moved(builders.check_args_of(cronjob), fresh)
     _resume_retrain(fresh)
     _resume_rollout(fresh, now=now)
     annotations: Mapping[str, str] = (fresh.get("metadata") or {}).get("annotations") or {}
@@ -144,6 +146,14 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     if takeover is not None and not takeover[0]:
         return takeover[2]
     return missing_claim
+
+
+def _reapply_cronjob_if_serving_moved(before: list[str], body: Mapping[str, Any]) -> None:
+    """Re-apply CronJob ``<mm>-check`` when the version that serves (or when it began
+    serving) changed in status since ``before`` (the check arguments it was applied with):
+    every later check then judges that version's traffic."""
+    if builders.check_args(body) != before:
+        kube.apply_cronjob(builders.build_cronjob(body))
 
 
 def _missing_store_claim(body: Mapping[str, Any]) -> str | None:
@@ -496,6 +506,7 @@ def handle_check_result(
     history (a spurious retrain) and leave an older check in ``lastCheck``.
     """
     applied: list[bool] = []
+    stale: list[Any] = []
 
     def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
         if check_already_read(s, job, finished):
@@ -505,6 +516,11 @@ def handle_check_result(
         if finished is not None:
             s["lastCheckFinishedAt"] = format_time(finished)
         gen = _generation(b)
+        if st.is_stale_check(s, result):
+            stale.append(s.get("currentVersion"))
+            return st.record_stale_check(s, _spec(b), result, job=job, generation=gen, now=t)
+        if result.get("ok") and result.get("reason") == contract.REASON_AWAITING_TRAFFIC:
+            return st.record_awaiting_traffic(s, _spec(b), result, job=job, generation=gen, now=t)
         if result.get("ok"):
             return st.record_check(s, _spec(b), result, job=job, generation=gen, now=t)
         s["lastCheckJob"] = job
@@ -522,6 +538,23 @@ def handle_check_result(
     body = kube.update_status(namespace, name, fold)
     if body is None or not applied:
         return
+    if stale:
+        metrics.CHECKS.labels(namespace, name, "stale").inc()
+        events.normal(
+            body,
+            "StaleCheck",
+            f"{job} judged version {result.get('servingVersion')}, but version {stale[0]} "
+            "serves now: its result is no verdict on it",
+        )
+        return
+    if result.get("ok") and result.get("reason") == contract.REASON_AWAITING_TRAFFIC:
+        metrics.CHECKS.labels(namespace, name, "awaiting_traffic").inc()
+        events.normal(
+            body,
+            contract.REASON_AWAITING_TRAFFIC,
+            f"{job}: {result.get('message')}; no verdict and no retrain until then",
+        )
+        return  # no verdict: nothing for the retrain policy
     if not result.get("ok"):
         metrics.CHECKS.labels(namespace, name, "failed").inc()
         events.warning(
@@ -762,7 +795,7 @@ def _follow_outside_change(
         f"{current}: it was changed outside a modelwatch rollout (a re-applied manifest?); "
         "status follows the version that serves. Choose a version with spec.pinnedVersion"
     )
-    s["currentVersion"] = version
+    st.serve_version(s, version, now=t)
     if sha:
         s["currentSha256"] = sha
     else:
@@ -787,12 +820,14 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
         return
     namespace = str(meta.get("namespace"))
     notes: list[tuple[str, str, str]] = []
+    applied_args: list[list[str]] = []
 
     def follow(b: dict[str, Any], s: st.Status) -> st.Status | None:
         rollout = s.get("rollout") or {}
         spec = _spec(b)
         if (spec.get("deployment") or {}).get("name") != meta.get("name"):
             return None
+        applied_args.append(builders.check_args(b))
         if rollout.get("version") is None:
             return _follow_outside_change(b, s, deployment, notes, now=now)
         state = policies.rollout_state(
@@ -808,7 +843,7 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
         version = int(rollout["version"])
         s.pop("rollout", None)
         if state.state == policies.COMPLETE:
-            s["currentVersion"] = version
+            st.serve_version(s, version, now=t)
             if rollout.get("sha256"):
                 s["currentSha256"] = rollout["sha256"]
             if kind == "Rollback":
@@ -891,5 +926,7 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
 
     body = kube.update_status(namespace, str(monitor), follow)
     if body is not None:
+        if applied_args:
+            _reapply_cronjob_if_serving_moved(applied_args[0], body)
         for type_, reason, message in notes:
             events.post(body, type=type_, reason=reason, message=message)
