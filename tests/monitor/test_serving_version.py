@@ -219,3 +219,15 @@ def test_bad_serving_arguments_are_config_errors(
     code, result = _check(store, capsys, *args, **current)
     assert code == 1 and result["reason"] == "ConfigError"
     assert needle in result["message"]
+
+
+def test_sketch_mode_streams_only_the_serving_versions_rows(
+    store: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The streaming (larger than memory) path applies the same version filter."""
+    _log(store, _frame(4000, seed=2, shift=1.0), "v1", at=NOW - dt.timedelta(minutes=20), version=1)
+    _log(store, _frame(600, seed=3, start_id=10_000), "v2", at=NOW, version=2)
+    code, v2 = _check(store, capsys, "--serving-version", "2", "--mode", "sketch")
+    assert code == 0 and v2["nDrifted"] == 0 and v2["rows"]["current"] == 600
+    code, v1 = _check(store, capsys, "--serving-version", "1", "--mode", "sketch")
+    assert code == 0 and v1["datasetDrift"] is True and v1["rows"]["current"] == 4000

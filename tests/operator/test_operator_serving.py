@@ -215,3 +215,24 @@ def test_a_rollback_keeps_the_serving_since_of_the_version_that_kept_serving(
     assert s["currentVersion"] == 1 and "servingSince" not in s  # v1 served all along
     args = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert args["containers"][0]["args"][3:] == ["--serving-version", "1"]
+
+
+def test_a_version_changed_outside_starts_serving_since_and_moves_the_check(
+    api: FakeApi,
+) -> None:
+    clock = loop.Clock()
+    loop.run_to_rollout(api, clock)
+    reconciling.handle_job(api.finish_job("mm-retrain-2", loop.RETRAIN_WIN), now=clock)
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    clock.tick(600)
+    loop._set_env_version(api, "1", "sha1")  # the original manifest, re-applied
+    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    s = loop.status(api)
+    assert s["currentVersion"] == 1 and s["servingSince"] == format_time(clock.now)
+    spec = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert spec["containers"][0]["args"][3:] == [
+        "--serving-version",
+        "1",
+        "--serving-since",
+        format_time(clock.now),
+    ]
