@@ -8,7 +8,9 @@ same steps and asserts on the returned record. Steps:
 3. deploy the model server and send prediction traffic through its Service;
 4. apply the ModelMonitor and wait for a healthy check;
 5. shift the traffic's feature distribution and its label relation;
-6. follow ``kubectl get mm`` until v2 serves, and prove it with ``/metadata``.
+6. follow ``kubectl get mm`` until v2 serves, and prove it with ``/metadata``;
+7. keep the (shifted) traffic flowing to v2 until a check of v2's own traffic is Healthy
+   with 0 drifted features, and count the retrains: exactly one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +94,9 @@ class Record:
     v1_sha256: str = ""
     shift_at: float = 0.0
     v2_serving_at: float = 0.0
+    v2_healthy_at: float = 0.0
+    retrains: int = 0
+    v2_traffic_rounds: int = 0
     final_status: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     report_uri: str = ""
@@ -282,8 +289,44 @@ def _watch(stop_at: float) -> Any:
         proc.kill()
 
 
-def follow(record: Record, *, until_version: int, timeout: float) -> dict[str, Any]:
-    """Print each change of ``kubectl get mm`` until ``until_version`` serves and is Healthy."""
+def serves(version: int) -> Callable[[dict[str, Any]], bool]:
+    """``version`` serves and no retrain or rollout is in flight (whatever the next check
+    says: before v2 has traffic it reads AwaitingTraffic)."""
+
+    def done(status: dict[str, Any]) -> bool:
+        return status.get("currentVersion") == version and status.get("phase") not in (
+            "Retraining",
+            "RollingOut",
+        )
+
+    return done
+
+
+def healthy_verdict_on(version: int) -> Callable[[dict[str, Any]], bool]:
+    """A check of ``version``'s own traffic found it Healthy with 0 drifted features."""
+
+    def done(status: dict[str, Any]) -> bool:
+        last = status.get("lastCheck") or {}
+        return (
+            status.get("currentVersion") == version
+            and status.get("phase") == "Healthy"
+            and last.get("servingVersion") == version
+            and last.get("nDrifted") == 0
+            and last.get("reason") is None
+        )
+
+    return done
+
+
+def follow(
+    record: Record,
+    *,
+    until_version: int,
+    timeout: float,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """Print each change of ``kubectl get mm`` until ``until_version`` serves and is Healthy
+    (or, with ``until``, until ``until(status)`` holds)."""
     deadline = time.monotonic() + timeout
     last: tuple[Any, ...] = ()
     line = ""
@@ -312,12 +355,52 @@ def follow(record: Record, *, until_version: int, timeout: float) -> dict[str, A
                 last = key
             if phase and (not record.phases or record.phases[-1] != phase):
                 record.phases.append(phase)
-            if st.get("currentVersion") == until_version and phase == "Healthy":
+            if until is not None:
+                reached = until(st)
+            else:
+                reached = st.get("currentVersion") == until_version and phase == "Healthy"
+            if reached:
                 return mm
     raise TimeoutError(
         f"v{until_version} was not serving within {timeout:.0f}s; last: {line}\n"
         + kubectl("describe", "mm", "churn", "-n", NS, check=False)
     )
+
+
+class TrafficLoop:
+    """Send rounds of traffic in the background (one Job each) until stopped: a model in
+    production keeps getting requests after a rollout, and the checks judge those."""
+
+    def __init__(self, *, rows: int, seed: int, shift: float, concept: bool) -> None:
+        self.rows, self.seed, self.shift, self.concept = rows, seed, shift, concept
+        self.rounds = 0
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                traffic(
+                    f"traffic-v2-{self.rounds}",
+                    rows=self.rows,
+                    seed=self.seed + self.rounds,
+                    shift=self.shift,
+                    concept=self.concept,
+                )
+            except (RuntimeError, TimeoutError) as exc:
+                self.error = exc
+                return
+            self.rounds += 1
+            self._stop.wait(10)
+
+    def __enter__(self) -> TrafficLoop:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=330)
 
 
 def report_host_path(uri: str) -> str:
@@ -342,8 +425,11 @@ def run(*, skip_deploy: bool = False) -> Record:
     fresh_namespace()
     record.v1_sha256 = train_v1()
     deploy_server(record.v1_sha256)
+    # Little baseline and much shifted traffic: v2 trains on the recent window
+    # (spec.retrain.trainingData: recent), which holds both, and its training data is the
+    # reference its own traffic is judged against once it serves.
     say("sending baseline traffic through the Service (in-distribution; labels arrive too)")
-    summary = traffic("traffic-baseline", rows=1500, seed=1)
+    summary = traffic("traffic-baseline", rows=600, seed=1)
     say(f"baseline traffic: {summary}")
     say("applying the ModelMonitor (checks every minute); waiting for a healthy check")
     kubectl(
@@ -364,13 +450,36 @@ def run(*, skip_deploy: bool = False) -> Record:
     follow(record, until_version=1, timeout=60)
     say("shifting the traffic: covariate drift (+1 sd in 3 features) and a new label relation")
     record.shift_at = time.time()
-    summary = traffic("traffic-shifted", rows=3000, seed=2, shift=1.0, concept=True)
+    summary = traffic("traffic-shifted", rows=6000, seed=2, shift=1.0, concept=True)
     say(f"shifted traffic: {summary} (v1 accuracy on it)")
-    say("following kubectl get mm: Drifted -> Retraining -> RollingOut -> Healthy at v2")
-    mm = follow(record, until_version=2, timeout=600)
+    say("following kubectl get mm: Drifted -> Retraining -> RollingOut -> v2 serves")
+    follow(record, until_version=2, timeout=600, until=serves(2))
     record.v2_serving_at = time.time()
-    record.final_status = mm["status"]
     kubectl("rollout", "status", "deployment/churn-server", "-n", NS, "--timeout=120s")
+    say(
+        "the shifted traffic keeps flowing, now to v2; checks judge only what v2 served "
+        "(AwaitingTraffic until it has enough), until a check of v2's traffic is Healthy"
+    )
+    with TrafficLoop(rows=1000, seed=100, shift=1.0, concept=True) as loop:
+        mm = follow(record, until_version=2, timeout=420, until=healthy_verdict_on(2))
+    if loop.error is not None and not loop.rounds:
+        raise RuntimeError(f"no traffic reached v2: {loop.error}")
+    record.v2_traffic_rounds = loop.rounds
+    record.v2_healthy_at = time.time()
+    record.final_status = mm["status"]
+    record.retrains = len(mm["status"].get("retrains") or [])
+    say(
+        f"v2 judged on its own traffic: {mm['status'].get('drift')} features drifted, "
+        f"{mm['status'].get('metric')}; retrains: {record.retrains}"
+    )
+    if record.retrains != 1:
+        raise RuntimeError(
+            f"{record.retrains} retrains ran, 1 expected: "
+            + ", ".join(
+                f"{r.get('job')} ({r.get('outcome')}: {r.get('reason')})"
+                for r in mm["status"].get("retrains") or []
+            )
+        )
     record.metadata = metadata()
     say(
         f"/metadata through the Service: model {record.metadata.get('model')} "
@@ -412,8 +521,10 @@ def main(argv: list[str]) -> int:
     print(f"phases seen: {' -> '.join(record.phases)}")
     print(
         f"traffic shift to v2 serving: {record.v2_serving_at - record.shift_at:.0f}s; "
+        f"to a healthy check of v2's traffic: {record.v2_healthy_at - record.shift_at:.0f}s; "
         f"whole demo: {time.time() - start:.0f}s"
     )
+    print(f"retrains: {record.retrains}")
     print(f"HTML report: {record.report_uri.rstrip('/')}/report.html (in the store PVC)")
     if record.report_host_path:
         print(f"             on this host: {record.report_host_path}/report.html")

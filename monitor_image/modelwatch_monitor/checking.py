@@ -15,8 +15,16 @@ decide, collects data-quality findings, computes performance when labels are
 present, writes the report, and prints the compact result as the last stdout line
 (and to the termination-message path).
 
-Exit codes: 0 when the check ran (drift or not); 1 when it could not run (the
-result then has ``ok: false`` and a ``reason``: ``NoData`` (the window is empty: no
+A check judges the version that serves (``--serving-version``, which the operator sets
+from ``status.currentVersion``; else the newest version in the window): drift, quality and
+performance use only the rows that version served (the ``model_version`` column the model
+server logs; without that column, the rows since ``--serving-since``). Rows older versions
+served are history in the report, never part of the verdict. Until the serving version has
+served ``minRows`` rows in the window, the result has ``reason: AwaitingTraffic`` and no
+verdict.
+
+Exit codes: 0 when the check ran (drift or not, or awaiting traffic); 1 when it could not
+run (the result then has ``ok: false`` and a ``reason``: ``NoData`` (the window is empty: no
 traffic), ``DataError``, ``ConfigError`` or ``CheckFailed``). No report is left behind on failure.
 """
 
@@ -95,6 +103,9 @@ class CheckSettings:
     report_id: str = ""
     mode: str = "auto"
     now: dt.datetime | None = None
+    serving_version: int | None = None
+    serving_since: dt.datetime | None = None
+    min_rows: int = contract.DEFAULT_MIN_ROWS
 
 
 def _report_id(now: dt.datetime) -> str:
@@ -145,6 +156,9 @@ def settings_from_config(
             model=name,
             report_id=report_id,
             now=now,
+            min_rows=_min_rows(
+                cur.get("minRows", contract.DEFAULT_MIN_ROWS), "spec.data.current.minRows"
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"invalid job config: {exc}") from exc
@@ -194,24 +208,143 @@ def load_reference(settings: CheckSettings) -> Profile:
     return profile
 
 
-def _serving_version(settings: CheckSettings, source: Source) -> int | None:
-    """The model version that served most of the window, from the ``model_version``
-    column the model server logs; None without that column or a store."""
-    if not settings.store or not settings.model:
-        return None
+def _min_rows(value: Any, name: str) -> int:
+    """Validate a minimum row count (an int >= 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"The '{name}' parameter must be an integer >= 1. Got {value!r} instead.")
+    return value
+
+
+def parse_since(text: str) -> dt.datetime:
+    """Parse ``--serving-since`` (RFC 3339; naive times are UTC).
+
+    >>> parse_since("2026-11-29T12:00:00Z").isoformat()
+    '2026-11-29T12:00:00+00:00'
+    """
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            "The '--serving-since' parameter must be an RFC 3339 time such as "
+            f"2026-11-29T12:00:00Z. Got {text!r} instead."
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Which rows of the window a check judges: those the serving version served.
+
+    Attributes
+    ----------
+    version : int or None
+        The version judged: the one that serves (``--serving-version``), else the newest
+        version in the window; None when neither is known.
+    basis : str
+        How its rows are told apart: ``"model_version"`` (the column the model server
+        logs), ``"servingSince"`` (the rows since it began serving, for data without that
+        column), or ``"window"`` (every row: nothing tells versions apart).
+    window_rows : int
+        All rows in the window.
+    served_rows : int
+        The rows the judged version served (all of the window for ``"window"``).
+    by_version : dict of int to int
+        Rows per ``model_version`` in the window (empty without that column).
+    since : datetime or None
+        When the judged version began serving, if known.
+    """
+
+    version: int | None
+    basis: str
+    window_rows: int
+    served_rows: int
+    by_version: dict[int, int]
+    since: dt.datetime | None = None
+
+    @property
+    def older_rows(self) -> int:
+        """Rows in the window that other versions served (or that came before ``since``)."""
+        return self.window_rows - self.served_rows
+
+    def history(self) -> list[dict[str, Any]]:
+        """Rows per version in the window, the judged one marked, for the report."""
+        return [
+            {"version": v, "rows": n, "judged": v == self.version}
+            for v, n in sorted(self.by_version.items())
+        ]
+
+    def awaiting_message(self, min_rows: int) -> str:
+        """Why there is no verdict yet, with the row counts."""
+        who = f"version {self.version}" if self.version is not None else "the model"
+        since = f" since it began serving at {self.since.isoformat()}" if self.since else ""
+        if self.basis == "model_version":
+            text = f"{who} has served {self.served_rows:,} of the {min_rows:,} rows a verdict needs"
+        elif self.basis == "servingSince":
+            text = (
+                f"{who} has served {self.served_rows:,} of the {min_rows:,} rows a verdict "
+                f"needs{since}"
+            )
+        else:
+            text = f"the window holds {self.served_rows:,} of the {min_rows:,} rows a verdict needs"
+        text += " (spec.data.current.minRows)"
+        older = sorted(v for v in self.by_version if v != self.version)
+        if self.older_rows and older:
+            text += (
+                f"; {self.older_rows:,} rows in the window were served by other versions "
+                f"({', '.join(map(str, older))}) and do not count"
+            )
+        elif self.older_rows:
+            text += f"; {self.older_rows:,} rows in the window came before and do not count"
+        return text
+
+
+def _rows_by_version(source: Source) -> dict[int, int]:
+    """Rows per ``model_version`` in the (windowed) source; empty without that column."""
     if contract.LOG_MODEL_VERSION not in source.columns:
-        return None
+        return {}
     import pyarrow.compute as pc
 
-    counts = pc.value_counts(source.column(contract.LOG_MODEL_VERSION)).to_pylist()
-    counts = [c for c in counts if c["values"] is not None]
-    if not counts:
-        return None
-    top = max(counts, key=lambda c: c["counts"])["values"]
-    try:
-        return int(top)
-    except (TypeError, ValueError):
-        return None
+    counts: dict[int, int] = {}
+    for entry in pc.value_counts(source.column(contract.LOG_MODEL_VERSION)).to_pylist():
+        try:
+            version = int(entry["values"])
+        except (TypeError, ValueError):
+            continue  # null or not a version number: served by no known version
+        counts[version] = counts.get(version, 0) + int(entry["counts"])
+    return counts
+
+
+def select_traffic(settings: CheckSettings, source: Source, window_rows: int) -> Traffic:
+    """Restrict ``source`` to the rows the serving version served; return what was kept.
+
+    With a ``model_version`` column the rows of the judged version are kept; without it,
+    the rows since ``settings.serving_since`` (when there is a timestamp column); else all.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    by_version = _rows_by_version(source)
+    version = settings.serving_version
+    if version is None and by_version:
+        version = max(by_version)  # no operator to ask: the newest version in the window
+    since = settings.serving_since
+    if by_version and version is not None:
+        col = contract.LOG_MODEL_VERSION
+        ftype = source.schema.field(col).type
+        expr = (
+            ds.field(col) == pa.scalar(version, type=ftype)
+            if pa.types.is_integer(ftype)
+            else ds.field(col).cast(pa.string()) == str(version)
+        )
+        source.restrict(expr, [col])
+        return Traffic(
+            version, "model_version", window_rows, by_version.get(version, 0), by_version, since
+        )
+    timestamp = settings.roles.timestamp
+    if since is not None and timestamp and timestamp in source.columns:
+        source.select_since(timestamp, since)
+        return Traffic(version, "servingSince", window_rows, source.count_rows(), by_version, since)
+    return Traffic(version, "window", window_rows, window_rows, by_version, since)
 
 
 def _serving_version_profile(settings: CheckSettings, version: int | None) -> Profile | None:
@@ -468,7 +601,10 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
             f"the current data {settings.current!r} has no rows{where}: no predictions "
             "were logged (no traffic, or the model server is not logging to the store)"
         )
-    serving = _serving_version(settings, source)
+    traffic = select_traffic(settings, source, rows)
+    if traffic.served_rows < settings.min_rows:
+        return _awaiting_traffic(settings, traffic, reference_rows=profile.rows, now=now)
+    serving = traffic.version
     followed = _serving_version_profile(settings, serving)
     if followed is not None:
         profile = followed
@@ -510,7 +646,21 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "current": settings.current,
         "window": settings.window,
         "mode": mode,
-        "rows": {"reference": profile.rows, "current": rows, "labeled": labeled},
+        "rows": {
+            "reference": profile.rows,
+            "current": traffic.served_rows,
+            "window": rows,
+            "labeled": labeled,
+        },
+        "serving": {
+            "version": traffic.version,
+            "since": traffic.since.isoformat() if traffic.since else None,
+            "basis": traffic.basis,
+            "rows": traffic.served_rows,
+            "minRows": settings.min_rows,
+            "olderRows": traffic.older_rows,
+            "byVersion": traffic.history(),
+        },
         "settings": {
             "numericTest": d.numeric_test,
             "categoricalTest": d.categorical_test,
@@ -575,8 +725,39 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "qualityFindings": len(findings),
         "quality": [f["message"][:200] for f in findings[:5]],
         "metric": metric,
-        "rows": {"reference": profile.rows, "current": rows, "labeled": labeled},
+        "servingVersion": traffic.version,
+        "rows": {
+            "reference": profile.rows,
+            "current": traffic.served_rows,
+            "window": rows,
+            "labeled": labeled,
+        },
         "message": message,
+    }
+
+
+def _awaiting_traffic(
+    settings: CheckSettings, traffic: Traffic, *, reference_rows: int, now: dt.datetime
+) -> dict[str, Any]:
+    """The result of a check whose serving version has too little traffic for a verdict.
+
+    Not a failure: the check ran and says so (``ok``, reason ``AwaitingTraffic``). No
+    report is written, and no verdict is made from what older versions served.
+    """
+    message = traffic.awaiting_message(settings.min_rows)
+    log.info("no verdict: %s", message)
+    return {
+        "kind": "check",
+        "ok": True,
+        "reason": contract.REASON_AWAITING_TRAFFIC,
+        "message": message,
+        "servingVersion": traffic.version,
+        "rows": {
+            "reference": reference_rows,
+            "current": traffic.served_rows,
+            "window": traffic.window_rows,
+            "needed": settings.min_rows,
+        },
     }
 
 
@@ -608,6 +789,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-degradation", type=float, default=0.1)
     parser.add_argument("--min-labeled-rows", type=int, default=50)
     parser.add_argument(
+        "--min-rows",
+        type=int,
+        help="the fewest rows of the judged version a verdict needs "
+        f"(default: spec.data.current.minRows, else {contract.DEFAULT_MIN_ROWS})",
+    )
+    parser.add_argument(
+        contract.ARG_SERVING_VERSION,
+        dest="serving_version",
+        type=int,
+        help="the model version that serves: judge only the rows it served "
+        "(default: the newest model_version in the window)",
+    )
+    parser.add_argument(
+        contract.ARG_SERVING_SINCE,
+        dest="serving_since",
+        help="when that version began serving (RFC 3339): for data without a model_version "
+        "column, only later rows count",
+    )
+    parser.add_argument(
         "--result-path",
         default=contract.TERMINATION_MESSAGE_PATH,
         help="where to write the compact result (default: the termination-message path, "
@@ -628,7 +828,7 @@ def settings_from_args(args: argparse.Namespace) -> CheckSettings:
         settings = settings_from_config(doc)
         if args.mode != "auto":
             settings.mode = args.mode
-        return settings
+        return _with_serving(settings, args)
     missing = [o for o in ("reference", "current", "output") if not getattr(args, o)]
     if missing:
         raise ConfigError(
@@ -649,7 +849,7 @@ def settings_from_args(args: argparse.Namespace) -> CheckSettings:
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
     now = dt.datetime.now(dt.UTC)
-    return CheckSettings(
+    settings = CheckSettings(
         current=args.current,
         output=args.output,
         reference=args.reference,
@@ -674,6 +874,26 @@ def settings_from_args(args: argparse.Namespace) -> CheckSettings:
         mode=args.mode,
         now=now,
     )
+    return _with_serving(settings, args)
+
+
+def _with_serving(settings: CheckSettings, args: argparse.Namespace) -> CheckSettings:
+    """Apply ``--serving-version``, ``--serving-since`` and ``--min-rows``."""
+    version = getattr(args, "serving_version", None)
+    if version is not None:
+        if version < 1:
+            raise ConfigError(
+                f"The '{contract.ARG_SERVING_VERSION}' parameter must be a version >= 1. "
+                f"Got {version!r} instead."
+            )
+        settings.serving_version = version
+    since = getattr(args, "serving_since", None)
+    if since:
+        settings.serving_since = parse_since(since)
+    min_rows = getattr(args, "min_rows", None)
+    if min_rows is not None:
+        settings.min_rows = _min_rows(min_rows, "--min-rows")
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:

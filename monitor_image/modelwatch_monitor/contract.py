@@ -60,7 +60,8 @@ RESULT_KINDS: Final = ("check", "retrain")
 #                      idColumn, predictionColumn, timestampColumn,
 #                      features: [{name, type: "numeric" | "categorical"}]  (optional)
 #   spec.data:         reference: {uri}            -- raw data or a profile JSON
-#                      current:   {uri, window}    -- default: <store>/<model>/predictions
+#                      current:   {uri, window, minRows}
+#                                 -- default uri: <store>/<model>/predictions
 #                      labels:    {uri, idColumn}  -- optional, delayed ground truth
 #   spec.store:        uri                         -- path or fsspec URI
 #   spec.drift:        numericTest, categoricalTest, pValueThreshold, correction,
@@ -74,6 +75,15 @@ _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 REASON_NO_DATA: Final = "NoData"
+# The version that serves has not yet served spec.data.current.minRows rows in the window:
+# no verdict yet. A check result, not a failure (ok = true, exit code 0).
+REASON_AWAITING_TRAFFIC: Final = "AwaitingTraffic"
+DEFAULT_MIN_ROWS: Final = 100
+
+# Check arguments the operator adds to every check Job: the version that serves
+# (status.currentVersion) and when it began serving (status.servingSince, RFC 3339).
+ARG_SERVING_VERSION: Final = "--serving-version"
+ARG_SERVING_SINCE: Final = "--serving-since"
 
 
 class ContractError(ValueError):
@@ -141,7 +151,11 @@ def parse_job_config(text: str | bytes) -> dict[str, Any]:
 #   topFeatures: [{name, test, statistic, pValue}]  (at most 5, most drifted first),
 #   qualityFindings (int), quality: [str] (at most 5),
 #   metric: {name, value, baseline, relativeChange, degraded, undefinedReason} | null,
-#   rows: {reference, current, labeled}
+#   servingVersion: the version judged (int) | null,
+#   rows: {reference, current (rows the judged version served), window (all rows), labeled}
+#
+# check, ok = true, reason = REASON_AWAITING_TRAFFIC (no verdict, no report):
+#   message, servingVersion, rows: {reference, current, window, needed}
 #
 # retrain, ok = true:
 #   version (int), sha256, metric (name), challenger: {score},

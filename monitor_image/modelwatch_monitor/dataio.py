@@ -211,32 +211,52 @@ class Source:
         Naive timestamps are taken as UTC. Raises DataError when the column is missing
         or is not a timestamp.
         """
+        now = now or dt.datetime.now(dt.UTC)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=dt.UTC)
+        cutoff = now - parse_window(window)
+        self.filter = self._at_or_after(timestamp_column, cutoff, f"the window {window!r}")
+        self.filter_columns = [timestamp_column]
+        self.window = window
+
+    def _at_or_after(
+        self, timestamp_column: str, cutoff: dt.datetime, what: str
+    ) -> pads.Expression:
+        """The expression ``timestamp_column >= cutoff``; naive timestamps are UTC."""
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyarrow.dataset as ds
 
         self.require([timestamp_column], "timestamp column")
         field = self.schema.field(timestamp_column)
-        now = now or dt.datetime.now(dt.UTC)
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=dt.UTC)
-        cutoff = now - parse_window(window)
+        if cutoff.tzinfo is None:
+            cutoff = cutoff.replace(tzinfo=dt.UTC)
         expr = ds.field(timestamp_column)
         if pa.types.is_timestamp(field.type):
             if field.type.tz is None:
                 cutoff = cutoff.astimezone(dt.UTC).replace(tzinfo=None)
             scalar = pa.scalar(cutoff, type=pa.timestamp("us", tz=field.type.tz))
             # safe=False: a column in seconds (e.g. from CSV) truncates the cutoff.
-            self.filter = expr >= pc.cast(scalar, field.type, safe=False)
-        elif pa.types.is_date(field.type):
-            self.filter = expr >= pa.scalar(cutoff.date(), type=field.type)
-        else:
-            raise DataError(
-                f"timestamp column {timestamp_column!r} in {self.uri!r} has type "
-                f"{field.type}, not a timestamp; cannot select the window {window!r}"
-            )
-        self.filter_columns = [timestamp_column]
-        self.window = window
+            result: pads.Expression = expr >= pc.cast(scalar, field.type, safe=False)
+            return result
+        if pa.types.is_date(field.type):
+            return expr >= pa.scalar(cutoff.date(), type=field.type)
+        raise DataError(
+            f"timestamp column {timestamp_column!r} in {self.uri!r} has type "
+            f"{field.type}, not a timestamp; cannot select {what}"
+        )
+
+    def select_since(self, timestamp_column: str, since: dt.datetime) -> None:
+        """Keep only rows with ``timestamp_column >= since`` as well (on top of a window)."""
+        self.restrict(
+            self._at_or_after(timestamp_column, since, f"the rows since {since.isoformat()}"),
+            [timestamp_column],
+        )
+
+    def restrict(self, expr: pads.Expression, columns: Sequence[str]) -> None:
+        """Keep only the rows that also match ``expr``, which reads ``columns``."""
+        self.filter = expr if self.filter is None else self.filter & expr
+        self.filter_columns = list(dict.fromkeys([*self.filter_columns, *columns]))
 
     def count_rows(self) -> int:
         import pyarrow as pa

@@ -168,6 +168,7 @@ def render_html(report: Mapping[str, Any], plots: Mapping[str, str]) -> str:
     figures = (
         "".join(f"<figure>{svg}</figure>" for svg in plots.values()) or "<p>No drifted feature.</p>"
     )
+    serving_html = _serving_html(report.get("serving") or {})
     s = report.get("settings", {})
     verdict = "DRIFT" if report.get("dataset_drift") else "no drift"
     return f"""<!DOCTYPE html>
@@ -189,7 +190,7 @@ mode: {_fmt(report.get("mode"))}. Tests: numeric {_fmt(s.get("numericTest"))},
 categorical {_fmt(s.get("categoricalTest"))}; p-value threshold
 {_fmt(s.get("pValueThreshold"))} with {_fmt(s.get("correction"))} correction;
 minimum effect size {_fmt(s.get("minEffectSize"))}.</p>
-<h2>Features</h2>
+{serving_html}<h2>Features</h2>
 <table><tr><th>feature</th><th>type</th><th>test</th><th>statistic</th><th>p-value</th>
 <th>adjusted p</th><th>effect</th><th>drift</th></tr>{rows}</table>
 <h2>Drifted features</h2>{figures}
@@ -198,6 +199,37 @@ minimum effect size {_fmt(s.get("minEffectSize"))}.</p>
 <p><small>Generated {html.escape(str(report.get("created", "")))} by modelwatch.</small></p>
 </body></html>
 """
+
+
+def _serving_html(serving: Mapping[str, Any]) -> str:
+    """The version judged and, as history only, what other versions served in the window."""
+    if not serving:
+        return ""
+    version = serving.get("version")
+    who = f"version {version}" if version is not None else "the model"
+    basis = {
+        "model_version": "its rows by the model_version column",
+        "servingSince": f"the rows since it began serving at {_fmt(serving.get('since'))}",
+        "window": "every row of the window (the data tells no versions apart)",
+    }.get(str(serving.get("basis")), _fmt(serving.get("basis")))
+    history = "".join(
+        f"<tr><td>{_fmt(h.get('version'))}</td><td>{_fmt(h.get('rows'))}</td>"
+        f"<td>{'judged' if h.get('judged') else 'history only'}</td></tr>"
+        for h in serving.get("byVersion") or []
+    )
+    table = (
+        "<table><tr><th>model version</th><th>rows in the window</th><th>role</th></tr>"
+        f"{history}</table>"
+        if history
+        else ""
+    )
+    return (
+        f"<h2>Serving version</h2><p>This check judges {html.escape(who)}: "
+        f"{html.escape(basis)}, {_fmt(serving.get('rows'))} rows (a verdict needs "
+        f"{_fmt(serving.get('minRows'))}). {_fmt(serving.get('olderRows'))} rows in the "
+        "window that other versions served are history, not part of the verdict.</p>"
+        f"{table}\n"
+    )
 
 
 def write_report(

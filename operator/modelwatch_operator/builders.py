@@ -197,13 +197,42 @@ def check_labels(body: Body) -> dict[str, str]:
     return {**get_labels(body, component="check"), c.LABEL_JOB_KIND: c.JOB_KIND_CHECK}
 
 
+def check_args(body: Body) -> list[str]:
+    """Return the check's arguments: the job config, and the version that serves.
+
+    The version that serves (``status.currentVersion``) and when it began serving
+    (``status.servingSince``) go on the command line, so each check judges only the
+    traffic that version served. The CronJob is re-applied when they change.
+
+    >>> check_args({"status": {"currentVersion": 2, "servingSince": "2026-11-29T12:00:00Z"}})[3:]
+    ['--serving-version', '2', '--serving-since', '2026-11-29T12:00:00Z']
+    >>> check_args({})
+    ['check', '--config', '/etc/modelwatch/config.json']
+    """
+    status: Mapping[str, Any] = body.get("status") or {}
+    args = ["check", "--config", contract.CONFIG_PATH]
+    if status.get("currentVersion") is not None:
+        args += [contract.ARG_SERVING_VERSION, str(int(status["currentVersion"]))]
+        if status.get("servingSince"):
+            args += [contract.ARG_SERVING_SINCE, str(status["servingSince"])]
+    return args
+
+
+def check_args_of(cronjob: Manifest) -> list[str]:
+    """Return the check arguments a CronJob manifest was built with."""
+    args: list[str] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+        "args"
+    ]
+    return list(args)
+
+
 def build_check_job_spec(body: Body) -> Manifest:
     """Return the Job spec of one check run (used by the CronJob and by check-now)."""
     labels = check_labels(body)
     template = build_job_pod_template(
         body,
         container=c.CHECK_CONTAINER,
-        args=["check", "--config", contract.CONFIG_PATH],
+        args=check_args(body),
         labels=labels,
     )
     return _job_spec(template, active_deadline=c.CHECK_ACTIVE_DEADLINE_SECONDS)

@@ -90,6 +90,7 @@ PHASE_RETRAINING: Final = "Retraining"
 PHASE_ROLLING_OUT: Final = "RollingOut"
 PHASE_FAILED: Final = "Failed"
 PHASE_NO_DATA: Final = "NoData"
+PHASE_AWAITING_TRAFFIC: Final = "AwaitingTraffic"
 PHASE_SUSPENDED: Final = "Suspended"
 
 # Operator endpoints.

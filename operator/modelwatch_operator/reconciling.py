@@ -67,6 +67,7 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
     if blocked is not None:
         events.warning(body, blocked.reason, blocked.message)
     takeover = _take_over_deployment(body) if blocked is None else None
+    applied_args = builders.check_args(body)
     missing_claim = _missing_store_claim(body)
 
     def initialise(b: dict[str, Any], s: st.Status) -> st.Status:
@@ -151,6 +152,7 @@ def reconcile_monitor(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | 
         return None
     if blocked is not None:
         return blocked.message  # nothing else runs until the conflict is resolved
+    _reapply_cronjob_if_serving_moved(applied_args, fresh)
     _resume_retrain(fresh)
     _resume_rollout(fresh, now=now)
     annotations: Mapping[str, str] = (fresh.get("metadata") or {}).get("annotations") or {}
@@ -186,6 +188,16 @@ def _record_blocked(
             generation=generation,
             now=now,
         )
+
+
+def _reapply_cronjob_if_serving_moved(before: list[str], body: Mapping[str, Any]) -> None:
+    """Re-apply CronJob ``<mm>-check`` when the version that serves (or when it began
+    serving) changed in status since ``before`` (the check arguments it was applied with):
+    every later check then judges that version's traffic."""
+    if builders.check_args(body) != before:
+        blocked = children.ensure_children(body)  # never writes over a child it does not own
+        if blocked is not None:
+            events.warning(body, blocked.reason, blocked.message)
 
 
 def _missing_store_claim(body: Mapping[str, Any]) -> str | None:
@@ -595,9 +607,11 @@ def handle_check_result(
     history (a spurious retrain) and leave an older check in ``lastCheck``.
     """
     applied: list[bool] = []
+    stale: list[Any] = []
 
     def fold(b: dict[str, Any], s: st.Status) -> st.Status | None:
         applied.clear()
+        stale.clear()
         if check_already_read(s, job, finished):
             return None  # read meanwhile (the status may have moved since handle_job looked)
         applied.append(True)
@@ -605,6 +619,11 @@ def handle_check_result(
         if finished is not None:
             s["lastCheckFinishedAt"] = format_time(finished)
         gen = _generation(b)
+        if st.is_stale_check(s, result):
+            stale.append(s.get("currentVersion"))
+            return st.record_stale_check(s, _spec(b), result, job=job, generation=gen, now=t)
+        if result.get("ok") and result.get("reason") == contract.REASON_AWAITING_TRAFFIC:
+            return st.record_awaiting_traffic(s, _spec(b), result, job=job, generation=gen, now=t)
         if result.get("ok"):
             return st.record_check(s, _spec(b), result, job=job, generation=gen, now=t)
         s["lastCheckJob"] = job
@@ -622,6 +641,23 @@ def handle_check_result(
     body = kube.update_status(namespace, name, fold)
     if body is None or not applied:
         return
+    if stale:
+        metrics.CHECKS.labels(namespace, name, "stale").inc()
+        events.normal(
+            body,
+            "StaleCheck",
+            f"{job} judged version {result.get('servingVersion')}, but version {stale[0]} "
+            "serves now: its result is no verdict on it",
+        )
+        return
+    if result.get("ok") and result.get("reason") == contract.REASON_AWAITING_TRAFFIC:
+        metrics.CHECKS.labels(namespace, name, "awaiting_traffic").inc()
+        events.normal(
+            body,
+            contract.REASON_AWAITING_TRAFFIC,
+            f"{job}: {result.get('message')}; no verdict and no retrain until then",
+        )
+        return  # no verdict: nothing for the retrain policy
     if not result.get("ok"):
         metrics.CHECKS.labels(namespace, name, "failed").inc()
         events.warning(
@@ -902,7 +938,7 @@ def _follow_outside_change(
         f"{current}: it was changed outside a modelwatch rollout (a re-applied manifest?); "
         "status follows the version that serves. Choose a version with spec.pinnedVersion"
     )
-    s["currentVersion"] = version
+    st.serve_version(s, version, now=t)
     if sha:
         s["currentSha256"] = sha
     else:
@@ -928,14 +964,17 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
     namespace = str(meta.get("namespace"))
     notes: list[tuple[str, str, str]] = []
     actions: list[Action] = []
+    applied_args: list[list[str]] = []
 
     def follow(b: dict[str, Any], s: st.Status) -> st.Status | None:
         notes.clear()
         actions.clear()
+        applied_args.clear()
         rollout = s.get("rollout") or {}
         spec = _spec(b)
         if (spec.get("deployment") or {}).get("name") != meta.get("name"):
             return None
+        applied_args.append(builders.check_args(b))
         if rollout.get("version") is None:
             return _follow_outside_change(b, s, deployment, notes, now=now)
         if not rollouts.carries_target(
@@ -958,7 +997,7 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
         version = int(rollout["version"])
         s.pop("rollout", None)
         if state.state == policies.COMPLETE:
-            s["currentVersion"] = version
+            st.serve_version(s, version, now=t)
             if rollout.get("sha256"):
                 s["currentSha256"] = rollout["sha256"]
             if kind == "Rollback":
@@ -1023,6 +1062,8 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
     if body is not None:
         acting.perform(body, actions, now=now)
         post_notes(body, notes)
+        if applied_args:
+            _reapply_cronjob_if_serving_moved(applied_args[0], body)
 
 
 def post_notes(body: Mapping[str, Any], notes: list[tuple[str, str, str]]) -> None:

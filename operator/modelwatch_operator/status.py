@@ -101,7 +101,8 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
     """Return the phase shown in ``kubectl get``; the first matching rule wins.
 
     Suspended; RollingOut while a rollout is in flight; Retraining while a retrain is in
-    flight; NoData when the last check found an empty window (no traffic); Failed when
+    flight; NoData when the last check found an empty window (no traffic); AwaitingTraffic
+    when the serving version has not served enough rows for a verdict; Failed when
     Ready is False; Drifted; Degraded; Healthy once a check passed;
     Pending before the first check.
     """
@@ -113,6 +114,8 @@ def compute_phase(spec: Mapping[str, Any], status: Mapping[str, Any]) -> str:
         return c.PHASE_RETRAINING
     ready = condition(status, c.COND_READY)
     if ready.get("status") == "False":
+        if ready.get("reason") == contract.REASON_AWAITING_TRAFFIC:
+            return c.PHASE_AWAITING_TRAFFIC
         no_data = ready.get("reason") == contract.REASON_NO_DATA
         return c.PHASE_NO_DATA if no_data else c.PHASE_FAILED
     # Drift outranks degradation: it is the cause users act on first, and labels
@@ -194,6 +197,7 @@ def record_check(
             "job": job,
             "reportId": result.get("reportId"),
             "reportUri": result.get("reportUri"),
+            "servingVersion": result.get("servingVersion"),
             "datasetDrift": bool(result.get("datasetDrift")),
             "driftShare": result.get("driftShare"),
             "nDrifted": result.get("nDrifted"),
@@ -285,6 +289,107 @@ def record_check(
         now=now,
     )
     return finalize(status, spec, generation=generation, now=now)
+
+
+def record_awaiting_traffic(
+    status: Status,
+    spec: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    job: str,
+    generation: int,
+    now: dt.datetime,
+) -> Status:
+    """Fold a check that had too little of the serving version's traffic for a verdict.
+
+    No verdict: drift and degradation are Unknown, the DRIFT and METRIC columns (which
+    described an older verdict) are cleared, and nothing joins the M-of-N history, so no
+    retrain starts from it. Ready is False with reason ``AwaitingTraffic`` and the row
+    counts, like ``NoData``; the next check with enough traffic clears it.
+    """
+    message = f"{job}: {result.get('message') or 'too little traffic for a verdict'}"
+    status["lastCheck"] = _prune(
+        {
+            "time": format_time(now),
+            "job": job,
+            "reason": contract.REASON_AWAITING_TRAFFIC,
+            "servingVersion": result.get("servingVersion"),
+            "rows": _prune(dict(result.get("rows") or {})) or None,
+        }
+    )
+    status["lastCheckJob"] = job
+    status.pop("drift", None)
+    status.pop("metric", None)
+    for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
+        set_condition(
+            status,
+            ctype,
+            None,
+            contract.REASON_AWAITING_TRAFFIC,
+            message,
+            generation=generation,
+            now=now,
+        )
+    set_condition(
+        status,
+        c.COND_READY,
+        False,
+        contract.REASON_AWAITING_TRAFFIC,
+        message,
+        generation=generation,
+        now=now,
+    )
+    return finalize(status, spec, generation=generation, now=now)
+
+
+def is_stale_check(status: Mapping[str, Any], result: Mapping[str, Any]) -> bool:
+    """True when a check judged another version than the one that serves now.
+
+    A check Job created before a rollout completed still carries the old
+    ``--serving-version``; its verdict is on a version that no longer serves.
+
+    >>> is_stale_check({"currentVersion": 2}, {"servingVersion": 1})
+    True
+    >>> is_stale_check({"currentVersion": 2}, {"servingVersion": 2})
+    False
+    >>> is_stale_check({}, {"servingVersion": 1}), is_stale_check({"currentVersion": 2}, {})
+    (False, False)
+    """
+    judged, serving = result.get("servingVersion"), status.get("currentVersion")
+    return judged is not None and serving is not None and int(judged) != int(serving)
+
+
+def record_stale_check(
+    status: Status,
+    spec: Mapping[str, Any],
+    result: Mapping[str, Any],
+    *,
+    job: str,
+    generation: int,
+    now: dt.datetime,
+) -> Status:
+    """Read a check of a version that no longer serves: remember the Job, fold nothing."""
+    status["lastCheckJob"] = job
+    return finalize(status, spec, generation=generation, now=now)
+
+
+def serve_version(status: Status, version: int, *, now: dt.datetime) -> None:
+    """Record that ``version`` serves; ``servingSince`` moves only when the version changes.
+
+    A rollback to the version that served all along keeps its ``servingSince``; the
+    version the operator finds serving when it takes over the Deployment gets none (its
+    traffic is told apart by ``model_version`` alone).
+
+    >>> s = {"currentVersion": 1}
+    >>> t = dt.datetime(2026, 11, 29, 12, 0, tzinfo=dt.UTC)
+    >>> serve_version(s, 2, now=t); s
+    {'currentVersion': 2, 'servingSince': '2026-11-29T12:00:00Z'}
+    >>> serve_version(s, 2, now=t + dt.timedelta(hours=1)); s["servingSince"]
+    '2026-11-29T12:00:00Z'
+    """
+    if status.get("currentVersion") != version:
+        status["servingSince"] = format_time(now)
+    status["currentVersion"] = version
 
 
 def record_failure(

@@ -34,7 +34,17 @@ def test_create_makes_the_cronjob_and_config(operator: Any, namespace: str) -> N
     }
     assert all(c["observedGeneration"] == 1 for c in st["conditions"])
 
-    cj = kube.get("cronjob", "iris-check", namespace)
+    # The version found serving goes to every check (applied right after the status).
+    serving = ["check", "--config", contract.CONFIG_PATH, "--serving-version", "1"]
+
+    def cronjob_with_serving_version() -> dict[str, Any] | None:
+        found = kube.get("cronjob", "iris-check", namespace)
+        pod = found["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return found if pod["containers"][0]["args"] == serving else None
+
+    cj = kube.wait_for(
+        cronjob_with_serving_version, timeout=30, what="the CronJob to carry --serving-version 1"
+    )
     mm = kube.get("modelmonitor", "iris", namespace)
     (owner,) = cj["metadata"]["ownerReferences"]
     assert owner["kind"] == "ModelMonitor" and owner["uid"] == mm["metadata"]["uid"]
@@ -52,7 +62,7 @@ def test_create_makes_the_cronjob_and_config(operator: Any, namespace: str) -> N
     assert pod["securityContext"]["runAsUser"] == 10001
     (container,) = pod["containers"]
     assert container["image"] == "modelwatch/monitor:dev"
-    assert container["args"] == ["check", "--config", contract.CONFIG_PATH]
+    assert container["args"] == serving
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}

@@ -43,8 +43,15 @@ def test_drift_retrain_rollout_loop(kube: Kube) -> None:
     assert any(p in ("Drifted", "Degraded") for p in phases), phases
     assert phases.index("Retraining") < phases.index("RollingOut")
 
+    # After the rollout v2 is judged on its own traffic only: Healthy, 0 drifted, and the
+    # v1 traffic still in the window started no second retrain.
+    assert record.retrains == 1
+    assert record.v2_traffic_rounds >= 1
+
     status = record.final_status
-    assert status["currentVersion"] == 2
+    assert status["currentVersion"] == 2 and status["servingSince"]
+    assert status["lastCheck"]["servingVersion"] == 2 and status["lastCheck"]["nDrifted"] == 0
+    assert status["drift"].startswith("0/")
     assert len(status["currentSha256"]) == 64 and status["currentSha256"] != record.v1_sha256
     conditions = {c["type"]: c for c in status["conditions"]}
     assert conditions["RolloutComplete"]["status"] == "True"
@@ -59,14 +66,17 @@ def test_drift_retrain_rollout_loop(kube: Kube) -> None:
     assert env["MODEL_VERSION"] == "2" and env["MODEL_SHA256"] == status["currentSha256"]
     assert dep["status"]["availableReplicas"] == dep["spec"]["replicas"]
 
-    # The report of the last check exists in the store, as JSON and HTML.
+    # The report of the last check (v2's) exists in the store, as JSON and HTML; what v1
+    # served in the window is history there, not part of the verdict.
     assert record.report_uri.startswith("file:///store/churn/reports/")
     if record.report_host_path:  # the local cluster's store is a host directory
         report_dir = pathlib.Path(record.report_host_path)
         report = json.loads((report_dir / "report.json").read_text())
         assert {"dataset_drift", "drift_share", "features"} <= set(report)
-        drifted = {f["name"] for f in report["features"] if f["drift"]}
-        assert {"tenure", "usage", "support_calls"} <= drifted
+        assert not [f["name"] for f in report["features"] if f["drift"]]
+        assert report["serving"]["version"] == 2 and report["serving"]["basis"] == "model_version"
+        history = {h["version"]: h for h in report["serving"]["byVersion"]}
+        assert history[2]["judged"] and not history.get(1, {"judged": False})["judged"]
         assert (report_dir / "report.html").stat().st_size > 1000
 
     # The decisions are explained as Events on the ModelMonitor.

@@ -79,7 +79,7 @@ def test_user_mode_finds_the_shifted_feature(
     assert result["nDrifted"] == 1 and result["nFeatures"] == 4
     assert result["topFeatures"][0]["name"] == "x0"
     assert not result["datasetDrift"]
-    assert result["rows"] == {"reference": N, "current": N, "labeled": N // 2}
+    assert result["rows"] == {"reference": N, "current": N, "window": N, "labeled": N // 2}
     metric = result["metric"]
     assert metric["name"] == "accuracy" and metric["baseline"] == 0.9
     assert 0.6 < metric["value"] < 0.85 and metric["degraded"]
@@ -206,7 +206,7 @@ def test_config_mode_store_layout_window_labels_and_baseline(
     )
     code, result = _run(["check", "--config", config, "--result-path", str(tmp_path / "r")], capsys)
     assert code == 0, result
-    assert result["rows"] == {"reference": N, "current": 1000, "labeled": 400}
+    assert result["rows"] == {"reference": N, "current": 1000, "window": 1000, "labeled": 400}
     assert result["nFeatures"] == 4
     assert result["metric"]["baseline"] == 0.97
     assert result["metric"]["value"] == 1.0 and not result["metric"]["degraded"]
