@@ -377,6 +377,7 @@ _SCORE = _nullable(_number())
 _CHECK_OK = _object(
     {
         "reportId": (True, _string(REPORT_ID_RE)),
+        "servingVersion": (False, _nullable(_integer(1))),
         "reportUri": (False, _nullable(_string())),
         "datasetDrift": (True, _bool),
         "driftShare": (True, _number(0.0, 1.0)),
@@ -413,6 +414,15 @@ _CHECK_OK = _object(
                 )
             ),
         ),
+        "rows": (False, _nullable(_values_of(_nullable(_integer(0))))),
+        "message": (False, _string()),
+    }
+)
+# Too little of the serving version's traffic: no verdict and no report, only counts.
+_CHECK_AWAITING = _object(
+    {
+        "reason": (True, _one_of(frozenset({REASON_AWAITING_TRAFFIC}))),
+        "servingVersion": (False, _nullable(_integer(1))),
         "rows": (False, _nullable(_values_of(_nullable(_integer(0))))),
         "message": (False, _string()),
     }
@@ -483,7 +493,10 @@ def validate_result(doc: Mapping[str, Any]) -> Problems:
         return [*problems, f"kind: must be one of {', '.join(RESULT_KINDS)}, got {_show(kind)}"]
     if not isinstance(ok, bool):
         return [*problems, *_bool(ok, "ok")]
-    return [*problems, *_RESULT_RULES[(str(kind), ok)](doc, "")]
+    rule = _RESULT_RULES[(str(kind), ok)]
+    if kind == "check" and ok and doc.get("reason") == REASON_AWAITING_TRAFFIC:
+        rule = _CHECK_AWAITING
+    return [*problems, *rule(doc, "")]
 
 
 # ---------------------------------------------------------------------------

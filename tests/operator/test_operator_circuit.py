@@ -19,7 +19,12 @@ from tests.operator.test_operator_reconciling import (
 )
 from tests.operator.test_operator_resync import scheduled_check
 
-LOSS = {**RETRAIN_WIN, "promote": False, "reason": "challenger 0.5 vs champion 0.6"}
+LOSS = {
+    **RETRAIN_WIN,
+    "promote": False,
+    "reason": "BelowMinImprovement",
+    "message": "challenger 0.5 vs champion 0.6",
+}
 
 
 def drifted_check(api: FakeApi, clock: Clock, n: int) -> None:

@@ -70,6 +70,7 @@ def _ready(api: FakeApi) -> dict[str, Any]:
 def test_absent_children_are_created_then_owned_ones_updated(api: FakeApi) -> None:
     assert _reconcile(api) is None
     assert api.cronjobs["mm-check"]["metadata"]["ownerReferences"][0]["uid"] == "u1"
+    written = int(api.cronjobs["mm-check"]["metadata"]["resourceVersion"])
     api.cronjobs["mm-check"]["metadata"]["annotations"] = {"team": "ml"}  # added by a user
     api.monitors["mm"]["spec"]["schedule"] = "*/9 * * * *"
     del api.monitors["mm"]["spec"]["store"]["volume"]
@@ -80,7 +81,7 @@ def test_absent_children_are_created_then_owned_ones_updated(api: FakeApi) -> No
     pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert [v["name"] for v in pod["volumes"]] == ["config", "tmp"]
     assert cronjob["metadata"]["annotations"] == {"team": "ml"}
-    assert cronjob["metadata"]["resourceVersion"] == "2"
+    assert cronjob["metadata"]["resourceVersion"] == str(written + 1)  # one replace
 
 
 def test_users_config_map_is_left_alone(api: FakeApi) -> None:

@@ -18,6 +18,7 @@ from tests.operator.test_operator_reconciling import (
     CHECK_DRIFT,
     NS,
     RETRAIN_WIN,
+    SHA2,
     T0,
     Clock,
     FakeApi,
@@ -128,7 +129,7 @@ def test_crash_between_record_and_patch_is_repaired_with_the_right_previous_vers
     monkeypatch.setattr(kube, "patch_deployment", patch)
     clock.tick(5)
     assert resync.resync_monitor(NS, "mm", now=clock) == []
-    assert env(api) == {"MODEL_VERSION": "2", "MODEL_SHA256": "sha2"}
+    assert env(api) == {"MODEL_VERSION": "2", "MODEL_SHA256": SHA2}
     s = status(api)
     assert s["rollout"]["previousVersion"] == 1  # from status, not from the live Deployment
     assert s["rollout"]["generation"] == api.deployments["srv"]["metadata"]["generation"]
