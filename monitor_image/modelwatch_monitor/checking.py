@@ -102,45 +102,41 @@ def _report_id(now: dt.datetime) -> str:
 
 
 def settings_from_config(
-    doc: Mapping[str, Any], *, now: dt.datetime | None = None
+    config: contract.JobConfig, *, now: dt.datetime | None = None
 ) -> CheckSettings:
     """Build the settings from a parsed job config (``contract.parse_job_config``)."""
-    spec = doc["spec"]
-    model = spec["model"]
-    data = spec.get("data") or {}
-    store = spec["store"]["uri"]
-    name = model["name"]
-    ref = (data.get("reference") or {}).get("uri")
-    cur = data.get("current") or {}
-    labels = data.get("labels") or {}
-    perf = spec.get("performance") or {}
+    spec = config.spec
+    model = spec.model
+    store = spec.store.uri
+    name = model.name
+    labels = spec.data.labels
+    perf = spec.performance
     now = now or dt.datetime.now(dt.UTC)
-    features = model.get("features") or []
     try:
-        drift = DriftSettings.from_spec(spec.get("drift"))
+        drift = DriftSettings.from_spec(spec.drift)
         report_id = _report_id(now)
         return CheckSettings(
-            current=cur.get("uri") or contract.predictions_dir(store, name),
+            current=spec.data.current.uri or contract.predictions_dir(store, name),
             output=contract.report_dir(store, name, report_id),
-            reference=ref,
+            reference=spec.data.reference.uri,
             profile_path=contract.reference_profile_path(store, name),
-            labels=labels.get("uri"),
-            labels_id_column=labels.get("idColumn") or model.get("idColumn") or "request_id",
-            window=cur.get("window"),
+            labels=None if labels is None else labels.uri,
+            labels_id_column=spec.labels_id_column,
+            window=spec.data.current.window,
             roles=Roles(
-                id=model.get("idColumn") or "request_id",
-                timestamp=model.get("timestampColumn") or "timestamp",
-                prediction=model.get("predictionColumn") or "prediction",
-                target=model.get("target"),
+                id=model.id_column,
+                timestamp=model.timestamp_column,
+                prediction=model.prediction_column,
+                target=model.target,
             ),
-            features=[f["name"] for f in features] or None,
-            overrides={f["name"]: f["type"] for f in features if f.get("type")},
-            task=model.get("task", "classification"),
+            features=[f.name for f in model.features] or None,
+            overrides={f.name: f.type for f in model.features},
+            task=model.task,
             drift=drift,
-            metric=perf.get("metric"),
-            max_degradation=float(perf.get("maxDegradation", 0.1)),
-            min_labeled_rows=int(perf.get("minLabeledRows", 50)),
-            baseline=None if perf.get("baseline") is None else float(perf["baseline"]),
+            metric=perf.metric,
+            max_degradation=perf.max_degradation,
+            min_labeled_rows=perf.min_labeled_rows,
+            baseline=perf.baseline,
             store=store,
             model=name,
             report_id=report_id,
@@ -595,18 +591,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--window", help="only the last WINDOW of the current data, e.g. 7d")
     parser.add_argument("--output", help="the report folder")
-    parser.add_argument("--numeric-test", default="ks")
-    parser.add_argument("--categorical-test", default="chi2")
-    parser.add_argument("--p-value-threshold", type=float, default=0.05)
+    drift, perf = contract.DriftSpec(), contract.PerformanceSpec()  # the one set of defaults
+    parser.add_argument("--numeric-test", default=drift.numeric_test)
+    parser.add_argument("--categorical-test", default=drift.categorical_test)
+    parser.add_argument("--p-value-threshold", type=float, default=drift.p_value_threshold)
     parser.add_argument(
-        "--correction", choices=["holm", "bonferroni", "bh", "none"], default="holm"
+        "--correction",
+        choices=[*contract.CORRECTIONS, *contract.CORRECTION_ALIASES],
+        default=drift.correction,
     )
-    parser.add_argument("--min-effect-size", type=float, default=0.02)
-    parser.add_argument("--drift-share-threshold", type=float, default=0.5)
+    parser.add_argument("--min-effect-size", type=float, default=drift.min_effect_size)
+    parser.add_argument(
+        "--drift-share-threshold", type=float, default=drift.drift_share_threshold
+    )
     parser.add_argument("--metric", help="the performance metric (default: accuracy / rmse)")
     parser.add_argument("--baseline", type=float, help="the performance baseline")
-    parser.add_argument("--max-degradation", type=float, default=0.1)
-    parser.add_argument("--min-labeled-rows", type=int, default=50)
+    parser.add_argument("--max-degradation", type=float, default=perf.max_degradation)
+    parser.add_argument("--min-labeled-rows", type=int, default=perf.min_labeled_rows)
     parser.add_argument(
         "--result-path",
         default=contract.TERMINATION_MESSAGE_PATH,

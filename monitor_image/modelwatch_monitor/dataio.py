@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from modelwatch_monitor import contract
+
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
@@ -131,25 +133,22 @@ def read_table(source: str, *, columns: Sequence[str] | None = None) -> pd.DataF
     return pd.concat(frames, ignore_index=True)
 
 
-_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def parse_window(window: str) -> dt.timedelta:
-    """Parse a window like ``"7d"``, ``"24h"``, ``"30m"``, ``"90s"`` or ``"2w"``.
+    """Parse a window like ``"7d"``, ``"24h"``, ``"30m"`` or ``"90s"`` (the contract's
+    one duration parser).
 
     Raises
     ------
     ValueError
         With the scikit-learn message shape when the text is not a window.
     """
-    m = _WINDOW_RE.match(window)
-    if not m:
+    try:
+        return dt.timedelta(seconds=contract.parse_duration(window))
+    except contract.ContractError:
         raise ValueError(
-            "The 'window' parameter must be a number followed by s, m, h, d or w "
+            "The 'window' parameter must be a number followed by s, m, h or d "
             f"(e.g. '7d'). Got {window!r} instead."
-        )
-    return dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+        ) from None
 
 
 class Source:
