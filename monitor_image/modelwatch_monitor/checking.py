@@ -456,7 +456,10 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     if settings.window:
         if not settings.roles.timestamp:
             raise ConfigError("a window needs a timestamp column (--timestamp-column)")
-        source.select_window(settings.roles.timestamp, settings.window, now=now)
+        column = settings.roles.timestamp
+        if column not in source.columns and contract.LOG_TIMESTAMP in source.columns:
+            column = contract.LOG_TIMESTAMP  # the model server's log: when it served the row
+        source.select_window(column, settings.window, now=now)
     rows = source.count_rows()
     if rows == 0:
         where = f" in the window {settings.window!r}" if settings.window else ""
