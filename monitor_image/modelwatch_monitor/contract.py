@@ -791,7 +791,9 @@ def parse_result(text: str | None) -> dict[str, Any]:
     if not text:
         raise ContractError("the job left no termination message")
     try:
-        doc = json.loads(text)
+        # NaN and Infinity are not JSON; a result that holds them anyway reads them as null
+        # (the API server refuses them in a status patch).
+        doc = json.loads(text, parse_constant=lambda _: None)
     except json.JSONDecodeError as exc:
         # FallbackToLogsOnError: the message is the tail of the log.
         raise ContractError(f"the job did not write a result: {text.strip()[-300:]}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -172,6 +173,20 @@ def test_bad_records_get_422_naming_the_column(
     assert r.status_code == 422
     assert r.json()["column"] == column
     assert text in r.json()["error"]
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_non_finite_numbers_get_422_naming_the_column(server: Server, literal: str) -> None:
+    """JSON parsers read NaN, Infinity and 1e999 as floats; the model must not see them,
+    nor the prediction log, where they would poison the next check's statistics."""
+    batch = records(3, seed=3)
+    batch[2]["x1"] = "@@"
+    body = json.dumps(batch).replace('"@@"', literal).encode()
+    r = httpx.post(server.url + "/predict", content=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["column"] == "x1"
+    assert r.json()["error"].startswith("column 'x1' must be a finite number; got ")
+    assert "in record 2" in r.json()["error"]
 
 
 @pytest.mark.parametrize(
