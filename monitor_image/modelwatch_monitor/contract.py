@@ -42,6 +42,9 @@ ENV_MODEL_VERSION: Final = "MODEL_VERSION"
 ENV_MODEL_SHA256: Final = "MODEL_SHA256"
 ENV_MODEL_NAME: Final = "MODEL_NAME"
 ENV_STORE_URI: Final = "MODELWATCH_STORE"
+#: "true" lets the server load a version without MODEL_SHA256, trusting its metadata.json:
+#: only for the first deploy of a model, before any sha256 is known. Never set by modelwatch.
+ENV_ALLOW_UNVERIFIED: Final = "MODELWATCH_ALLOW_UNVERIFIED_FIRST_DEPLOY"
 
 RESULT_KINDS: Final = ("check", "retrain")
 
@@ -786,6 +789,12 @@ def write_result(result: Mapping[str, Any], path: str = TERMINATION_MESSAGE_PATH
     return text
 
 
+def _finite_float(text: str) -> float | None:
+    """Parse a JSON number; None when it overflows (``1e999``)."""
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
 def parse_result(text: str | None) -> dict[str, Any]:
     """Parse a termination message; raise :class:`ContractError` when it is not a result."""
     if not text:
@@ -793,7 +802,7 @@ def parse_result(text: str | None) -> dict[str, Any]:
     try:
         # NaN and Infinity are not JSON; a result that holds them anyway reads them as null
         # (the API server refuses them in a status patch).
-        doc = json.loads(text, parse_constant=lambda _: None)
+        doc = json.loads(text, parse_constant=lambda _: None, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         # FallbackToLogsOnError: the message is the tail of the log.
         raise ContractError(f"the job did not write a result: {text.strip()[-300:]}") from exc

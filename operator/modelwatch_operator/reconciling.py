@@ -876,7 +876,11 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
                 s,
                 kind="Rollback",
                 version=int(previous),
-                sha256=str(rollout.get("previousSha256") or ""),
+                sha256=str(
+                    rollout.get("previousSha256")
+                    or policies.known_sha256(s, int(previous))
+                    or ""
+                ),
                 now=t,
             )
             st.set_condition(s, c.COND_ROLLOUT, False, "RolledBack", message, generation=gen, now=t)

@@ -24,6 +24,7 @@ from modelwatch_monitor import cli, contract
 from modelwatch_monitor.dataio import read_table
 from modelwatch_monitor.prediction_log import LoggedBatch, PredictionLogger
 from modelwatch_monitor.registry import Registry
+from modelwatch_monitor.serve import ServerConfig
 from tests.monitor import mw_synth as synth
 
 
@@ -265,7 +266,9 @@ def test_prediction_logs_survive_sigterm(store: dict[str, Any], tmp_path: pathli
 # -- refusing a bad artifact ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["wrong-sha", "tampered", "missing-version", "bad-env"])
+@pytest.mark.parametrize(
+    "case", ["wrong-sha", "tampered", "missing-version", "bad-env", "no-sha", "no-sha-tampered"]
+)
 def test_bad_artifact_is_never_ready(
     case: str, store: dict[str, Any], tmp_path: pathlib.Path
 ) -> None:
@@ -282,6 +285,15 @@ def test_bad_artifact_is_never_ready(
     elif case == "missing-version":
         env[contract.ENV_MODEL_VERSION] = "7"
         reason = "VersionNotFound"
+    elif case == "no-sha":  # no hash from outside the store, no first-deploy flag
+        env[contract.ENV_MODEL_SHA256] = ""
+        reason = "ConfigError"
+    elif case == "no-sha-tampered":  # the flag trusts metadata.json, which still catches this
+        env[contract.ENV_MODEL_SHA256] = ""
+        env[contract.ENV_ALLOW_UNVERIFIED] = "true"
+        artifact = pathlib.Path(contract.version_dir(str(copy), "churn", 1)) / contract.MODEL_FILE
+        artifact.chmod(0o644)
+        artifact.write_bytes(artifact.read_bytes()[:-1] + b"\x00")
     else:
         env[contract.ENV_MODEL_VERSION] = "latest"
         reason = "ConfigError"
@@ -300,6 +312,25 @@ def test_bad_artifact_is_never_ready(
         r = httpx.post(s.url + "/predict", json=records(1, seed=1))
         assert r.status_code == 503
         assert s.proc.poll() is None, "the server stays alive"
+    finally:
+        assert stop(s) == 0
+
+
+def test_an_empty_sha256_needs_the_first_deploy_flag(
+    store: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    env = model_env(store, **{contract.ENV_MODEL_SHA256: ""})
+    problem = ServerConfig.from_env(env).config_problem
+    assert problem.startswith("MODEL_SHA256 is not set: refusing to load an artifact")
+    assert contract.ENV_ALLOW_UNVERIFIED in problem
+    bad = ServerConfig.from_env({**env, contract.ENV_ALLOW_UNVERIFIED: "yes"}).config_problem
+    assert bad == f"{contract.ENV_ALLOW_UNVERIFIED} must be true or false, got 'yes'"
+    env[contract.ENV_ALLOW_UNVERIFIED] = "true"
+    assert ServerConfig.from_env(env).config_problem == ""
+    s = start_server(tmp_path, env)  # ready: metadata.json's hash matches the artifact
+    try:
+        assert httpx.get(s.url + "/readyz").json()["sha256"] == store["sha256"]
+        assert "verifying against metadata.json only" in s.log()
     finally:
         assert stop(s) == 0
 
