@@ -148,7 +148,7 @@ def test_the_id_column_rule_is_in_both() -> None:
         "data": {"reference": {"uri": "r"}, "labels": {"uri": "l", "idColumn": "id"}},
         "store": {"uri": "/s"},
     }
-    with pytest.raises(contract.ContractError, match="spec.model.idColumn is required"):
+    with pytest.raises(contract.ContractError, match=r"spec\.model\.idColumn is required"):
         contract.parse_spec(spec)
 
 
@@ -174,7 +174,7 @@ def test_metric_directions_are_one_table() -> None:
     from modelwatch_operator import policies
 
     assert automl.METRICS is contract.METRICS
-    assert performance.LOWER_IS_BETTER == {m for m, (_, g) in contract.METRICS.items() if not g}
+    assert {m for m, (_, g) in contract.METRICS.items() if not g} == performance.LOWER_IS_BETTER
     assert not hasattr(policies, "LOWER_IS_BETTER")
     for m in ("accuracy", "f1", "roc_auc", "r2"):
         assert contract.greater_is_better(m)

@@ -604,9 +604,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=drift.correction,
     )
     parser.add_argument("--min-effect-size", type=float, default=drift.min_effect_size)
-    parser.add_argument(
-        "--drift-share-threshold", type=float, default=drift.drift_share_threshold
-    )
+    parser.add_argument("--drift-share-threshold", type=float, default=drift.drift_share_threshold)
     parser.add_argument("--metric", help="the performance metric (default: accuracy / rmse)")
     parser.add_argument("--baseline", type=float, help="the performance baseline")
     parser.add_argument("--max-degradation", type=float, default=perf.max_degradation)

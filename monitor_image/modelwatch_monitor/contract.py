@@ -518,7 +518,9 @@ def _parse_value(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any
         return float(value)
     if tp is str:
         if not isinstance(value, str) or not value:
-            raise ContractError(f"{path} must be a non-empty string; got {_describe(value)} instead")
+            raise ContractError(
+                f"{path} must be a non-empty string; got {_describe(value)} instead"
+            )
         if meta.get("duration"):
             try:
                 parse_duration(value)
@@ -557,9 +559,7 @@ def parse_spec(spec: Any) -> Spec:
     parsed = parse_section(Spec, spec, "spec")
     model = parsed.model
     if not _NAME_RE.match(model.name):
-        raise ContractError(
-            f"spec.model.name must be a DNS-1123 label; got {model.name!r} instead"
-        )
+        raise ContractError(f"spec.model.name must be a DNS-1123 label; got {model.name!r} instead")
     if parsed.data.labels is not None and not model.id_column:
         raise ContractError(
             "spec.model.idColumn is required when spec.data.labels is set: it names the "
@@ -744,8 +744,10 @@ def sanitize_result(result: Mapping[str, Any]) -> dict[str, Any]:
     if found:
         doc["notFinite"] = [*(doc.get("notFinite") or []), *found]
         metric = doc.get("metric")
-        if isinstance(metric, dict) and metric.get("value") is None and any(
-            p.startswith("metric.value=") for p in found
+        if (
+            isinstance(metric, dict)
+            and metric.get("value") is None
+            and any(p.startswith("metric.value=") for p in found)
         ):
             metric["undefinedReason"] = metric.get("undefinedReason") or "the value is not finite"
     return doc  # type: ignore[no-any-return]

@@ -51,8 +51,8 @@ def adjust_pvalues(pvalues: ArrayLike, method: Correction = "holm") -> NDArray[n
     pvalues : array_like of shape (m,)
     method : {"holm", "bonferroni", "fdr_bh", "none"}
         Matches ``statsmodels.stats.multitest.multipletests`` (``holm``,
-        ``bonferroni``, ``fdr_bh``; ``bh`` is read as ``fdr_bh``). A feature is significant when its adjusted
-        p-value is below ``alpha``.
+        ``bonferroni``, ``fdr_bh``; ``bh`` is read as ``fdr_bh``). A feature is
+        significant when its adjusted p-value is below ``alpha``.
 
     Returns
     -------

@@ -877,9 +877,7 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
                 kind="Rollback",
                 version=int(previous),
                 sha256=str(
-                    rollout.get("previousSha256")
-                    or policies.known_sha256(s, int(previous))
-                    or ""
+                    rollout.get("previousSha256") or policies.known_sha256(s, int(previous)) or ""
                 ),
                 now=t,
             )

@@ -451,7 +451,10 @@ def test_retrain_learns_from_the_servers_logs(
     drifted[["id", "y"]].to_parquet(tmp_path / "labels.parquet")
     doc = synth.job_config(str(copy), trainingData="recent")
     doc["spec"]["model"]["timestampColumn"] = "timestamp"
-    doc["spec"]["data"] = {"reference": {"uri": synth.UNUSED_REFERENCE}, "labels": {"uri": str(tmp_path / "labels.parquet")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
     cfg = synth.write_config(tmp_path / "config.json", doc)
     code, result, err = synth.run_cli(
         "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")
