@@ -38,6 +38,8 @@ from modelwatch_monitor.dataio import (
     DataNotFoundError,
     Source,
     open_source,
+    parse_window,
+    prune_partitions,
     require_store,
 )
 from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
@@ -95,6 +97,7 @@ class CheckSettings:
     report_id: str = ""
     mode: str = "auto"
     now: dt.datetime | None = None
+    retention_seconds: float | None = None  # prune the store's prediction log to this age
 
 
 def _report_id(now: dt.datetime) -> str:
@@ -141,6 +144,9 @@ def settings_from_config(
             model=name,
             report_id=report_id,
             now=now,
+            retention_seconds=None
+            if spec.data.current.uri
+            else spec.data.current.retention_seconds,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"invalid job config: {exc}") from exc
@@ -424,8 +430,9 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     missing_ref = [f for f in features if f not in profile.columns]
     if missing_ref:
         raise DataError(f"feature column {missing_ref[0]!r} is not in the reference profile")
+    since = (now - parse_window(settings.window)).date() if settings.window else None
     try:
-        source = open_source(settings.current)
+        source = open_source(settings.current, since=since)  # only the window's partitions
     except DataNotFoundError as exc:
         store, model = settings.store, settings.model
         default = contract.predictions_dir(store, model) if store and model else None
@@ -697,6 +704,8 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the operator must always get a result
         log.exception("the check failed")
         result, code = _failure("CheckFailed", f"{type(exc).__name__}: {exc}"), 1
+    if code == 0 or result.get("reason") == contract.REASON_NO_DATA:
+        prune_log(settings)
     explicit = result_path != contract.TERMINATION_MESSAGE_PATH
     if explicit or getattr(args, "config", None) or os.path.exists(result_path):
         text = contract.write_result(result, result_path)
@@ -706,6 +715,28 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", result["message"])
     print(text, flush=True)
     return code
+
+
+def prune_log(settings: CheckSettings) -> list[str]:
+    """Delete the prediction log's day partitions older than the retention.
+
+    Only the store's own log (``spec.data.current.uri`` unset) is pruned; a failure is
+    logged, never the check's. Returns the deleted partitions.
+    """
+    if settings.retention_seconds is None or not settings.store or not settings.model:
+        return []
+    now = settings.now or dt.datetime.now(dt.UTC)
+    cutoff = (now - dt.timedelta(seconds=settings.retention_seconds)).date()
+    try:
+        deleted = prune_partitions(
+            contract.predictions_dir(settings.store, settings.model), older_than=cutoff
+        )
+    except OSError as exc:
+        log.warning("cannot prune the prediction log: %s", exc)
+        return []
+    if deleted:
+        log.info("pruned %d prediction log partitions before %s", len(deleted), cutoff)
+    return deleted
 
 
 def _failure(reason: str, message: str) -> dict[str, Any]:

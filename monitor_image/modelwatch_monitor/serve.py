@@ -333,7 +333,7 @@ async def _loader(app: web.Application) -> None:
 
 
 def _activate(state: ServerState, loaded: LoadedVersion) -> None:
-    from modelwatch_monitor.prediction_log import PredictionLogger
+    from modelwatch_monitor.prediction_log import PredictionLogger, log_schema
 
     config = state.config
     meta = loaded.metadata
@@ -346,15 +346,26 @@ def _activate(state: ServerState, loaded: LoadedVersion) -> None:
     ts = meta.get("timestampColumn")
     state.timestamp_column = ts if ts and ts != contract.LOG_TIMESTAMP else None
     if config.log_predictions:
+        prediction_column = meta.get("predictionColumn") or contract.LOG_PREDICTION
+        schema = log_schema(
+            getattr(model, "schema", []),
+            version=loaded.version,
+            classes=state.classes,
+            task=str(meta.get("task") or ("classification" if classes is not None else "")),
+            prediction_column=prediction_column,
+            id_column=state.id_column,
+            timestamp_column=state.timestamp_column,
+        )
         state.logger = PredictionLogger(
             store=config.store,
             model=config.model,
             version=loaded.version,
             classes=state.classes,
-            prediction_column=meta.get("predictionColumn") or contract.LOG_PREDICTION,
+            prediction_column=prediction_column,
             max_rows=config.log_max_rows,
             flush_rows=config.log_flush_rows,
             flush_seconds=config.log_flush_seconds,
+            schema=schema,
         )
         state.metrics.watch_logger(state.logger)
     state.metrics.info.labels(config.model, str(loaded.version), loaded.sha256).set(1)
