@@ -15,6 +15,12 @@ Three contracts live here:
    reads it back from the Pod's ``status.containerStatuses[].state.terminated.message``
    with :func:`parse_result`.
 3. **Store layout** -- the path helpers below (:func:`version_dir` etc.).
+
+Besides, the tables both sides share, each once: the enums and defaults of the spec
+(:class:`Spec` and its parts; ``tests/test_contract_crd.py`` holds the CRD to them), the
+one duration parser (:func:`parse_duration`), the one table of metric directions
+(:data:`METRICS`), and the one promotion rule (:func:`decide_promotion`), which the
+retrain Job applies and the operator records.
 """
 
 from __future__ import annotations
