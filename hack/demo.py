@@ -205,7 +205,9 @@ def train_v1() -> str:
         "modelwatch demo data --output /store/churn/data/reference.parquet --rows 4000 --seed 0 "
         "&& modelwatch retrain --train /store/churn/data/reference.parquet --target churned "
         "--task classification --time-budget 15 --store file:///store --model churn "
-        "--version 1 --id-column customer_id",
+        "--version 1 --id-column customer_id "
+        # The server mounts the store read-only and this folder (subPath) read-write.
+        "&& mkdir -p /store/churn/predictions",
         timeout=420,
     )
     result = json.loads(message)

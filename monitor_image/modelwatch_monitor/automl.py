@@ -18,10 +18,11 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from modelwatch_monitor import contract
 from modelwatch_monitor.feature_schema import Feature, coerce_frame
 
 if TYPE_CHECKING:
@@ -33,21 +34,9 @@ log = logging.getLogger(__name__)
 
 TASKS = ("classification", "regression")
 
-#: Metrics the holdout comparison understands, and whether greater is better.
-METRICS: dict[str, tuple[str, bool]] = {
-    "accuracy": ("classification", True),
-    "roc_auc": ("classification", True),
-    "roc_auc_ovr": ("classification", True),
-    "f1": ("classification", True),
-    "macro_f1": ("classification", True),
-    "micro_f1": ("classification", True),
-    "log_loss": ("classification", False),
-    "r2": ("regression", True),
-    "rmse": ("regression", False),
-    "mae": ("regression", False),
-    "mse": ("regression", False),
-    "mape": ("regression", False),
-}
+#: Metrics the holdout comparison understands: task, and whether greater is better
+#: (the one table, in the contract).
+METRICS: Mapping[str, tuple[str, bool]] = contract.METRICS
 
 #: FLAML estimator names accepted in ``spec.retrain.automl.estimators``.
 ESTIMATORS = frozenset(
@@ -196,9 +185,7 @@ def resolve_metric(metric: str, task: str, n_classes: int) -> str:
     return metric
 
 
-def greater_is_better(metric: str) -> bool:
-    """Return True when a larger value of ``metric`` is better."""
-    return METRICS[metric][1]
+greater_is_better = contract.greater_is_better
 
 
 def _flaml_version() -> str:

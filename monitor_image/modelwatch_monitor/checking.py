@@ -46,6 +46,8 @@ from modelwatch_monitor.dataio import (
     DataNotFoundError,
     Source,
     open_source,
+    parse_window,
+    prune_partitions,
     require_store,
 )
 from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
@@ -106,6 +108,7 @@ class CheckSettings:
     serving_version: int | None = None
     serving_since: dt.datetime | None = None
     min_rows: int = contract.DEFAULT_MIN_ROWS
+    retention_seconds: float | None = None  # prune the store's prediction log to this age
 
 
 def _report_id(now: dt.datetime) -> str:
@@ -113,52 +116,49 @@ def _report_id(now: dt.datetime) -> str:
 
 
 def settings_from_config(
-    doc: Mapping[str, Any], *, now: dt.datetime | None = None
+    config: contract.JobConfig, *, now: dt.datetime | None = None
 ) -> CheckSettings:
     """Build the settings from a parsed job config (``contract.parse_job_config``)."""
-    spec = doc["spec"]
-    model = spec["model"]
-    data = spec.get("data") or {}
-    store = spec["store"]["uri"]
-    name = model["name"]
-    ref = (data.get("reference") or {}).get("uri")
-    cur = data.get("current") or {}
-    labels = data.get("labels") or {}
-    perf = spec.get("performance") or {}
+    spec = config.spec
+    model = spec.model
+    store = spec.store.uri
+    name = model.name
+    labels = spec.data.labels
+    perf = spec.performance
     now = now or dt.datetime.now(dt.UTC)
-    features = model.get("features") or []
     try:
-        drift = DriftSettings.from_spec(spec.get("drift"))
+        drift = DriftSettings.from_spec(spec.drift)
         report_id = _report_id(now)
         return CheckSettings(
-            current=cur.get("uri") or contract.predictions_dir(store, name),
+            current=spec.data.current.uri or contract.predictions_dir(store, name),
             output=contract.report_dir(store, name, report_id),
-            reference=ref,
+            reference=spec.data.reference.uri,
             profile_path=contract.reference_profile_path(store, name),
-            labels=labels.get("uri"),
-            labels_id_column=labels.get("idColumn") or model.get("idColumn") or "request_id",
-            window=cur.get("window"),
+            labels=None if labels is None else labels.uri,
+            labels_id_column=spec.labels_id_column,
+            window=spec.data.current.window,
             roles=Roles(
-                id=model.get("idColumn") or "request_id",
-                timestamp=model.get("timestampColumn") or "timestamp",
-                prediction=model.get("predictionColumn") or "prediction",
-                target=model.get("target"),
+                id=model.id_column,
+                timestamp=model.timestamp_column,
+                prediction=model.prediction_column,
+                target=model.target,
             ),
-            features=[f["name"] for f in features] or None,
-            overrides={f["name"]: f["type"] for f in features if f.get("type")},
-            task=model.get("task", "classification"),
+            features=[f.name for f in model.features] or None,
+            overrides={f.name: f.type for f in model.features},
+            task=model.task,
             drift=drift,
-            metric=perf.get("metric"),
-            max_degradation=float(perf.get("maxDegradation", 0.1)),
-            min_labeled_rows=int(perf.get("minLabeledRows", 50)),
-            baseline=None if perf.get("baseline") is None else float(perf["baseline"]),
+            metric=perf.metric,
+            max_degradation=perf.max_degradation,
+            min_labeled_rows=perf.min_labeled_rows,
+            baseline=perf.baseline,
             store=store,
             model=name,
             report_id=report_id,
             now=now,
-            min_rows=_min_rows(
-                cur.get("minRows", contract.DEFAULT_MIN_ROWS), "spec.data.current.minRows"
-            ),
+            min_rows=spec.data.current.min_rows,
+            retention_seconds=None
+            if spec.data.current.uri
+            else spec.data.current.retention_seconds,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"invalid job config: {exc}") from exc
@@ -561,8 +561,9 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     missing_ref = [f for f in features if f not in profile.columns]
     if missing_ref:
         raise DataError(f"feature column {missing_ref[0]!r} is not in the reference profile")
+    since = (now - parse_window(settings.window)).date() if settings.window else None
     try:
-        source = open_source(settings.current)
+        source = open_source(settings.current, since=since)  # only the window's partitions
     except DataNotFoundError as exc:
         store, model = settings.store, settings.model
         default = contract.predictions_dir(store, model) if store and model else None
@@ -593,7 +594,10 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     if settings.window:
         if not settings.roles.timestamp:
             raise ConfigError("a window needs a timestamp column (--timestamp-column)")
-        source.select_window(settings.roles.timestamp, settings.window, now=now)
+        column = settings.roles.timestamp
+        if column not in source.columns and contract.LOG_TIMESTAMP in source.columns:
+            column = contract.LOG_TIMESTAMP  # the model server's log: when it served the row
+        source.select_window(column, settings.window, now=now)
     rows = source.count_rows()
     if rows == 0:
         where = f" in the window {settings.window!r}" if settings.window else ""
@@ -776,18 +780,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--window", help="only the last WINDOW of the current data, e.g. 7d")
     parser.add_argument("--output", help="the report folder")
-    parser.add_argument("--numeric-test", default="ks")
-    parser.add_argument("--categorical-test", default="chi2")
-    parser.add_argument("--p-value-threshold", type=float, default=0.05)
+    drift, perf = contract.DriftSpec(), contract.PerformanceSpec()  # the one set of defaults
+    parser.add_argument("--numeric-test", default=drift.numeric_test)
+    parser.add_argument("--categorical-test", default=drift.categorical_test)
+    parser.add_argument("--p-value-threshold", type=float, default=drift.p_value_threshold)
     parser.add_argument(
-        "--correction", choices=["holm", "bonferroni", "bh", "none"], default="holm"
+        "--correction",
+        choices=[*contract.CORRECTIONS, *contract.CORRECTION_ALIASES],
+        default=drift.correction,
     )
-    parser.add_argument("--min-effect-size", type=float, default=0.02)
-    parser.add_argument("--drift-share-threshold", type=float, default=0.5)
+    parser.add_argument("--min-effect-size", type=float, default=drift.min_effect_size)
+    parser.add_argument("--drift-share-threshold", type=float, default=drift.drift_share_threshold)
     parser.add_argument("--metric", help="the performance metric (default: accuracy / rmse)")
     parser.add_argument("--baseline", type=float, help="the performance baseline")
-    parser.add_argument("--max-degradation", type=float, default=0.1)
-    parser.add_argument("--min-labeled-rows", type=int, default=50)
+    parser.add_argument("--max-degradation", type=float, default=perf.max_degradation)
+    parser.add_argument("--min-labeled-rows", type=int, default=perf.min_labeled_rows)
     parser.add_argument(
         "--min-rows",
         type=int,
@@ -915,6 +922,8 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the operator must always get a result
         log.exception("the check failed")
         result, code = _failure("CheckFailed", f"{type(exc).__name__}: {exc}"), 1
+    if code == 0 or result.get("reason") == contract.REASON_NO_DATA:
+        prune_log(settings)
     explicit = result_path != contract.TERMINATION_MESSAGE_PATH
     if explicit or getattr(args, "config", None) or os.path.exists(result_path):
         text = contract.write_result(result, result_path)
@@ -924,6 +933,28 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", result["message"])
     print(text, flush=True)
     return code
+
+
+def prune_log(settings: CheckSettings) -> list[str]:
+    """Delete the prediction log's day partitions older than the retention.
+
+    Only the store's own log (``spec.data.current.uri`` unset) is pruned; a failure is
+    logged, never the check's. Returns the deleted partitions.
+    """
+    if settings.retention_seconds is None or not settings.store or not settings.model:
+        return []
+    now = settings.now or dt.datetime.now(dt.UTC)
+    cutoff = (now - dt.timedelta(seconds=settings.retention_seconds)).date()
+    try:
+        deleted = prune_partitions(
+            contract.predictions_dir(settings.store, settings.model), older_than=cutoff
+        )
+    except OSError as exc:
+        log.warning("cannot prune the prediction log: %s", exc)
+        return []
+    if deleted:
+        log.info("pruned %d prediction log partitions before %s", len(deleted), cutoff)
+    return deleted
 
 
 def _failure(reason: str, message: str) -> dict[str, Any]:

@@ -15,15 +15,25 @@ Three contracts live here:
    reads it back from the Pod's ``status.containerStatuses[].state.terminated.message``
    with :func:`parse_result`.
 3. **Store layout** -- the path helpers below (:func:`version_dir` etc.).
+
+Besides, the tables both sides share, each once: the enums and defaults of the spec
+(:class:`Spec` and its parts; ``tests/test_contract_crd.py`` holds the CRD to them), the
+one duration parser (:func:`parse_duration`), the one table of metric directions
+(:data:`METRICS`), and the one promotion rule (:func:`decide_promotion`), which the
+retrain Job applies and the operator records.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
+import types
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, NamedTuple, TypedDict, TypeVar, Union, get_args
 
 SCHEMA_VERSION: Final = 1
 
@@ -38,8 +48,191 @@ ENV_MODEL_VERSION: Final = "MODEL_VERSION"
 ENV_MODEL_SHA256: Final = "MODEL_SHA256"
 ENV_MODEL_NAME: Final = "MODEL_NAME"
 ENV_STORE_URI: Final = "MODELWATCH_STORE"
+#: "true" lets the server load a version without MODEL_SHA256, trusting its metadata.json:
+#: only for the first deploy of a model, before any sha256 is known. Never set by modelwatch.
+ENV_ALLOW_UNVERIFIED: Final = "MODELWATCH_ALLOW_UNVERIFIED_FIRST_DEPLOY"
 
 RESULT_KINDS: Final = ("check", "retrain")
+
+# ---------------------------------------------------------------------------
+# Enums, metric directions and durations: the one table of each
+# ---------------------------------------------------------------------------
+#
+# The CRD (crds/modelmonitors.modelwatch.io.yaml) spells the same enums and defaults;
+# tests/test_contract_crd.py compares every one of them with the tables below.
+
+
+class ContractError(ValueError):
+    """A config or result document does not follow the contract."""
+
+
+Task = Literal["classification", "regression"]
+FeatureType = Literal["numeric", "categorical"]
+NumericTest = Literal["ks", "psi", "wasserstein", "jensenshannon"]
+CategoricalTest = Literal["chi2", "psi", "jensenshannon"]
+Correction = Literal["holm", "bonferroni", "fdr_bh", "none"]
+PerformanceMetric = Literal[
+    "accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "rmse", "mae", "r2"
+]
+TrainingData = Literal["reference", "recent", "both"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+TASKS: Final[tuple[str, ...]] = get_args(Task)
+FEATURE_TYPES: Final[tuple[str, ...]] = get_args(FeatureType)
+NUMERIC_TESTS: Final[tuple[str, ...]] = get_args(NumericTest)
+CATEGORICAL_TESTS: Final[tuple[str, ...]] = get_args(CategoricalTest)
+CORRECTIONS: Final[tuple[str, ...]] = get_args(Correction)
+PERFORMANCE_METRICS: Final[tuple[str, ...]] = get_args(PerformanceMetric)
+TRAINING_DATA: Final[tuple[str, ...]] = get_args(TrainingData)
+PULL_POLICIES: Final[tuple[str, ...]] = get_args(PullPolicy)
+
+#: Older spellings still read: ``bh`` was the command line's name of ``fdr_bh``.
+CORRECTION_ALIASES: Final[Mapping[str, str]] = {"bh": "fdr_bh"}
+
+#: Every metric any part of modelwatch scores: its task and whether greater is better.
+#: The check's ``spec.performance.metric`` takes :data:`PERFORMANCE_METRICS`; the
+#: retrain's ``spec.retrain.automl.metric`` any key here (or ``auto``).
+METRICS: Final[Mapping[str, tuple[Task, bool]]] = {
+    "accuracy": ("classification", True),
+    "precision": ("classification", True),
+    "recall": ("classification", True),
+    "f1": ("classification", True),
+    "macro_f1": ("classification", True),
+    "micro_f1": ("classification", True),
+    "roc_auc": ("classification", True),
+    "roc_auc_ovr": ("classification", True),
+    "log_loss": ("classification", False),
+    "r2": ("regression", True),
+    "rmse": ("regression", False),
+    "mae": ("regression", False),
+    "mse": ("regression", False),
+    "mape": ("regression", False),
+}
+
+
+def greater_is_better(metric: str) -> bool:
+    """Return True when a larger value of ``metric`` is better.
+
+    >>> greater_is_better("accuracy"), greater_is_better("rmse")
+    (True, False)
+    """
+    try:
+        return METRICS[metric][1]
+    except KeyError:
+        raise ContractError(
+            f"The metric must be one of {sorted(METRICS)}. Got {metric!r} instead."
+        ) from None
+
+
+#: The CRD's pattern of every duration field (``spec.data.current.window`` etc.).
+DURATION_PATTERN: Final = "^[0-9]+[smhd]$"
+_DURATION_RE: Final = re.compile(DURATION_PATTERN)
+_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Return the seconds of a duration such as ``"90s"``, ``"15m"``, ``"1h"`` or ``"7d"``.
+
+    The one duration parser of modelwatch (operator and monitor image).
+
+    >>> parse_duration("1h"), parse_duration("7d")
+    (3600.0, 604800.0)
+    """
+    match = _DURATION_RE.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ContractError(
+            f"The duration must be a number followed by s, m, h or d. Got {text!r} instead."
+        )
+    return float(int(text.strip()[:-1]) * _UNIT_SECONDS[text.strip()[-1]])
+
+
+#: A prediction log partition older than this many windows is deleted, unless
+#: ``spec.data.current.retention`` says otherwise.
+RETENTION_WINDOWS: Final = 4
+
+
+# ---------------------------------------------------------------------------
+# Promotion: the one decision, made by the retrain Job, recorded by the operator
+# ---------------------------------------------------------------------------
+
+PROMOTE_FIRST_VERSION: Final = "FirstVersion"
+PROMOTE_CHALLENGER_BETTER: Final = "ChallengerBetter"
+PROMOTE_BELOW_MIN_IMPROVEMENT: Final = "BelowMinImprovement"
+PROMOTE_CHAMPION_UNUSABLE: Final = "ChampionUnusable"
+PROMOTE_SCORE_UNDEFINED: Final = "ChallengerScoreUndefined"
+
+
+class Promotion(NamedTuple):
+    """Whether a challenger replaces the champion, why, and by how much it won."""
+
+    promote: bool
+    reason: str
+    message: str
+    improvement: float | None
+
+
+def _finite(value: float | None) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def decide_promotion(
+    *,
+    version: int,
+    metric: str,
+    challenger_score: float | None,
+    champion_version: int | None,
+    champion_score: float | None,
+    min_improvement: float,
+    champion_problem: str = "",
+) -> Promotion:
+    """Decide whether challenger ``version`` replaces the champion.
+
+    Both were scored on one holdout. The improvement is ``challenger - champion`` for a
+    metric where greater is better and ``champion - challenger`` otherwise
+    (:data:`METRICS`); the challenger wins when it is at least ``min_improvement``.
+
+    >>> decide_promotion(version=3, metric="rmse", challenger_score=0.2,
+    ...     champion_version=2, champion_score=0.3, min_improvement=0.05).reason
+    'ChallengerBetter'
+    """
+    if not _finite(challenger_score):
+        return Promotion(
+            False,
+            PROMOTE_SCORE_UNDEFINED,
+            f"challenger v{version} has no finite {metric} on the holdout "
+            f"({challenger_score!r}); it is kept unpromoted",
+            None,
+        )
+    assert challenger_score is not None
+    if champion_version is None:
+        return Promotion(
+            True,
+            PROMOTE_FIRST_VERSION,
+            f"v{version} is the first version: {metric} {challenger_score:.4f}",
+            None,
+        )
+    if not _finite(champion_score):
+        problem = champion_problem or f"champion v{champion_version} has no finite {metric}"
+        return Promotion(
+            True,
+            PROMOTE_CHAMPION_UNUSABLE,
+            f"{problem}; promoting v{version} ({metric} {challenger_score:.4f})",
+            None,
+        )
+    assert champion_score is not None
+    gain = challenger_score - champion_score
+    improvement = gain if greater_is_better(metric) else -gain
+    promote = improvement >= min_improvement
+    verdict = "clears" if promote else "is below"
+    return Promotion(
+        promote,
+        PROMOTE_CHALLENGER_BETTER if promote else PROMOTE_BELOW_MIN_IMPROVEMENT,
+        f"challenger v{version} {metric} {challenger_score:.4f} vs champion "
+        f"v{champion_version} {champion_score:.4f}: improvement {improvement:+.4f} "
+        f"{verdict} minImprovement {min_improvement}",
+        improvement,
+    )
+
 
 # ---------------------------------------------------------------------------
 # Job config
@@ -53,26 +246,14 @@ RESULT_KINDS: Final = ("check", "retrain")
 #     "spec": { ...the ModelMonitor spec, defaults applied... }
 #   }
 #
-# The spec keys are the CRD's camelCase field names (see crds/); the fields the
-# monitor image reads are:
-#
-#   spec.model:        name, task ("classification" | "regression"), target,
-#                      idColumn, predictionColumn, timestampColumn,
-#                      features: [{name, type: "numeric" | "categorical"}]  (optional)
-#   spec.data:         reference: {uri}            -- raw data or a profile JSON
-#                      current:   {uri, window, minRows}
-#                                 -- default uri: <store>/<model>/predictions
-#                      labels:    {uri, idColumn}  -- optional, delayed ground truth
-#   spec.store:        uri                         -- path or fsspec URI
-#   spec.drift:        numericTest, categoricalTest, pValueThreshold, correction,
-#                      minEffectSize, driftShareThreshold
-#   spec.performance:  metric, maxDegradation, minLabeledRows, baseline (optional)
-#   spec.retrain:      trainingData ("reference" | "recent" | "both"), holdoutFraction,
-#                      minLabeledRows, minImprovement,
-#                      automl: {timeBudgetSeconds, metric, estimators, seed}
+# The spec keys are the CRD's camelCase field names; :class:`Spec` below is its typed
+# form, with every default in one place (field ``fooBar`` is attribute ``foo_bar``).
+# :func:`parse_job_config` turns the document into a :class:`JobConfig` at the
+# boundary; code past it reads attributes, never raw mappings.
 
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
+_DURATION: Final = {"duration": True}
 
 REASON_NO_DATA: Final = "NoData"
 # The version that serves has not yet served spec.data.current.minRows rows in the window:
@@ -86,8 +267,328 @@ ARG_SERVING_VERSION: Final = "--serving-version"
 ARG_SERVING_SINCE: Final = "--serving-since"
 
 
-class ContractError(ValueError):
-    """A config or result document does not follow the contract."""
+@dataclass(frozen=True)
+class FeatureSpec:
+    """``spec.model.features[]``: a feature and its type."""
+
+    name: str
+    type: FeatureType
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``spec.model``.
+
+    ``id_column`` joins the predictions with the labels: required when
+    ``spec.data.labels`` is set, never guessed.
+    """
+
+    name: str
+    target: str
+    task: Task = "classification"
+    id_column: str | None = None
+    prediction_column: str = "prediction"
+    timestamp_column: str = "timestamp"
+    features: tuple[FeatureSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """``spec.data.reference``."""
+
+    uri: str
+
+
+@dataclass(frozen=True)
+class CurrentSpec:
+    """``spec.data.current``; ``uri`` None means the store's prediction log."""
+
+    uri: str | None = None
+    window: str = field(default="7d", metadata=_DURATION)
+    retention: str | None = field(default=None, metadata=_DURATION)
+    min_rows: int = DEFAULT_MIN_ROWS
+
+    @property
+    def window_seconds(self) -> float:
+        return parse_duration(self.window)
+
+    @property
+    def retention_seconds(self) -> float:
+        """How long prediction logs are kept: ``retention``, else 4 windows."""
+        if self.retention is not None:
+            return parse_duration(self.retention)
+        return RETENTION_WINDOWS * self.window_seconds
+
+
+@dataclass(frozen=True)
+class LabelsSpec:
+    """``spec.data.labels``; ``id_column`` None means ``spec.model.idColumn``."""
+
+    uri: str
+    id_column: str | None = None
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """``spec.data``."""
+
+    reference: ReferenceSpec
+    current: CurrentSpec = field(default_factory=CurrentSpec)
+    labels: LabelsSpec | None = None
+
+
+@dataclass(frozen=True)
+class VolumeSpec:
+    """``spec.store.volume``."""
+
+    claim_name: str
+    mount_path: str = "/store"
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """``spec.store``."""
+
+    uri: str
+    volume: VolumeSpec | None = None
+
+
+@dataclass(frozen=True)
+class DriftSpec:
+    """``spec.drift``. ``min_effect_size`` 0.02 is a KS distance of 0.02: a mean shift of
+    about 0.05 standard deviations of a normal feature (see ``verdicts``)."""
+
+    numeric_test: NumericTest = "ks"
+    categorical_test: CategoricalTest = "chi2"
+    p_value_threshold: float = 0.05
+    correction: Correction = field(default="holm", metadata={"aliases": CORRECTION_ALIASES})
+    min_effect_size: float = 0.02
+    drift_share_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class PerformanceSpec:
+    """``spec.performance``; ``metric`` None means the task's default."""
+
+    metric: PerformanceMetric | None = None
+    max_degradation: float = 0.1
+    min_labeled_rows: int = 50
+    baseline: float | None = None
+
+
+@dataclass(frozen=True)
+class TriggersSpec:
+    """``spec.retrain.triggers``: retrain after ``violations`` of the last ``window`` checks."""
+
+    on_drift: bool = True
+    on_degradation: bool = True
+    violations: int = 1
+    window: int = 1
+
+
+@dataclass(frozen=True)
+class AutomlSpec:
+    """``spec.retrain.automl``."""
+
+    time_budget_seconds: int = 60
+    metric: str = "auto"
+    estimators: tuple[str, ...] = ("lgbm", "rf", "extra_tree")
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RetrainSpec:
+    """``spec.retrain``."""
+
+    enabled: bool = True
+    triggers: TriggersSpec = field(default_factory=TriggersSpec)
+    cooldown: str = field(default="1h", metadata=_DURATION)
+    max_per_day: int = 3
+    training_data: TrainingData = "both"
+    holdout_fraction: float = 0.2
+    min_labeled_rows: int = 50
+    min_improvement: float = 0.01
+    automl: AutomlSpec = field(default_factory=AutomlSpec)
+    resources: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """``spec.deployment``."""
+
+    name: str
+    container: str | None = None
+    progress_deadline_seconds: int = 120
+    rollback_on_failure: bool = True
+
+
+@dataclass(frozen=True)
+class ImagesSpec:
+    """``spec.images``."""
+
+    monitor: str = "modelwatch/monitor:dev"
+    pull_policy: PullPolicy = "IfNotPresent"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """The ``ModelMonitor`` spec, typed, every default applied."""
+
+    model: ModelSpec
+    data: DataSpec
+    store: StoreSpec
+    schedule: str = "0 * * * *"
+    suspend: bool = False
+    drift: DriftSpec = field(default_factory=DriftSpec)
+    performance: PerformanceSpec = field(default_factory=PerformanceSpec)
+    retrain: RetrainSpec = field(default_factory=RetrainSpec)
+    deployment: DeploymentSpec | None = None
+    pinned_version: int | None = None
+    images: ImagesSpec = field(default_factory=ImagesSpec)
+
+    @property
+    def labels_id_column(self) -> str | None:
+        """The id column of the labels: ``spec.data.labels.idColumn`` or the model's."""
+        labels = self.data.labels
+        if labels is None:
+            return None
+        return labels.id_column or self.model.id_column
+
+
+@dataclass(frozen=True)
+class MonitorRef:
+    """Which ModelMonitor a job works for."""
+
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """The parsed job config document."""
+
+    monitor: MonitorRef
+    spec: Spec
+    schema: int = SCHEMA_VERSION
+
+
+def camel(name: str) -> str:
+    """Return the CRD's spelling of a field name.
+
+    >>> camel("min_effect_size")
+    'minEffectSize'
+    """
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+_T = TypeVar("_T")
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _parse_value(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in get_args(tp) if a is not type(None)]
+        return _parse_value(inner, value, path, meta)
+    if value is None:
+        raise ContractError(f"{path} is required")
+    if dataclasses.is_dataclass(tp):
+        return parse_section(tp, value, path)  # type: ignore[arg-type]
+    if origin is Literal:
+        allowed = get_args(tp)
+        value = meta.get("aliases", {}).get(value, value)
+        if value not in allowed:
+            raise ContractError(
+                f"{path} must be one of {', '.join(map(repr, allowed))}; got {value!r} instead"
+            )
+        return value
+    if origin is tuple:
+        (item,) = [a for a in get_args(tp) if a is not Ellipsis]
+        if not isinstance(value, list | tuple):
+            raise ContractError(f"{path} must be a list; got {_describe(value)} instead")
+        return tuple(_parse_value(item, v, f"{path}[{i}]", {}) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ContractError(f"{path} must be an object; got {_describe(value)} instead")
+        return dict(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ContractError(f"{path} must be true or false; got {_describe(value)} instead")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ContractError(f"{path} must be an integer; got {_describe(value)} instead")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ContractError(f"{path} must be a number; got {_describe(value)} instead")
+        if not math.isfinite(value):
+            raise ContractError(f"{path} must be a finite number; got {value!r} instead")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str) or not value:
+            raise ContractError(
+                f"{path} must be a non-empty string; got {_describe(value)} instead"
+            )
+        if meta.get("duration"):
+            try:
+                parse_duration(value)
+            except ContractError:
+                raise ContractError(
+                    f"{path} must be a number followed by s, m, h or d (e.g. '7d'); "
+                    f"got {value!r} instead"
+                ) from None
+        return value
+    raise TypeError(f"no parser for {tp!r} at {path}")  # pragma: no cover - a contract bug
+
+
+def parse_section(cls: type[_T], doc: Any, path: str) -> _T:
+    """Parse one spec object (camelCase keys) into dataclass ``cls``; raise ContractError.
+
+    A missing key takes the field's default; a key the class does not know is ignored
+    (the API server prunes those anyway).
+    """
+    if not isinstance(doc, Mapping):
+        raise ContractError(f"{path} must be an object; got {_describe(doc)} instead")
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = camel(f.name)
+        sub = f"{path}.{key}"
+        if key not in doc or doc[key] is None:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ContractError(f"{sub} is required")
+            continue
+        kwargs[f.name] = _parse_value(hints[f.name], doc[key], sub, f.metadata)
+    return cls(**kwargs)
+
+
+def parse_spec(spec: Any) -> Spec:
+    """Parse and check a ``ModelMonitor`` spec; raise :class:`ContractError` naming the field."""
+    parsed = parse_section(Spec, spec, "spec")
+    model = parsed.model
+    if not _NAME_RE.match(model.name):
+        raise ContractError(f"spec.model.name must be a DNS-1123 label; got {model.name!r} instead")
+    if parsed.data.labels is not None and not model.id_column:
+        raise ContractError(
+            "spec.model.idColumn is required when spec.data.labels is set: it names the "
+            "column that joins each prediction with its label"
+        )
+    if any(f.name == model.target for f in model.features):
+        raise ContractError("spec.model.target must not be listed in spec.model.features")
+    metric = parsed.performance.metric
+    if metric is not None and METRICS[metric][0] != model.task:
+        raise ContractError(
+            f"spec.performance.metric {metric!r} does not suit spec.model.task {model.task!r}"
+        )
+    return parsed
 
 
 def build_job_config(
@@ -101,7 +602,7 @@ def build_job_config(
     }
 
 
-def parse_job_config(text: str | bytes) -> dict[str, Any]:
+def parse_job_config(text: str | bytes) -> JobConfig:
     """Parse and validate a job config document; raise :class:`ContractError`."""
     try:
         doc = json.loads(text)
@@ -115,25 +616,17 @@ def parse_job_config(text: str | bytes) -> dict[str, Any]:
             f"job config schema {schema!r} is not supported; this image reads schema "
             f"{SCHEMA_VERSION}"
         )
-    spec = doc.get("spec")
-    if not isinstance(spec, dict):
+    if not isinstance(doc.get("spec"), dict):
         raise ContractError("job config has no 'spec' object")
-    model = spec.get("model")
-    if not isinstance(model, dict) or not isinstance(model.get("name"), str):
-        raise ContractError("job config spec.model.name is required")
-    if not _NAME_RE.match(model["name"]):
-        raise ContractError(
-            f"spec.model.name must be a DNS-1123 label; got {model['name']!r} instead"
-        )
-    task = model.get("task", "classification")
-    if task not in ("classification", "regression"):
-        raise ContractError(
-            f"spec.model.task must be 'classification' or 'regression'; got {task!r} instead"
-        )
-    store = spec.get("store")
-    if not isinstance(store, dict) or not isinstance(store.get("uri"), str):
-        raise ContractError("job config spec.store.uri is required")
-    return doc
+    ref = doc.get("monitor") or {}
+    if not isinstance(ref, dict):
+        raise ContractError("job config 'monitor' must be an object")
+    monitor = MonitorRef(
+        name=str(ref.get("name") or ""),
+        namespace=str(ref.get("namespace") or ""),
+        uid=str(ref.get("uid") or ""),
+    )
+    return JobConfig(monitor=monitor, spec=parse_spec(doc["spec"]), schema=SCHEMA_VERSION)
 
 
 # ---------------------------------------------------------------------------
@@ -158,19 +651,142 @@ def parse_job_config(text: str | bytes) -> dict[str, Any]:
 #   message, servingVersion, rows: {reference, current, window, needed}
 #
 # retrain, ok = true:
-#   version (int), sha256, metric (name), challenger: {score},
-#   champion: {version, score} | null, promote (bool), reason, reportId
+#   version (int), sha256, metric (name), greaterIsBetter (bool), challenger: {score},
+#   champion: {version, score} | null, promote (bool), reason, message, reportId
+#   (promote/reason/message are decide_promotion's; the operator records them as they are)
 #
-# Full detail goes to the store; this summary is at most MAX_RESULT_BYTES.
+# Full detail goes to the store; this summary is at most MAX_RESULT_BYTES. No number in
+# it is NaN or infinite: encode_result turns those into null and lists each path under
+# "notFinite" (the API server refuses NaN in a status patch, and JSON has no spelling
+# for it).
 
 
-def encode_result(result: dict[str, Any]) -> str:
-    """Serialise a result, trimming list fields until it fits in MAX_RESULT_BYTES."""
-    doc = {"schema": SCHEMA_VERSION, **result}
+class MetricSummary(TypedDict, total=False):
+    """``metric`` of a check result."""
+
+    name: str
+    value: float | None
+    baseline: float | None
+    relativeChange: float | None
+    degraded: bool | None
+    undefinedReason: str | None
+
+
+class FeatureSummary(TypedDict, total=False):
+    """One of ``topFeatures`` of a check result."""
+
+    name: str
+    test: str
+    statistic: float | None
+    pValue: float | None
+
+
+class RowCounts(TypedDict, total=False):
+    reference: int
+    current: int
+    labeled: int
+
+
+class CheckResult(TypedDict, total=False):
+    """The result of ``modelwatch check``."""
+
+    schema: int
+    kind: Literal["check"]
+    ok: bool
+    reason: str
+    message: str
+    reportId: str
+    reportUri: str
+    datasetDrift: bool
+    driftShare: float | None
+    nDrifted: int
+    nFeatures: int
+    topFeatures: list[FeatureSummary]
+    qualityFindings: int
+    quality: list[str]
+    metric: MetricSummary | None
+    rows: RowCounts
+    notFinite: list[str]
+
+
+class ScoreSummary(TypedDict, total=False):
+    version: int
+    score: float | None
+
+
+class RetrainResult(TypedDict, total=False):
+    """The result of ``modelwatch retrain``."""
+
+    schema: int
+    kind: Literal["retrain"]
+    ok: bool
+    reason: str
+    message: str
+    version: int
+    sha256: str
+    metric: str
+    greaterIsBetter: bool
+    challenger: ScoreSummary
+    champion: ScoreSummary | None
+    promote: bool
+    reportId: str
+    notFinite: list[str]
+
+
+def _without_non_finite(value: Any, path: str, found: list[str]) -> Any:
+    """Return ``value`` with every NaN or infinite float replaced by None; note each path."""
+    if isinstance(value, float) and not math.isfinite(value):
+        found.append(f"{path}={value!r}")
+        return None
+    if isinstance(value, dict):
+        return {
+            k: _without_non_finite(v, f"{path}.{k}" if path else str(k), found)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_without_non_finite(v, f"{path}[{i}]", found) for i, v in enumerate(value)]
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return _without_non_finite(value.item(), path, found)
+    return value
+
+
+def sanitize_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``result`` with no NaN or infinity in it, each replaced by null.
+
+    The paths replaced are listed under ``notFinite``; an undefined metric value gets
+    an ``undefinedReason`` when it had none.
+
+    >>> sanitize_result({"kind": "check", "driftShare": float("nan")})
+    {'kind': 'check', 'driftShare': None, 'notFinite': ['driftShare=nan']}
+    """
+    found: list[str] = []
+    doc = _without_non_finite(dict(result), "", found)
+    if found:
+        doc["notFinite"] = [*(doc.get("notFinite") or []), *found]
+        metric = doc.get("metric")
+        if (
+            isinstance(metric, dict)
+            and metric.get("value") is None
+            and any(p.startswith("metric.value=") for p in found)
+        ):
+            metric["undefinedReason"] = metric.get("undefinedReason") or "the value is not finite"
+    return doc  # type: ignore[no-any-return]
+
+
+def encode_result(result: Mapping[str, Any]) -> str:
+    """Serialise a result, trimming list fields until it fits in MAX_RESULT_BYTES.
+
+    This is where every result is written: non-finite numbers become null here.
+    """
+    doc = sanitize_result({"schema": SCHEMA_VERSION, **result})
     if doc.get("kind") not in RESULT_KINDS:
         raise ContractError(f"result kind must be one of {RESULT_KINDS}; got {doc.get('kind')!r}")
-    text = json.dumps(doc, separators=(",", ":"), sort_keys=True, default=str)
-    trimmable = ("quality", "topFeatures")
+
+    def dump() -> str:
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True, default=str, allow_nan=False)
+
+    text = dump()
+    trimmable = ("quality", "topFeatures", "notFinite")
     while len(text.encode()) > MAX_RESULT_BYTES:
         lists = [k for k in trimmable if isinstance(doc.get(k), list) and doc[k]]
         if lists:
@@ -179,11 +795,11 @@ def encode_result(result: dict[str, Any]) -> str:
             doc["message"] = str(doc["message"])[: len(str(doc["message"])) // 2] + "..."
         else:
             raise ContractError("result does not fit in the termination message")
-        text = json.dumps(doc, separators=(",", ":"), sort_keys=True, default=str)
+        text = dump()
     return text
 
 
-def write_result(result: dict[str, Any], path: str = TERMINATION_MESSAGE_PATH) -> str:
+def write_result(result: Mapping[str, Any], path: str = TERMINATION_MESSAGE_PATH) -> str:
     """Write the encoded result to the termination-message path and return it."""
     text = encode_result(result)
     try:
@@ -195,12 +811,20 @@ def write_result(result: dict[str, Any], path: str = TERMINATION_MESSAGE_PATH) -
     return text
 
 
+def _finite_float(text: str) -> float | None:
+    """Parse a JSON number; None when it overflows (``1e999``)."""
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
 def parse_result(text: str | None) -> dict[str, Any]:
     """Parse a termination message; raise :class:`ContractError` when it is not a result."""
     if not text:
         raise ContractError("the job left no termination message")
     try:
-        doc = json.loads(text)
+        # NaN and Infinity are not JSON; a result that holds them anyway reads them as null
+        # (the API server refuses them in a status patch).
+        doc = json.loads(text, parse_constant=lambda _: None, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         # FallbackToLogsOnError: the message is the tail of the log.
         raise ContractError(f"the job did not write a result: {text.strip()[-300:]}") from exc

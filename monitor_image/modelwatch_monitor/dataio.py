@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from modelwatch_monitor import contract
+
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
@@ -34,7 +36,43 @@ class DataNotFoundError(DataError):
     """No Parquet or CSV file matches the source."""
 
 
-def _expand(source: str) -> tuple[Any, list[str]]:
+_PARTITION_RE = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+def partition_date(path: str) -> dt.date | None:
+    """The day of a ``date=YYYY-MM-DD`` folder (the last path segment), else None.
+
+    >>> partition_date("/store/iris/predictions/date=2026-03-01")
+    datetime.date(2026, 3, 1)
+    """
+    m = _PARTITION_RE.match(path.rstrip("/").rsplit("/", 1)[-1])
+    if not m:
+        return None
+    try:
+        return dt.date.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+
+
+def _find(fs: Any, folder: str, since: dt.date | None) -> list[str]:
+    """Every file under ``folder``; with ``since``, ``date=`` partitions older than it are
+    skipped without being listed."""
+    if since is None:
+        return sorted(fs.find(folder))
+    files: list[str] = []
+    for entry in sorted(fs.ls(folder, detail=True), key=lambda e: str(e["name"])):
+        name = str(entry["name"])
+        if entry.get("type") == "directory":
+            day = partition_date(name)
+            if day is not None and day < since:
+                continue
+            files.extend(sorted(fs.find(name)))
+        else:
+            files.append(name)
+    return files
+
+
+def _expand(source: str, since: dt.date | None = None) -> tuple[Any, list[str]]:
     import fsspec
 
     try:
@@ -47,13 +85,88 @@ def _expand(source: str) -> tuple[Any, list[str]]:
     for p in paths:
         if fs.isdir(p):
             files.extend(
-                f for f in sorted(fs.find(p)) if f.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES)
+                f for f in _find(fs, p, since) if f.endswith(PARQUET_SUFFIXES + CSV_SUFFIXES)
             )
         elif fs.exists(p):
             files.append(p)
     if not files:
         raise DataNotFoundError(f"file not found: {source!r} matches no Parquet or CSV file")
     return fs, files
+
+
+def prune_partitions(folder: str, *, older_than: dt.date) -> list[str]:
+    """Delete the ``date=YYYY-MM-DD`` partitions of ``folder`` before ``older_than``.
+
+    Returns the deleted partitions' paths (none when ``folder`` does not exist). Only
+    whole days go: a partition is deleted when its day ends before ``older_than``.
+    """
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(folder)
+    try:
+        entries = fs.ls(path, detail=True)
+    except FileNotFoundError:
+        return []
+    deleted = []
+    for entry in entries:
+        name = str(entry["name"])
+        day = partition_date(name)
+        if entry.get("type") == "directory" and day is not None and day < older_than:
+            fs.rm(name, recursive=True)
+            deleted.append(name)
+    return sorted(deleted)
+
+
+def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:
+    """One schema for files written with different ones, every column kept.
+
+    A column that is all null in one file takes its type from the others; integers and
+    floats become float64; timestamps become UTC microseconds; any other mix (an id
+    that is an integer in one file and a string in another) becomes a string.
+    """
+    import pyarrow as pa
+
+    types: dict[str, list[pa.DataType]] = {}
+    for schema in schemas:
+        for f in schema:
+            seen = types.setdefault(f.name, [])
+            if f.type not in seen:
+                seen.append(f.type)
+    fields = []
+    for name, kinds in types.items():
+        known = [t for t in kinds if not pa.types.is_null(t)]
+        if not known:
+            target: pa.DataType = pa.null()
+        elif len(known) == 1:
+            target = known[0]
+        elif all(pa.types.is_integer(t) for t in known):
+            target = pa.int64()
+        elif all(pa.types.is_integer(t) or pa.types.is_floating(t) for t in known):
+            target = pa.float64()
+        elif all(pa.types.is_timestamp(t) for t in known):
+            target = pa.timestamp("us", tz="UTC")
+        elif all(pa.types.is_string(t) or pa.types.is_large_string(t) for t in known) or all(
+            pa.types.is_dictionary(t) for t in known
+        ):
+            target = pa.string()
+        else:
+            target = pa.string()
+        fields.append(pa.field(name, target))
+    return pa.schema(fields)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """Return ``batch`` with exactly ``schema``'s columns: missing ones null, others cast."""
+    import pyarrow as pa
+
+    columns = []
+    for f in schema:
+        if f.name in batch.schema.names:
+            col = batch.column(f.name)
+            columns.append(col if col.type == f.type else col.cast(f.type))
+        else:
+            columns.append(pa.nulls(batch.num_rows, f.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def local_path(uri: str) -> str | None:
@@ -131,25 +244,22 @@ def read_table(source: str, *, columns: Sequence[str] | None = None) -> pd.DataF
     return pd.concat(frames, ignore_index=True)
 
 
-_WINDOW_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def parse_window(window: str) -> dt.timedelta:
-    """Parse a window like ``"7d"``, ``"24h"``, ``"30m"``, ``"90s"`` or ``"2w"``.
+    """Parse a window like ``"7d"``, ``"24h"``, ``"30m"`` or ``"90s"`` (the contract's
+    one duration parser).
 
     Raises
     ------
     ValueError
         With the scikit-learn message shape when the text is not a window.
     """
-    m = _WINDOW_RE.match(window)
-    if not m:
+    try:
+        return dt.timedelta(seconds=contract.parse_duration(window))
+    except contract.ContractError:
         raise ValueError(
-            "The 'window' parameter must be a number followed by s, m, h, d or w "
+            "The 'window' parameter must be a number followed by s, m, h or d "
             f"(e.g. '7d'). Got {window!r} instead."
-        )
-    return dt.timedelta(seconds=float(m.group(1)) * _UNIT_SECONDS[m.group(2)])
+        ) from None
 
 
 class Source:
@@ -161,12 +271,12 @@ class Source:
         A path, folder, glob or fsspec URI.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, *, since: dt.date | None = None) -> None:
         import pyarrow as pa
         import pyarrow.dataset as ds
 
         self.uri = source
-        fs, files = _expand(source)
+        fs, files = _expand(source, since)
         kinds = {f.endswith(CSV_SUFFIXES) for f in files}
         if len(kinds) > 1:
             raise DataError(f"{source!r} mixes Parquet and CSV files; use one format")
@@ -181,14 +291,35 @@ class Source:
             LocalFileSystem() if protocol in ("file", "local") else PyFileSystem(FSSpecHandler(fs))
         )
         try:
+            schema = None if self.is_csv else self._file_schemas(files, filesystem)
             self.dataset: pads.Dataset = ds.dataset(
-                files, format="csv" if self.is_csv else "parquet", filesystem=filesystem
+                files,
+                format="csv" if self.is_csv else "parquet",
+                filesystem=filesystem,
+                schema=schema,
             )
             self.schema: pa.Schema = self.dataset.schema
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(f"cannot read {source!r}: {exc}") from exc
         self.filter: pads.Expression | None = None
         self.window: str | None = None
+
+    @staticmethod
+    def _file_schemas(files: Sequence[str], filesystem: Any) -> pa.Schema | None:
+        """The union of the files' schemas when they differ (files written by different
+        model versions, or batches whose column was all null); None when they agree."""
+        import pyarrow.parquet as pq
+
+        if len(files) < 2:
+            return None
+        schemas = []
+        for f in files:
+            schema = pq.read_schema(f, filesystem=filesystem)
+            schemas.append(schema.remove_metadata())
+        first = schemas[0]
+        if all(s.equals(first) for s in schemas[1:]):
+            return None
+        return unify_schemas(schemas)
 
     @property
     def columns(self) -> list[str]:
@@ -294,11 +425,14 @@ class Source:
         self.require(columns)
         if not self.is_csv:
             wanted = list(dict.fromkeys([*columns, *self.filter_columns]))
+            target = pa.schema([self.schema.field(c) for c in wanted])
             for f in self.files:
                 try:
                     with self.fs.open(f, "rb") as fh:
                         pf = pq.ParquetFile(fh, pre_buffer=False, buffer_size=1 << 20)
-                        for batch in pf.iter_batches(batch_size=batch_rows, columns=wanted):
+                        present = [c for c in wanted if c in pf.schema_arrow.names]
+                        for raw in pf.iter_batches(batch_size=batch_rows, columns=present):
+                            batch = conform(raw, target)
                             if self.filter is not None:
                                 table = pa.Table.from_batches([batch]).filter(self.filter)
                                 yield from table.select(list(columns)).to_batches()
@@ -319,6 +453,9 @@ class Source:
             raise DataError(f"cannot read {self.uri!r}: {exc}") from exc
 
 
-def open_source(source: str) -> Source:
-    """Open ``source`` for column-wise or streaming reads; raise DataError."""
-    return Source(source)
+def open_source(source: str, *, since: dt.date | None = None) -> Source:
+    """Open ``source`` for column-wise or streaming reads; raise DataError.
+
+    With ``since``, the ``date=YYYY-MM-DD`` partitions before that day are not listed.
+    """
+    return Source(source, since=since)

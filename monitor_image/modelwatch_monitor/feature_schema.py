@@ -262,8 +262,9 @@ def frames_from_records(
     Raises
     ------
     SchemaError
-        A column is missing from a record, or a value has the wrong JSON type. The
-        message names the column and the row.
+        A column is missing from a record, a value has the wrong JSON type, or a number
+        is not finite (``NaN``, ``Infinity``, ``1e999``). The message names the column
+        and the row.
     """
     import numpy as np
     import pandas as pd
@@ -307,6 +308,13 @@ def frames_from_records(
                     raise SchemaError(
                         name,
                         f"column {name!r} must be {expected}; got {type(v).__name__} in record {i}",
+                    )
+                elif t is float and not math.isfinite(v):
+                    raise SchemaError(
+                        name,
+                        f"column {name!r} must be a finite number; got {v!r} in record {i} "
+                        "(NaN, Infinity and numbers beyond 1.8e308 are refused; send null for "
+                        "a missing value)",
                     )
             try:
                 out[name] = raw[name] = np.asarray(values, dtype=np.float64)

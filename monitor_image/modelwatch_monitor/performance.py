@@ -29,9 +29,11 @@ from typing import Any, Final
 import numpy as np
 from numpy.typing import ArrayLike
 
+from modelwatch_monitor import contract
+
 CLASSIFICATION_METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS: Final = ("rmse", "mae", "r2")
-LOWER_IS_BETTER: Final = frozenset({"rmse", "mae", "log_loss"})
+LOWER_IS_BETTER: Final = frozenset(m for m, (_, greater) in contract.METRICS.items() if not greater)
 DEFAULT_METRIC: Final = {"classification": "accuracy", "regression": "rmse"}
 DEFAULT_MAX_DEGRADATION: Final = 0.1
 DEFAULT_MIN_LABELED_ROWS: Final = 50

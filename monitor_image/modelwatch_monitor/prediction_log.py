@@ -15,6 +15,13 @@ drains the buffer; the server calls it on SIGTERM, so a graceful shutdown loses 
 Columns: the feature columns, the model's id column when requests carry it,
 ``prediction``, ``proba_<class>`` for classifiers, ``request_id``, ``timestamp``
 (UTC) and ``model_version`` (see :data:`modelwatch_monitor.contract.LOG_META_COLUMNS`).
+
+Every file a server writes has one Arrow schema, :func:`log_schema`, made from the
+feature schema its model version was trained on: numeric features are float64,
+categorical ones strings, the id a string (clients send integers or strings), times
+UTC microseconds. A batch whose column is all null, or whose ids are integers, is cast
+to it, so files of one version never disagree; files of different versions may (a
+column a new version adds), and readers unify them (``dataio.unify_schemas``).
 """
 
 from __future__ import annotations
@@ -90,6 +97,8 @@ class PredictionLogger:
         Write whatever is buffered at least this often.
     on_write : callable, optional
         Called with ``(rows, seconds)`` after each file.
+    schema : pyarrow.Schema, optional
+        The version's log schema (:func:`log_schema`); every file gets it.
     """
 
     def __init__(
@@ -104,6 +113,7 @@ class PredictionLogger:
         flush_rows: int = 20_000,
         flush_seconds: float = 10.0,
         on_write: Callable[[int, float], None] | None = None,
+        schema: pa.Schema | None = None,
     ) -> None:
         self.store = store
         self.model = model
@@ -114,6 +124,7 @@ class PredictionLogger:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.on_write = on_write
+        self.schema = schema
         self._buffer: deque[LoggedBatch] = deque()
         self._buffered_rows = 0
         self._cond = threading.Condition()
@@ -233,6 +244,7 @@ class PredictionLogger:
                     version=self.version,
                     classes=self.classes,
                     prediction_column=self.prediction_column,
+                    schema=self.schema,
                 )
             except Exception:  # keep serving; the count shows up in /metrics
                 log.exception("prediction log: cannot write %d rows for %s", rows, day)
@@ -247,6 +259,99 @@ class PredictionLogger:
             log.debug("prediction log: %d rows -> %s in %.3fs", rows, uri, seconds)
             if self.on_write is not None:
                 self.on_write(rows, seconds)
+
+
+def log_schema(
+    features: Sequence[Any],
+    *,
+    version: int,
+    classes: Sequence[Any] | None = None,
+    task: str = "classification",
+    prediction_column: str = contract.LOG_PREDICTION,
+    id_column: str | None = None,
+    timestamp_column: str | None = None,
+) -> pa.Schema:
+    """The one Arrow schema of the prediction log files of one model version.
+
+    Parameters
+    ----------
+    features : sequence of Feature
+        The model's input schema (``name`` and ``kind``).
+    version : int
+        Written into the schema metadata as ``modelwatch.model_version``.
+    classes : sequence, optional
+        A classifier's classes: they give the prediction's type and the probability
+        columns.
+    """
+    import pyarrow as pa
+
+    stamp = pa.timestamp("us", tz="UTC")
+    fields: list[pa.Field] = []
+    for f in features:
+        fields.append(pa.field(f.name, pa.string() if f.kind == "categorical" else pa.float64()))
+    names = {f.name for f in fields}
+    if id_column and id_column not in names:
+        fields.append(pa.field(id_column, pa.string()))
+    if timestamp_column and timestamp_column not in names | {contract.LOG_TIMESTAMP}:
+        fields.append(pa.field(timestamp_column, stamp))
+    fields.append(pa.field(prediction_column, _prediction_type(classes, task)))
+    for cls in classes if classes is not None and task == "classification" else ():
+        fields.append(pa.field(f"{contract.LOG_PROBA_PREFIX}{cls}", pa.float64()))
+    fields += [
+        pa.field(contract.LOG_REQUEST_ID, pa.string()),
+        pa.field(contract.LOG_TIMESTAMP, stamp),
+        pa.field(contract.LOG_MODEL_VERSION, pa.int64()),
+    ]
+    return pa.schema(fields, metadata={"modelwatch.model_version": str(int(version))})
+
+
+def _prediction_type(classes: Sequence[Any] | None, task: str) -> pa.DataType:
+    import pyarrow as pa
+
+    if task != "classification" or not classes:
+        return pa.float64()
+    if all(isinstance(c, bool) for c in classes):
+        return pa.bool_()
+    if all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+        return pa.int64()
+    return pa.string()
+
+
+def _id_text(values: pa.Array) -> pa.Array:
+    """Ids as strings: integral floats without ``.0``, so ``7`` and ``7.0`` agree."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_floating(values.type):
+        finite = pc.fill_null(pc.equal(pc.floor(values), values), True)
+        if pc.all(finite).as_py():
+            values = values.cast(pa.int64(), safe=False)
+    return values.cast(pa.string())
+
+
+def conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Cast ``table`` to ``schema``: missing columns null, extra columns kept after it."""
+    import pyarrow as pa
+
+    columns, fields = [], []
+    for f in schema:
+        if f.name in table.column_names:
+            col = table.column(f.name)
+            if col.type != f.type:
+                col = (
+                    _id_text(col.combine_chunks())
+                    if pa.types.is_string(f.type)
+                    else col.cast(f.type)
+                )
+            columns.append(col)
+        else:
+            columns.append(pa.nulls(table.num_rows, f.type))
+        fields.append(f)
+    for name in table.column_names:
+        if name not in schema.names:
+            columns.append(table.column(name))
+            fields.append(table.schema.field(name))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata=schema.metadata))
 
 
 def to_arrow(values: Any) -> pa.Array:
@@ -289,11 +394,13 @@ def build_arrow_table(
     version: int,
     classes: Sequence[Any] | None,
     prediction_column: str = contract.LOG_PREDICTION,
+    schema: pa.Schema | None = None,
 ) -> pa.Table:
     """Return the log rows of ``batches`` as one Arrow table (see the module docstring).
 
     Column by column with Arrow's own kernels: no DataFrame and no Python object per
-    row, since the writer thread's GIL time is what logging costs the handlers.
+    row, since the writer thread's GIL time is what logging costs the handlers. With
+    ``schema`` (:func:`log_schema`) the table has exactly that schema.
     """
     import numpy as np
     import pyarrow as pa
@@ -328,7 +435,8 @@ def build_arrow_table(
     columns[contract.LOG_MODEL_VERSION] = pa.array(
         np.full(int(counts.sum()), version, dtype=np.int64)
     )
-    return pa.table(columns)
+    table = pa.table(columns)
+    return table if schema is None else conform_table(table, schema)
 
 
 def write_batches(
@@ -340,6 +448,7 @@ def write_batches(
     version: int,
     classes: Sequence[Any] | None,
     prediction_column: str = contract.LOG_PREDICTION,
+    schema: pa.Schema | None = None,
 ) -> str:
     """Write one Parquet file for ``batches`` into the day's partition; return its URI."""
     import fsspec
@@ -347,7 +456,11 @@ def write_batches(
     from fsspec.implementations.local import LocalFileSystem
 
     arrow = build_arrow_table(
-        batches, version=version, classes=classes, prediction_column=prediction_column
+        batches,
+        version=version,
+        classes=classes,
+        prediction_column=prediction_column,
+        schema=schema,
     )
     folder = contract.predictions_partition(store, model, day)
     fs, path = fsspec.core.url_to_fs(folder)

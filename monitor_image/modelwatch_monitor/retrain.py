@@ -28,9 +28,8 @@ import json
 import logging
 import math
 import os
-import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,16 +46,17 @@ TRAINING_DATA = ("reference", "recent", "both")
 MIN_HOLDOUT_ROWS = 10
 
 # Result reasons (CamelCase, copied verbatim into the operator's conditions).
-FIRST_VERSION = "FirstVersion"
-CHALLENGER_BETTER = "ChallengerBetter"
-BELOW_MIN_IMPROVEMENT = "BelowMinImprovement"
-CHAMPION_UNUSABLE = "ChampionUnusable"
+FIRST_VERSION = contract.PROMOTE_FIRST_VERSION
+CHALLENGER_BETTER = contract.PROMOTE_CHALLENGER_BETTER
+BELOW_MIN_IMPROVEMENT = contract.PROMOTE_BELOW_MIN_IMPROVEMENT
+CHAMPION_UNUSABLE = contract.PROMOTE_CHAMPION_UNUSABLE
 NOT_ENOUGH_LABELS = "NotEnoughLabels"
 DATA_ERROR = "DataError"
 CONFIG_ERROR = "ConfigError"
 TRAINING_FAILED = "TrainingFailed"
 VERSION_EXISTS = "VersionExists"
 STORE_ERROR = "StoreError"
+CHAMPION_HASH_MISMATCH = "ChampionHashMismatch"
 
 
 class RetrainError(Exception):
@@ -87,6 +87,7 @@ class Plan:
     target: str
     automl: AutoMLSettings
     champion_version: int | None = None
+    champion_sha256: str | None = None
     trigger_report: str = ""
     id_column: str | None = None
     timestamp_column: str | None = None
@@ -129,6 +130,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--version", dest="model_version", type=int, required=True, help="version to write"
     )
     parser.add_argument("--champion-version", type=int, help="default: highest version below N")
+    parser.add_argument(
+        "--champion-sha256",
+        help="the champion artifact's sha256 as the operator recorded it; a champion whose "
+        "artifact differs fails the retrain",
+    )
     parser.add_argument("--trigger-report", default="", help="id of the report behind this")
     parser.add_argument(
         "--termination-log",
@@ -252,81 +258,52 @@ def _check_common(plan: Plan) -> Plan:
     return plan
 
 
-def _get(doc: Mapping[str, Any], key: str, default: Any, kind: type | tuple[type, ...]) -> Any:
-    value = doc.get(key, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) and kind is not bool:
-        raise RetrainError(CONFIG_ERROR, f"spec field {key!r} must not be a boolean")
-    if not isinstance(value, kind):
-        raise RetrainError(
-            CONFIG_ERROR, f"spec field {key!r} has the wrong type: {type(value).__name__}"
-        )
-    return value
-
-
 def plan_from_config(args: argparse.Namespace) -> Plan:
     """Build a plan from the mounted job config (``--config``)."""
     try:
         with open(args.config, encoding="utf-8") as fh:
-            doc = contract.parse_job_config(fh.read())
+            config = contract.parse_job_config(fh.read())
     except OSError as exc:
         raise RetrainError(CONFIG_ERROR, f"cannot read job config {args.config}: {exc}") from exc
     except contract.ContractError as exc:
         raise RetrainError(CONFIG_ERROR, str(exc)) from exc
-    spec = doc["spec"]
-    model = spec["model"]
-    data = spec.get("data") or {}
-    retrain_spec = spec.get("retrain") or {}
-    automl_spec = retrain_spec.get("automl") or {}
-    store = spec["store"]["uri"]
-    if not isinstance(data, dict) or not isinstance(retrain_spec, dict):
-        raise RetrainError(CONFIG_ERROR, "spec.data and spec.retrain must be objects")
-    target = model.get("target")
-    if not isinstance(target, str) or not target:
-        raise RetrainError(CONFIG_ERROR, "spec.model.target is required to retrain")
-    declared: dict[str, str] | None = None
-    order: list[str] | None = None
-    feats = model.get("features")
-    if feats:
-        if not isinstance(feats, list) or not all(
-            isinstance(f, dict) and isinstance(f.get("name"), str) for f in feats
-        ):
-            raise RetrainError(CONFIG_ERROR, "spec.model.features must be a list of {name, type}")
-        order = [f["name"] for f in feats]
-        declared = {f["name"]: str(f.get("type", "numeric")) for f in feats}
-    reference = data.get("reference") or {}
-    current = data.get("current") or {}
-    labels = data.get("labels") or {}
+    spec = config.spec
+    model = spec.model
+    retrain_spec = spec.retrain
+    automl_spec = retrain_spec.automl
+    store = spec.store.uri
+    features = model.features
+    labels = spec.data.labels
     plan = Plan(
-        model=model["name"],
+        model=model.name,
         store=store,
         version=int(args.model_version),
-        task=model.get("task", "classification"),
-        target=target,
+        task=model.task,
+        target=model.target,
         automl=_automl_settings(
-            time_budget=automl_spec.get("timeBudgetSeconds", 60),
-            metric=automl_spec.get("metric", "auto"),
-            estimators=automl_spec.get("estimators", ["lgbm", "rf", "extra_tree"]),
-            seed=automl_spec.get("seed", 0),
+            time_budget=automl_spec.time_budget_seconds,
+            metric=automl_spec.metric,
+            estimators=list(automl_spec.estimators),
+            seed=automl_spec.seed,
             n_jobs=args.n_jobs,
         ),
         champion_version=args.champion_version,
+        champion_sha256=getattr(args, "champion_sha256", None) or None,
         trigger_report=str(args.trigger_report or ""),
-        id_column=model.get("idColumn") or None,
-        timestamp_column=model.get("timestampColumn") or None,
-        prediction_column=model.get("predictionColumn") or contract.LOG_PREDICTION,
-        declared_features=declared,
-        feature_order=order,
-        training_data=_get(retrain_spec, "trainingData", "both", str),
-        holdout_fraction=float(_get(retrain_spec, "holdoutFraction", 0.2, (int, float))),
-        min_labeled_rows=int(_get(retrain_spec, "minLabeledRows", 50, int)),
-        min_improvement=float(_get(retrain_spec, "minImprovement", 0.01, (int, float))),
-        reference_uri=reference.get("uri") or None,
-        current_uri=current.get("uri") or contract.predictions_dir(store, model["name"]),
-        current_window=current.get("window") or None,
-        labels_uri=labels.get("uri") or None,
-        labels_id_column=labels.get("idColumn") or None,
+        id_column=model.id_column,
+        timestamp_column=model.timestamp_column,
+        prediction_column=model.prediction_column,
+        declared_features={f.name: f.type for f in features} if features else None,
+        feature_order=[f.name for f in features] if features else None,
+        training_data=retrain_spec.training_data,
+        holdout_fraction=retrain_spec.holdout_fraction,
+        min_labeled_rows=retrain_spec.min_labeled_rows,
+        min_improvement=retrain_spec.min_improvement,
+        reference_uri=spec.data.reference.uri,
+        current_uri=spec.data.current.uri or contract.predictions_dir(store, model.name),
+        current_window=spec.data.current.window,
+        labels_uri=None if labels is None else labels.uri,
+        labels_id_column=spec.labels_id_column,
     )
     return _check_common(plan)
 
@@ -355,6 +332,7 @@ def plan_from_flags(args: argparse.Namespace) -> Plan:
             n_jobs=args.n_jobs,
         ),
         champion_version=args.champion_version,
+        champion_sha256=getattr(args, "champion_sha256", None) or None,
         trigger_report=str(args.trigger_report or ""),
         id_column=args.id_column,
         timestamp_column=args.timestamp_column,
@@ -383,18 +361,6 @@ def _read(uri: str, what: str) -> pd.DataFrame:
         raise RetrainError(DATA_ERROR, f"{what}: {exc}") from exc
     log.info("read %s: %d rows, %d columns from %s", what, len(frame), frame.shape[1], uri)
     return frame
-
-
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float | None:
-    """Return seconds for ``"30m"``, ``"24h"``, ``"7d"``, ``"2w"``; None when unparseable."""
-    m = _DURATION_RE.match(text)
-    if not m:
-        return None
-    return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
 
 
 def _time_column(plan: Plan, frame: pd.DataFrame) -> str | None:
@@ -439,12 +405,12 @@ def load_recent(plan: Plan) -> tuple[pd.DataFrame, str | None, str]:
     tcol = _time_column(plan, current)
     current = _sort_by_time(current, tcol)
     if plan.current_window and tcol is not None and len(current):
-        seconds = parse_duration(plan.current_window)
-        if seconds is None:
-            log.warning("ignoring spec.data.current.window %r: not like 7d", plan.current_window)
-        else:
-            newest = current[tcol].max()
-            current = current[current[tcol] >= newest - pd.Timedelta(seconds=seconds)]
+        try:
+            seconds = contract.parse_duration(plan.current_window)
+        except contract.ContractError as exc:
+            raise RetrainError(CONFIG_ERROR, f"spec.data.current.window: {exc}") from exc
+        newest = current[tcol].max()
+        current = current[current[tcol] >= newest - pd.Timedelta(seconds=seconds)]
     if plan.labels_uri:
         labels = _read(plan.labels_uri, "labels")
         lid = plan.labels_id_column or plan.id_column
@@ -741,7 +707,12 @@ def retrain(plan: Plan) -> dict[str, Any]:
     from modelwatch_monitor import automl
     from modelwatch_monitor.dataio import DataError, require_store
     from modelwatch_monitor.feature_schema import SchemaError, coerce_frame, infer_schema
-    from modelwatch_monitor.registry import Registry, RegistryError, VersionExistsError
+    from modelwatch_monitor.registry import (
+        IntegrityError,
+        Registry,
+        RegistryError,
+        VersionExistsError,
+    )
 
     try:
         require_store(plan.store)
@@ -806,7 +777,19 @@ def retrain(plan: Plan) -> dict[str, Any]:
     champion_problem = ""
     if champion_version is not None:
         try:
-            champion_model = registry.load(champion_version).model
+            champion_model = registry.load(
+                champion_version, expected_sha256=plan.champion_sha256
+            ).model
+        except IntegrityError as exc:
+            if plan.champion_sha256:
+                # The artifact is not the one the operator promoted: stop, do not compare.
+                raise RetrainError(
+                    CHAMPION_HASH_MISMATCH,
+                    f"champion v{champion_version}: {exc} (the operator recorded sha256 "
+                    f"{plan.champion_sha256} for it in status.versions)",
+                ) from exc
+            champion_problem = str(exc)
+            log.error("champion v%d is unusable: %s", champion_version, exc)
         except RegistryError as exc:
             champion_problem = str(exc)
             log.error("champion v%d is unusable: %s", champion_version, exc)
@@ -831,28 +814,18 @@ def retrain(plan: Plan) -> dict[str, Any]:
             champion_problem = f"champion v{champion_version} cannot score the holdout: {exc}"
             log.error("%s", champion_problem)
 
-    gib = automl.greater_is_better(metric)
+    gib = contract.greater_is_better(metric)
     challenger_score = challenger_scores[metric]
     champion_score = None if champion_scores is None else champion_scores[metric]
-    improvement: float | None = None
-    if champion_version is None:
-        promote, reason = True, FIRST_VERSION
-        message = f"v{plan.version} is the first version: {metric} {challenger_score:.4f}"
-    elif champion_score is None:
-        promote, reason = True, CHAMPION_UNUSABLE
-        message = f"{champion_problem}; promoting v{plan.version} ({metric} {challenger_score:.4f})"
-    else:
-        improvement = (
-            challenger_score - champion_score if gib else champion_score - challenger_score
-        )
-        promote = improvement >= plan.min_improvement
-        reason = CHALLENGER_BETTER if promote else BELOW_MIN_IMPROVEMENT
-        verdict = "clears" if promote else "is below"
-        message = (
-            f"challenger v{plan.version} {metric} {challenger_score:.4f} vs champion "
-            f"v{champion_version} {champion_score:.4f}: improvement {improvement:+.4f} "
-            f"{verdict} minImprovement {plan.min_improvement}"
-        )
+    promote, reason, message, improvement = contract.decide_promotion(
+        version=plan.version,
+        metric=metric,
+        challenger_score=challenger_score,
+        champion_version=champion_version,
+        champion_score=champion_score,
+        min_improvement=plan.min_improvement,
+        champion_problem=champion_problem,
+    )
     log.info("decision: promote=%s (%s) %s", promote, reason, message)
 
     metadata = {

@@ -4,8 +4,18 @@ Environment (set by the operator on the serving Deployment)::
 
     MODEL_NAME        the model name
     MODEL_VERSION     the version to load from the registry
-    MODEL_SHA256      the sha256 the operator recorded for that version
+    MODEL_SHA256      the sha256 the operator recorded for that version; required
     MODELWATCH_STORE  the store URI
+    MODELWATCH_ALLOW_UNVERIFIED_FIRST_DEPLOY
+                      "true" to load a version without MODEL_SHA256 (its metadata.json
+                      hash only): a first deploy before any hash is known
+
+Without MODEL_SHA256 (and without that flag) the server stays alive but never ready,
+with reason ``ConfigError`` on ``/readyz``: joblib files are pickles, so an artifact is
+loaded only against a hash that came from outside the store.
+
+The server reads the store only; it writes its prediction log under
+``<store>/<model>/predictions`` (mounted read-write on its own, the rest read-only).
 
 Endpoints
 ---------
@@ -71,7 +81,10 @@ class ServerConfig:
     version : int or None
         The version to load; None when ``MODEL_VERSION`` is unset or invalid.
     sha256 : str
-        The expected artifact hash (``MODEL_SHA256``); empty to trust ``metadata.json``.
+        The expected artifact hash (``MODEL_SHA256``); empty only with
+        ``allow_unverified``, to trust ``metadata.json``.
+    allow_unverified : bool
+        ``MODELWATCH_ALLOW_UNVERIFIED_FIRST_DEPLOY=true``.
     config_problem : str
         Why the environment is unusable, or empty.
     """
@@ -80,6 +93,7 @@ class ServerConfig:
     model: str = ""
     version: int | None = None
     sha256: str = ""
+    allow_unverified: bool = False
     config_problem: str = ""
     log_predictions: bool = True
     log_max_rows: int = 200_000
@@ -111,11 +125,24 @@ class ServerConfig:
                 f"{contract.ENV_MODEL_VERSION} must be a version >= 1, got {raw_version!r}"
             )
             version = None
+        sha256 = env.get(contract.ENV_MODEL_SHA256, "").strip().lower()
+        flag = env.get(contract.ENV_ALLOW_UNVERIFIED, "").strip().lower()
+        allow_unverified = flag == "true"
+        if flag not in ("", "true", "false"):
+            problems.append(f"{contract.ENV_ALLOW_UNVERIFIED} must be true or false, got {flag!r}")
+        elif not sha256 and not allow_unverified:
+            problems.append(
+                f"{contract.ENV_MODEL_SHA256} is not set: refusing to load an artifact whose "
+                f"hash nobody vouches for; set it to the version's sha256 (status.versions of "
+                f"the ModelMonitor, or the sha256 the training Job printed), or set "
+                f"{contract.ENV_ALLOW_UNVERIFIED}=true for a first deploy"
+            )
         return cls(
             store=store,
             model=model,
             version=version,
-            sha256=env.get(contract.ENV_MODEL_SHA256, "").strip().lower(),
+            sha256=sha256,
+            allow_unverified=allow_unverified,
             config_problem="; ".join(problems),
             **overrides,
         )
@@ -290,7 +317,9 @@ async def _loader(app: web.Application) -> None:
         return
     if not config.sha256:
         log.warning(
-            "%s is not set: verifying against metadata.json only", contract.ENV_MODEL_SHA256
+            "%s is not set and %s=true: verifying against metadata.json only",
+            contract.ENV_MODEL_SHA256,
+            contract.ENV_ALLOW_UNVERIFIED,
         )
     loop = asyncio.get_running_loop()
     last = ""
@@ -310,7 +339,7 @@ async def _loader(app: web.Application) -> None:
 
 
 def _activate(state: ServerState, loaded: LoadedVersion) -> None:
-    from modelwatch_monitor.prediction_log import PredictionLogger
+    from modelwatch_monitor.prediction_log import PredictionLogger, log_schema
 
     config = state.config
     meta = loaded.metadata
@@ -323,15 +352,26 @@ def _activate(state: ServerState, loaded: LoadedVersion) -> None:
     ts = meta.get("timestampColumn")
     state.timestamp_column = ts if ts and ts != contract.LOG_TIMESTAMP else None
     if config.log_predictions:
+        prediction_column = meta.get("predictionColumn") or contract.LOG_PREDICTION
+        schema = log_schema(
+            getattr(model, "schema", []),
+            version=loaded.version,
+            classes=state.classes,
+            task=str(meta.get("task") or ("classification" if classes is not None else "")),
+            prediction_column=prediction_column,
+            id_column=state.id_column,
+            timestamp_column=state.timestamp_column,
+        )
         state.logger = PredictionLogger(
             store=config.store,
             model=config.model,
             version=loaded.version,
             classes=state.classes,
-            prediction_column=meta.get("predictionColumn") or contract.LOG_PREDICTION,
+            prediction_column=prediction_column,
             max_rows=config.log_max_rows,
             flush_rows=config.log_flush_rows,
             flush_seconds=config.log_flush_seconds,
+            schema=schema,
         )
         state.metrics.watch_logger(state.logger)
     state.metrics.info.labels(config.model, str(loaded.version), loaded.sha256).set(1)

@@ -4,14 +4,16 @@ Three decisions live here and nowhere else (alibi-detect's shape):
 
 1. **Multiple-testing correction** across the features whose test has a p-value:
    ``holm`` (default; controls the family-wise error rate), ``bonferroni``,
-   ``bh`` (Benjamini-Hochberg; controls the false discovery rate) or ``none``.
+   ``fdr_bh`` (Benjamini-Hochberg; controls the false discovery rate; ``bh`` is read
+   as an alias) or ``none``.
 2. **Effect-size floor**: a feature with a significant p-value drifts only if its
    effect is at least ``min_effect_size``, so that millions of rows do not flag
    practically irrelevant shifts. The effect of ``ks`` is ``D`` and the effect of
    ``chi2`` is the total variation distance; both are "the largest difference in
    probability that the two distributions give to one event", so one floor fits
-   both. The default 0.02 corresponds to a mean shift of about 0.05 standard
-   deviations of a normal feature (``D = 2 Phi(delta / 2) - 1``).
+   both. The default 0.02 (:class:`modelwatch_monitor.contract.DriftSpec`, the CRD's
+   default too) corresponds to a mean shift of about 0.05 standard deviations of a
+   normal feature (``D = 2 Phi(delta / 2) - 1``).
    Distance tests (``psi``, ``jensenshannon``, ``wasserstein``) have no p-value;
    a feature drifts when the statistic reaches the test's threshold
    (``statistic_threshold`` or the test's default: PSI 0.2, JS 0.1, W1/std 0.1).
@@ -25,20 +27,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal, NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from modelwatch_monitor import contract
+from modelwatch_monitor.contract import CORRECTION_ALIASES, CORRECTIONS, Correction, DriftSpec
 from modelwatch_monitor.drift import DriftResult, DriftTest
 
-Correction = Literal["holm", "bonferroni", "bh", "none"]
-CORRECTIONS: Final = ("holm", "bonferroni", "bh", "none")
-
-DEFAULT_P_VALUE_THRESHOLD: Final = 0.05
-DEFAULT_CORRECTION: Final = "holm"
-DEFAULT_MIN_EFFECT_SIZE: Final = 0.02
-DEFAULT_DRIFT_SHARE_THRESHOLD: Final = 0.5
+_DEFAULTS: Final = DriftSpec()
+DEFAULT_P_VALUE_THRESHOLD: Final = _DEFAULTS.p_value_threshold
+DEFAULT_CORRECTION: Final = _DEFAULTS.correction
+DEFAULT_MIN_EFFECT_SIZE: Final = _DEFAULTS.min_effect_size
+DEFAULT_DRIFT_SHARE_THRESHOLD: Final = _DEFAULTS.drift_share_threshold
 
 
 def adjust_pvalues(pvalues: ArrayLike, method: Correction = "holm") -> NDArray[np.float64]:
@@ -47,10 +49,10 @@ def adjust_pvalues(pvalues: ArrayLike, method: Correction = "holm") -> NDArray[n
     Parameters
     ----------
     pvalues : array_like of shape (m,)
-    method : {"holm", "bonferroni", "bh", "none"}
+    method : {"holm", "bonferroni", "fdr_bh", "none"}
         Matches ``statsmodels.stats.multitest.multipletests`` (``holm``,
-        ``bonferroni``, ``fdr_bh``). A feature is significant when its adjusted
-        p-value is below ``alpha``.
+        ``bonferroni``, ``fdr_bh``; ``bh`` is read as ``fdr_bh``). A feature is
+        significant when its adjusted p-value is below ``alpha``.
 
     Returns
     -------
@@ -58,6 +60,7 @@ def adjust_pvalues(pvalues: ArrayLike, method: Correction = "holm") -> NDArray[n
     """
     p = np.asarray(pvalues, dtype=np.float64)
     m = p.shape[0]
+    method = CORRECTION_ALIASES.get(method, method)  # type: ignore[assignment]
     if method not in CORRECTIONS:
         raise ValueError(
             f"The 'correction' parameter must be one of {CORRECTIONS}. Got {method!r} instead."
@@ -70,7 +73,7 @@ def adjust_pvalues(pvalues: ArrayLike, method: Correction = "holm") -> NDArray[n
     ps = p[order]
     if method == "holm":
         adj = np.maximum.accumulate(ps * (m - np.arange(m)))
-    else:  # bh
+    else:  # fdr_bh
         adj = np.minimum.accumulate((ps * m / np.arange(1, m + 1))[::-1])[::-1]
     out = np.empty(m)
     out[order] = np.minimum(adj, 1.0)
@@ -90,6 +93,8 @@ class DriftSettings:
     statistic_threshold: float | None = None
 
     def __post_init__(self) -> None:
+        if self.correction in CORRECTION_ALIASES:
+            object.__setattr__(self, "correction", CORRECTION_ALIASES[self.correction])
         if not 0.0 < self.p_value_threshold < 1.0:
             raise ValueError(
                 "The 'pValueThreshold' parameter must be in (0, 1). "
@@ -111,20 +116,18 @@ class DriftSettings:
             )
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, object] | None) -> DriftSettings:
-        """Read ``spec.drift`` (camelCase keys, every key optional)."""
-        s = dict(spec or {})
-        stat = s.get("statisticThreshold")
+    def from_spec(cls, spec: DriftSpec | Mapping[str, object] | None) -> DriftSettings:
+        """Read ``spec.drift``: the typed :class:`DriftSpec`, or its camelCase mapping
+        (every key optional), parsed by the contract."""
+        if not isinstance(spec, DriftSpec):
+            spec = contract.parse_section(DriftSpec, spec or {}, "spec.drift")
         return cls(
-            numeric_test=str(s.get("numericTest", "ks")),
-            categorical_test=str(s.get("categoricalTest", "chi2")),
-            p_value_threshold=float(s.get("pValueThreshold", DEFAULT_P_VALUE_THRESHOLD)),  # type: ignore[arg-type]
-            correction=s.get("correction", DEFAULT_CORRECTION),  # type: ignore[arg-type]
-            min_effect_size=float(s.get("minEffectSize", DEFAULT_MIN_EFFECT_SIZE)),  # type: ignore[arg-type]
-            drift_share_threshold=float(
-                s.get("driftShareThreshold", DEFAULT_DRIFT_SHARE_THRESHOLD)  # type: ignore[arg-type]
-            ),
-            statistic_threshold=None if stat is None else float(stat),  # type: ignore[arg-type]
+            numeric_test=spec.numeric_test,
+            categorical_test=spec.categorical_test,
+            p_value_threshold=spec.p_value_threshold,
+            correction=spec.correction,
+            min_effect_size=spec.min_effect_size,
+            drift_share_threshold=spec.drift_share_threshold,
         )
 
 

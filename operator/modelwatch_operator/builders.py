@@ -283,6 +283,7 @@ def build_retrain_job(
     *,
     version: int,
     champion_version: int | None = None,
+    champion_sha256: str | None = None,
     trigger_report: str | None = None,
     trigger: str = "",
 ) -> Manifest:
@@ -292,6 +293,9 @@ def build_retrain_job(
     >>> job = build_retrain_job(mm, version=3, champion_version=2)
     >>> job["metadata"]["name"], job["spec"]["template"]["spec"]["containers"][0]["args"][-2:]
     ('iris-retrain-3', ['--champion-version', '2'])
+
+    ``champion_sha256`` (from ``status.versions``) goes along as ``--champion-sha256``:
+    the Job refuses a champion artifact with another hash.
     """
     spec: Mapping[str, Any] = body.get("spec") or {}
     retrain: Mapping[str, Any] = spec.get("retrain") or {}
@@ -306,6 +310,8 @@ def build_retrain_job(
         args += ["--trigger-report", trigger_report]
     if champion_version is not None:
         args += ["--champion-version", str(int(champion_version))]
+        if champion_sha256:
+            args += ["--champion-sha256", champion_sha256]
     template = build_job_pod_template(
         body,
         container=c.RETRAIN_CONTAINER,

@@ -7,14 +7,10 @@ CamelCase word and the message a sentence, both copied verbatim into a condition
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
-_DURATION_RE: Final = re.compile(r"^([0-9]+)([smhd])$")
-_UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-LOWER_IS_BETTER: Final = frozenset({"log_loss", "rmse", "mae", "mse", "mape"})
+from modelwatch_monitor.contract import parse_duration
 
 
 def _score(value: Any) -> str:
@@ -45,20 +41,6 @@ class RolloutState(NamedTuple):
 PROGRESSING: Final = "Progressing"
 COMPLETE: Final = "Complete"
 FAILED: Final = "Failed"
-
-
-def parse_duration(text: str) -> float:
-    """Return the seconds of a duration such as ``"90s"``, ``"15m"``, ``"1h"`` or ``"7d"``.
-
-    >>> parse_duration("1h"), parse_duration("7d")
-    (3600.0, 604800.0)
-    """
-    match = _DURATION_RE.match(text.strip()) if isinstance(text, str) else None
-    if not match:
-        raise ValueError(
-            f"The duration must be a number followed by s, m, h or d. Got {text!r} instead."
-        )
-    return float(int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
@@ -324,9 +306,10 @@ def should_promote(
 ) -> Decision:
     """Decide whether a retrain result becomes the serving version.
 
-    The retrain Job compares challenger and champion on one holdout and says ``promote``;
-    the operator refuses a failed job, a result for another version or without a sha256, a
-    pinned monitor, and a challenger that does not beat the champion by minImprovement.
+    The retrain Job compares challenger and champion on one holdout and says ``promote``
+    (``contract.decide_promotion``); the operator records that outcome, and refuses only a
+    failed job, a result for another version or without a sha256, a pinned monitor, and a
+    monitor without a Deployment.
     """
     if not result.get("ok"):
         return Decision(
@@ -348,35 +331,12 @@ def should_promote(
         )
     if not (spec.get("deployment") or {}).get("name"):
         return Decision(False, "NoDeployment", "spec.deployment is not set")
-    challenger = (result.get("challenger") or {}).get("score")
-    champion = (result.get("champion") or {}).get("score")
-    metric = str(result.get("metric") or "")
+    # The retrain Job decided with contract.decide_promotion (the one promotion rule and
+    # the one table of metric directions); the operator records its outcome as it is.
+    message = str(result.get("message") or result.get("reason") or "")
     if not result.get("promote"):
-        return Decision(
-            False,
-            "ChallengerNotBetter",
-            str(result.get("reason") or f"challenger {challenger} vs champion {champion}"),
-        )
-    if champion is not None and challenger is not None:
-        min_gain = float((spec.get("retrain") or {}).get("minImprovement", 0.01))
-        gain = float(challenger) - float(champion)
-        lower_is_better = result.get("greaterIsBetter") is False or (
-            "greaterIsBetter" not in result and metric in LOWER_IS_BETTER
-        )
-        if lower_is_better:
-            gain = -gain
-        if gain < min_gain:
-            return Decision(
-                False,
-                "ChallengerNotBetter",
-                f"{metric} gain {gain:.4g} is below minImprovement {min_gain:g}",
-            )
-    return Decision(
-        True,
-        "ChallengerWins",
-        f"version {version} ({metric} {_score(challenger)}) beats the champion "
-        f"({_score(champion)})",
-    )
+        return Decision(False, "ChallengerNotBetter", message)
+    return Decision(True, "ChallengerWins", message)
 
 
 def should_pin(*, spec: Mapping[str, Any], status: Mapping[str, Any], generation: int) -> Decision:

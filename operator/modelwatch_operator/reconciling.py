@@ -462,6 +462,9 @@ def _create_retrain_job(
         body,
         version=int(in_flight["version"]),
         champion_version=int(champion) if champion is not None else None,
+        champion_sha256=None
+        if champion is None
+        else policies.known_sha256(body.get("status") or {}, int(champion)),
         trigger_report=in_flight.get("reportId"),
         trigger=str(in_flight.get("trigger") or ""),
     )
@@ -1111,7 +1114,9 @@ def _fail_rollout(
             s,
             kind="Rollback",
             version=int(previous),
-            sha256=str(rollout.get("previousSha256") or ""),
+            sha256=str(
+                rollout.get("previousSha256") or policies.known_sha256(s, int(previous)) or ""
+            ),
             deployment=deployment,
             actions=actions,
             now=now,

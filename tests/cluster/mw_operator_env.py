@@ -252,11 +252,30 @@ def train_version_one(store: pathlib.Path) -> str:
 
 
 def hand_over(store: pathlib.Path) -> None:
-    """Give the store to the pods' user (they run as 10001 on a root-owned host folder)."""
+    """Give the store to the pods' user (they run as 10001 on a root-owned host folder).
+
+    The prediction log folder is made here too: the server mounts it with ``subPath``,
+    and a folder the kubelet makes for a ``subPath`` belongs to root.
+    """
+    (store / MODEL / "predictions").mkdir(parents=True, exist_ok=True)
     for root, dirs, files in os.walk(store):
         for name in [*dirs, *files]:
             os.chown(os.path.join(root, name), RUN_AS, RUN_AS)
     os.chown(store, RUN_AS, RUN_AS)
+
+
+def server_store_mounts(model: str) -> list[dict[str, Any]]:
+    """The server's mounts: the store read-only, its prediction log read-write (the same
+    PVC again, ``subPath`` ``<model>/predictions``), and /tmp."""
+    return [
+        {"name": "store", "mountPath": "/store", "readOnly": True},
+        {
+            "name": "store",
+            "mountPath": f"/store/{model}/predictions",
+            "subPath": f"{model}/predictions",
+        },
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
 
 
 def server_deployment(
@@ -278,10 +297,7 @@ def server_deployment(
         "imagePullPolicy": "IfNotPresent",
         "env": env,
         "securityContext": RESTRICTED_CONTAINER,
-        "volumeMounts": [
-            {"name": "store", "mountPath": "/store"},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": server_store_mounts(MODEL),
     }
     if serve:
         container.update(
@@ -442,7 +458,7 @@ def start_monitor(
     store = make_store(kube, namespace)
     if data:
         write_data(store, drifted=False)
-        hand_over(store)
+    hand_over(store)
     kube.apply(server_deployment(namespace, version=1, sha256="ab" * 32, serve=False))
     kube.apply(doc)
     return wait_status(

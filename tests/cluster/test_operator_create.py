@@ -70,8 +70,10 @@ def test_create_makes_the_cronjob_and_config(operator: Any, namespace: str) -> N
     assert mounts == {"config": contract.CONFIG_MOUNT_DIR, "tmp": "/tmp", "store": "/store"}
 
     cm = kube.get("configmap", "iris-config", namespace)
-    doc = contract.parse_job_config(cm["data"][contract.CONFIG_KEY])
+    contract.parse_job_config(cm["data"][contract.CONFIG_KEY])  # the monitor image reads it
+    doc = json.loads(cm["data"][contract.CONFIG_KEY])
     assert doc["spec"]["drift"]["numericTest"] == "ks"  # the CRD's defaults went in
+    assert doc["spec"]["drift"]["minEffectSize"] == contract.DriftSpec().min_effect_size
     assert doc["spec"]["retrain"]["automl"]["timeBudgetSeconds"] == 3
 
     dep = kube.get("deployment", "server", namespace)

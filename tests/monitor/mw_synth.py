@@ -65,6 +65,11 @@ def write_prediction_log(store: str, model: str, rows: pd.DataFrame) -> None:
     log.to_parquet(part / f"{len(list(part.iterdir()))}.parquet", index=False)
 
 
+#: spec.data.reference is required (CRD and contract); a profile JSON is never read as
+#: training data, so configs that train on recent data only name this one.
+UNUSED_REFERENCE = "file:///nonexistent/reference-profile.json"
+
+
 def job_config(store: str, **retrain: Any) -> dict[str, Any]:
     """Return a job config document for model ``churn`` in ``store``."""
     spec: dict[str, Any] = {

@@ -216,7 +216,7 @@ def test_config_mode_store_layout_window_labels_and_baseline(
     profile = pathlib.Path(contract.reference_profile_path(str(store), "churn"))
     assert profile.exists()
     report = json.loads((report_dir / "report.json").read_text())
-    assert report["settings"]["correction"] == "bh"
+    assert report["settings"]["correction"] == "fdr_bh"  # "bh" is read as the CRD's spelling
     # The 30-day-old partition (x0 shifted by 2 sigma) is outside the window.
     x0 = next(f for f in report["features"] if f["name"] == "x0")
     assert not x0["drift"] and x0["statistic"] < 0.1
@@ -262,9 +262,11 @@ def test_baseline_is_the_serving_versions_not_the_newest(
     assert result["metric"]["baseline"] == 0.8
 
 
-def test_config_mode_without_window_sees_the_old_shift(
+def test_config_mode_without_window_takes_the_crds_default(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A config without spec.data.current.window gets the CRD's default (7d), as the API
+    server would have filled it in: a 30-day-old shift is outside the window."""
     store = tmp_path / "store"
     ref = _frame(N, seed=1)
     ref_uri = _write(tmp_path / "train.parquet", ref)
@@ -272,9 +274,9 @@ def test_config_mode_without_window_sees_the_old_shift(
     _log(store, now - dt.timedelta(days=30), _frame(2000, seed=6, shift=2.0), "b")
     config = _config(store, data={"reference": {"uri": ref_uri}})
     code, result = _run(["check", "--config", config, "--result-path", str(tmp_path / "r")], capsys)
-    assert code == 0
-    assert result["topFeatures"][0]["name"] == "x0" and result["nDrifted"] >= 1
-    assert result["metric"] is None
+    assert code == 1, result
+    assert result["reason"] == "NoData"
+    assert contract.CurrentSpec().window == "7d"
 
 
 def test_no_predictions_logged_yet_is_no_data(

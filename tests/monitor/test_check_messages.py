@@ -100,6 +100,8 @@ def test_a_stored_profile_made_with_another_target_is_not_reused(
     ref.pop("request_id")
     cur = _frame(N, seed=2)
     cur["prediction"] = cur.pop("y")
+    # Inside the default window (7d) of spec.data.current.
+    cur["timestamp"] = pa.array(np.full(N, np.datetime64("now", "us")), pa.timestamp("us", "UTC"))
     spec: dict[str, Any] = {
         "model": {"name": "m", "task": "classification", "target": "label"},
         "data": {

@@ -20,9 +20,10 @@ def test_parse_window() -> None:
     assert parse_window("7d") == dt.timedelta(days=7)
     assert parse_window("24h") == dt.timedelta(hours=24)
     assert parse_window("30m") == dt.timedelta(minutes=30)
-    assert parse_window("1.5h") == dt.timedelta(minutes=90)
-    with pytest.raises(ValueError, match="'window' parameter"):
-        parse_window("a week")
+    assert parse_window("90m") == dt.timedelta(minutes=90)
+    for text in ("a week", "1.5h", "2w"):  # the CRD's pattern: whole numbers of s, m, h, d
+        with pytest.raises(ValueError, match="'window' parameter"):
+            parse_window(text)
 
 
 def _logs(tmp_path: pathlib.Path, tz: str | None) -> pathlib.Path:

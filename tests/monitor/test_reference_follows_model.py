@@ -13,7 +13,8 @@ from tests.monitor import mw_synth as synth
 
 def _check(tmp_path: pathlib.Path, store: str, reference: pathlib.Path) -> dict[str, object]:
     doc = synth.job_config(store)
-    doc["spec"]["data"] = {"reference": {"uri": str(reference)}}
+    # The synthetic log is dated 2026-11-02: a window wide enough for it (the default is 7d).
+    doc["spec"]["data"] = {"reference": {"uri": str(reference)}, "current": {"window": "3650d"}}
     doc["spec"]["drift"] = {"driftShareThreshold": 0.3}
     cfg = synth.write_config(tmp_path / "check.json", doc)
     code, result, err = synth.run_cli(

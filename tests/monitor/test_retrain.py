@@ -196,7 +196,10 @@ def test_killed_retrain_leaves_no_version(stale: dict[str, Any], tmp_path: pathl
     store = _scenario(stale, tmp_path, concept="b")
     doc = synth.job_config(store, trainingData="recent")
     doc["spec"]["retrain"]["automl"]["timeBudgetSeconds"] = 60
-    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
     cfg = synth.write_config(tmp_path / "config.json", doc)
     proc = subprocess.Popen(
         [sys.executable, "-m", "modelwatch_monitor", "retrain", "--config", cfg,
@@ -262,7 +265,10 @@ def test_labels_without_id_column(
     recent_store: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     doc = synth.job_config(recent_store, trainingData="recent")
-    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels-no-id.parquet")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels-no-id.parquet")},
+    }
     cfg = synth.write_config(tmp_path / "c.json", doc)
     term = tmp_path / "term"
     code, result = _run_inproc(
@@ -280,7 +286,10 @@ def test_too_few_labeled_rows(
     recent_store: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     doc = synth.job_config(recent_store, trainingData="both", minLabeledRows=500)
-    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
     cfg = synth.write_config(tmp_path / "c.json", doc)
     code, result = _run_inproc(
         capsys, "--config", cfg, "--version", "1", "--termination-log", str(tmp_path / "t")
@@ -297,7 +306,10 @@ def test_time_budget_must_be_positive(
 ) -> None:
     doc = synth.job_config(recent_store)
     doc["spec"]["retrain"]["automl"]["timeBudgetSeconds"] = budget
-    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
     cfg = synth.write_config(tmp_path / "c.json", doc)
     code, result = _run_inproc(
         capsys, "--config", cfg, "--version", "1", "--termination-log", str(tmp_path / "t")
@@ -321,7 +333,10 @@ def test_existing_version_is_refused(
 ) -> None:
     Registry(recent_store, "churn").publish(1, {"w": 1}, {})
     doc = synth.job_config(recent_store)
-    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
     cfg = synth.write_config(tmp_path / "c.json", doc)
     code, result = _run_inproc(
         capsys, "--config", cfg, "--version", "1", "--termination-log", str(tmp_path / "t")
@@ -337,7 +352,7 @@ def test_bad_config_document(tmp_path: pathlib.Path, capsys: pytest.CaptureFixtu
         "--termination-log", str(tmp_path / "t"),
     )  # fmt: skip
     assert code != 0 and result["reason"] == "ConfigError"
-    assert "spec.model.name" in result["message"]
+    assert "spec.model is required" in result["message"]
 
 
 def test_cpu_limit_reads_cgroup_quota(tmp_path: pathlib.Path) -> None:
@@ -367,7 +382,10 @@ def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
     labels = pd.concat([labels, pd.DataFrame({"id": [np.nan], "y": [1]})])
     labels.to_csv(tmp_path / "labels.csv", index=False)
     doc = synth.job_config(recent_store, trainingData="recent", holdoutFraction=0.25)
-    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.csv")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.csv")},
+    }
     cfg = synth.write_config(tmp_path / "c.json", doc)
     args = argparse.Namespace(
         config=cfg, model_version=1, champion_version=None, trigger_report="", n_jobs=1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
@@ -23,6 +24,7 @@ from modelwatch_monitor import cli, contract
 from modelwatch_monitor.dataio import read_table
 from modelwatch_monitor.prediction_log import LoggedBatch, PredictionLogger
 from modelwatch_monitor.registry import Registry
+from modelwatch_monitor.serve import ServerConfig
 from tests.monitor import mw_synth as synth
 
 
@@ -174,6 +176,20 @@ def test_bad_records_get_422_naming_the_column(
     assert text in r.json()["error"]
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
+def test_non_finite_numbers_get_422_naming_the_column(server: Server, literal: str) -> None:
+    """JSON parsers read NaN, Infinity and 1e999 as floats; the model must not see them,
+    nor the prediction log, where they would poison the next check's statistics."""
+    batch = records(3, seed=3)
+    batch[2]["x1"] = "@@"
+    body = json.dumps(batch).replace('"@@"', literal).encode()
+    r = httpx.post(server.url + "/predict", content=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["column"] == "x1"
+    assert r.json()["error"].startswith("column 'x1' must be a finite number; got ")
+    assert "in record 2" in r.json()["error"]
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [(b"{not json", 400), (b"[]", 422), (b'{"rows": 1}', 422), (b"[1, 2]", 422)],
@@ -241,7 +257,8 @@ def test_prediction_logs_survive_sigterm(store: dict[str, Any], tmp_path: pathli
         rows = logged[logged["request_id"] == rid]
         expect = pd.DataFrame(batch)
         assert rows["prediction"].tolist() == predictions
-        assert rows["id"].tolist() == expect["id"].tolist()
+        # Ids are logged as strings (one log schema, whatever type clients send).
+        assert rows["id"].tolist() == expect["id"].astype(str).tolist()
         np.testing.assert_allclose(rows["x1"].to_numpy(), expect["x1"].to_numpy())
         assert rows["color"].tolist() == expect["color"].tolist()
     shutil.rmtree(pred_dir)
@@ -250,7 +267,9 @@ def test_prediction_logs_survive_sigterm(store: dict[str, Any], tmp_path: pathli
 # -- refusing a bad artifact ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", ["wrong-sha", "tampered", "missing-version", "bad-env"])
+@pytest.mark.parametrize(
+    "case", ["wrong-sha", "tampered", "missing-version", "bad-env", "no-sha", "no-sha-tampered"]
+)
 def test_bad_artifact_is_never_ready(
     case: str, store: dict[str, Any], tmp_path: pathlib.Path
 ) -> None:
@@ -267,6 +286,15 @@ def test_bad_artifact_is_never_ready(
     elif case == "missing-version":
         env[contract.ENV_MODEL_VERSION] = "7"
         reason = "VersionNotFound"
+    elif case == "no-sha":  # no hash from outside the store, no first-deploy flag
+        env[contract.ENV_MODEL_SHA256] = ""
+        reason = "ConfigError"
+    elif case == "no-sha-tampered":  # the flag trusts metadata.json, which still catches this
+        env[contract.ENV_MODEL_SHA256] = ""
+        env[contract.ENV_ALLOW_UNVERIFIED] = "true"
+        artifact = pathlib.Path(contract.version_dir(str(copy), "churn", 1)) / contract.MODEL_FILE
+        artifact.chmod(0o644)
+        artifact.write_bytes(artifact.read_bytes()[:-1] + b"\x00")
     else:
         env[contract.ENV_MODEL_VERSION] = "latest"
         reason = "ConfigError"
@@ -285,6 +313,25 @@ def test_bad_artifact_is_never_ready(
         r = httpx.post(s.url + "/predict", json=records(1, seed=1))
         assert r.status_code == 503
         assert s.proc.poll() is None, "the server stays alive"
+    finally:
+        assert stop(s) == 0
+
+
+def test_an_empty_sha256_needs_the_first_deploy_flag(
+    store: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    env = model_env(store, **{contract.ENV_MODEL_SHA256: ""})
+    problem = ServerConfig.from_env(env).config_problem
+    assert problem.startswith("MODEL_SHA256 is not set: refusing to load an artifact")
+    assert contract.ENV_ALLOW_UNVERIFIED in problem
+    bad = ServerConfig.from_env({**env, contract.ENV_ALLOW_UNVERIFIED: "yes"}).config_problem
+    assert bad == f"{contract.ENV_ALLOW_UNVERIFIED} must be true or false, got 'yes'"
+    env[contract.ENV_ALLOW_UNVERIFIED] = "true"
+    assert ServerConfig.from_env(env).config_problem == ""
+    s = start_server(tmp_path, env)  # ready: metadata.json's hash matches the artifact
+    try:
+        assert httpx.get(s.url + "/readyz").json()["sha256"] == store["sha256"]
+        assert "verifying against metadata.json only" in s.log()
     finally:
         assert stop(s) == 0
 
@@ -462,7 +509,10 @@ def test_retrain_learns_from_the_servers_logs(
     drifted[["id", "y"]].to_parquet(tmp_path / "labels.parquet")
     doc = synth.job_config(str(copy), trainingData="recent")
     doc["spec"]["model"]["timestampColumn"] = "timestamp"
-    doc["spec"]["data"] = {"labels": {"uri": str(tmp_path / "labels.parquet")}}
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
     cfg = synth.write_config(tmp_path / "config.json", doc)
     code, result, err = synth.run_cli(
         "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")

@@ -30,7 +30,8 @@ def test_adjust_pvalues_known_values() -> None:
     assert adjust_pvalues(p, "holm") == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert adjust_pvalues(p, "bonferroni") == pytest.approx([0.04, 0.16, 0.12, 0.02])
     # BH: p * m / rank, then cumulative min from the top
-    assert adjust_pvalues(p, "bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert adjust_pvalues(p, "fdr_bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert adjust_pvalues(p, "bh") == pytest.approx([0.02, 0.04, 0.04, 0.02])  # old name
     assert adjust_pvalues(p, "none") == pytest.approx(p)
     assert adjust_pvalues([], "holm").shape == (0,)
     with pytest.raises(ValueError, match="'correction' parameter"):
@@ -41,11 +42,12 @@ def test_settings_from_spec_defaults_and_validation() -> None:
     s = DriftSettings.from_spec({})
     assert (s.numeric_test, s.categorical_test, s.correction) == ("ks", "chi2", "holm")
     assert (s.p_value_threshold, s.min_effect_size, s.drift_share_threshold) == (0.05, 0.02, 0.5)
-    s = DriftSettings.from_spec({"correction": "bh", "driftShareThreshold": 0.3})
-    assert (s.correction, s.drift_share_threshold) == ("bh", 0.3)
+    s = DriftSettings.from_spec({"correction": "fdr_bh", "driftShareThreshold": 0.3})
+    assert (s.correction, s.drift_share_threshold) == ("fdr_bh", 0.3)
+    assert DriftSettings.from_spec({"correction": "bh"}).correction == "fdr_bh"  # old name
     with pytest.raises(ValueError, match="'pValueThreshold' parameter"):
         DriftSettings(p_value_threshold=1.5)
-    with pytest.raises(ValueError, match="'correction' parameter"):
+    with pytest.raises(ValueError, match=r"spec\.drift\.correction must be one of"):
         DriftSettings.from_spec({"correction": "fdr"})
 
 

@@ -156,9 +156,10 @@ def test_no_store_volume_without_claim() -> None:
 
 def test_config_map_carries_the_spec() -> None:
     cm = builders.build_config_map(monitor())
-    doc = contract.parse_job_config(cm["data"][contract.CONFIG_KEY])
-    assert doc["monitor"] == {"name": "iris-mm", "namespace": "ml", "uid": "uid-1"}
-    assert doc["spec"]["model"]["name"] == "iris"
+    config = contract.parse_job_config(cm["data"][contract.CONFIG_KEY])
+    assert config.monitor == contract.MonitorRef(name="iris-mm", namespace="ml", uid="uid-1")
+    assert config.spec.model.name == "iris"
+    assert config.spec.retrain.automl.time_budget_seconds == 30
     assert json.loads(cm["data"][contract.CONFIG_KEY])["schema"] == contract.SCHEMA_VERSION
 
 

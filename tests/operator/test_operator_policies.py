@@ -198,35 +198,18 @@ IN_FLIGHT = {"retrain": {"version": 2, "job": "mm-retrain-2"}}
         (spec(), retrain_result(version=3), False, "VersionMismatch"),
         (spec(), retrain_result(sha256=""), False, "MissingSha256"),
         (spec(), retrain_result(promote=False, reason="no gain"), False, "ChallengerNotBetter"),
-        (spec(minImprovement=0.5), retrain_result(), False, "ChallengerNotBetter"),
-        # Lower is better for losses: 0.3 -> 0.2 is a gain of 0.1.
-        (
-            spec(),
-            retrain_result(metric="log_loss", challenger={"score": 0.2}, champion={"score": 0.3}),
-            True,
-            "ChallengerWins",
-        ),
-        (
-            spec(),
-            retrain_result(metric="rmse", challenger={"score": 0.4}, champion={"score": 0.3}),
-            False,
-            "ChallengerNotBetter",
-        ),
-        # The result's own direction wins over the name table (any FLAML metric).
+        # The operator records the Job's decision (contract.decide_promotion, with the same
+        # spec); it does not recompute it with a table of its own.
+        (spec(minImprovement=0.5), retrain_result(), True, "ChallengerWins"),
         (
             spec(),
             retrain_result(
-                metric="mape",
-                greaterIsBetter=False,
-                challenger={"score": 0.10},
-                champion={"score": 0.25},
+                metric="log_loss",
+                challenger={"score": 0.2},
+                champion={"score": 0.3},
+                promote=False,
+                reason="BelowMinImprovement",
             ),
-            True,
-            "ChallengerWins",
-        ),
-        (
-            spec(),
-            retrain_result(metric="mse", challenger={"score": 0.5}, champion={"score": 0.45}),
             False,
             "ChallengerNotBetter",
         ),
@@ -239,6 +222,12 @@ def test_should_promote(
 ) -> None:
     decision = policies.should_promote(spec=spec_, status=IN_FLIGHT, result=result)
     assert (decision.fire, decision.reason) == (fire, reason), decision.message
+
+
+def test_should_promote_records_the_jobs_message() -> None:
+    result = retrain_result(message="challenger v2 accuracy 0.9000 vs champion v1 0.7000")
+    decision = policies.should_promote(spec=spec(), status=IN_FLIGHT, result=result)
+    assert decision == (True, "ChallengerWins", result["message"])
 
 
 VERSIONS = {

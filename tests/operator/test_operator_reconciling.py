@@ -416,7 +416,10 @@ def test_the_whole_loop(api: FakeApi) -> None:
     assert s["retrain"]["version"] == 2 and s["retrain"]["championVersion"] == 1
     assert s["phase"] == "Retraining"
     args = api.jobs["mm-retrain-2"]["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[3:] == ["--version", "2", "--trigger-report", "r1", "--champion-version", "1"]
+    assert args[3:] == [
+        "--version", "2", "--trigger-report", "r1",
+        "--champion-version", "1", "--champion-sha256", "sha1",  # from status, checked there
+    ]  # fmt: skip
 
     # The same Job event again (a restart re-lists it): nothing changes.
     before = copy.deepcopy(status(api))
