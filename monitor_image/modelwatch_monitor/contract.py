@@ -306,7 +306,7 @@ class CurrentSpec:
     uri: str | None = None
     window: str = field(default="7d", metadata=_DURATION)
     retention: str | None = field(default=None, metadata=_DURATION)
-    min_rows: int = DEFAULT_MIN_ROWS
+    min_rows: int = field(default=DEFAULT_MIN_ROWS, metadata={"minimum": 1})
 
     @property
     def window_seconds(self) -> float:
@@ -404,6 +404,7 @@ class RetrainSpec:
     triggers: TriggersSpec = field(default_factory=TriggersSpec)
     cooldown: str = field(default="1h", metadata=_DURATION)
     max_per_day: int = 3
+    max_consecutive_losses: int = 3  # the circuit breaker; 0 turns it off
     training_data: TrainingData = "both"
     holdout_fraction: float = 0.2
     min_labeled_rows: int = 50
@@ -525,6 +526,9 @@ def _parse_value(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ContractError(f"{path} must be an integer; got {_describe(value)} instead")
+        minimum = meta.get("minimum")
+        if minimum is not None and value < minimum:
+            raise ContractError(f"{path} must be an integer >= {minimum}; got {value!r} instead")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
+from modelwatch_monitor import contract
 from modelwatch_monitor.contract import parse_duration
 
 
@@ -107,6 +108,8 @@ def _retrain_starts(retrains: Sequence[Mapping[str, Any]]) -> list[dt.datetime]:
     return [s for s in starts if s is not None]
 
 
+_RETRAIN_DEFAULTS: Final = contract.RetrainSpec()  # defaults live in the contract, once
+
 LOSS_REASON: Final = "ChallengerNotBetter"
 RETRAIN_NOW_ANNOTATION: Final = "modelwatch.io/retrain-now"
 
@@ -176,7 +179,7 @@ def circuit_breaker(
     comes back healthy, or someone asks for a retrain by hand (which bypasses it once).
     """
     retrain: Mapping[str, Any] = spec.get("retrain") or {}
-    limit = int(retrain.get("maxConsecutiveLosses", 3))
+    limit = int(retrain.get("maxConsecutiveLosses", _RETRAIN_DEFAULTS.max_consecutive_losses))
     triggers: Mapping[str, Any] = retrain.get("triggers") or {}
     losses = consecutive_losses(
         status.get("retrains") or [],
@@ -255,7 +258,7 @@ def should_retrain(
         )
     retrains: Sequence[Mapping[str, Any]] = status.get("retrains") or []
     starts = _retrain_starts(retrains)
-    cooldown = parse_duration(str(retrain.get("cooldown", "1h")))
+    cooldown = parse_duration(str(retrain.get("cooldown", _RETRAIN_DEFAULTS.cooldown)))
     if starts:
         since = (now - max(starts)).total_seconds()
         if since < cooldown:
@@ -264,7 +267,7 @@ def should_retrain(
                 "CooldownActive",
                 f"the last retrain started {int(since)}s ago; cooldown is {int(cooldown)}s",
             )
-    max_per_day = int(retrain.get("maxPerDay", 3))
+    max_per_day = int(retrain.get("maxPerDay", _RETRAIN_DEFAULTS.max_per_day))
     day_ago = now - dt.timedelta(days=1)
     today = sum(1 for s in starts if s > day_ago)
     if today >= max_per_day:

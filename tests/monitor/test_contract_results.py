@@ -200,12 +200,13 @@ def test_long_values_are_shown_short() -> None:
     assert len(problem) < 120
 
 
-def test_a_result_with_nan_parses_and_is_then_rejected() -> None:
-    """json.loads accepts NaN, so parsing alone is not enough: the validator catches it."""
+def test_a_result_with_nan_parses_to_null_and_is_then_rejected() -> None:
+    """json.loads accepts NaN: parse_result reads it as null, and the validator refuses a
+    required number that is null, so no NaN reaches status."""
     text = json.dumps(_with(CHECK_OK, "driftShare", math.nan))
     assert "NaN" in text
     assert contract.validate_result(contract.parse_result(text)) == [
-        "driftShare: must be a finite number, got nan"
+        "driftShare: must be a number, got None"
     ]
 
 

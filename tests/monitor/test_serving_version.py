@@ -62,7 +62,12 @@ def _config(store: pathlib.Path, **current: Any) -> str:
         name="churn",
         namespace="default",
         spec={
-            "model": {"name": "churn", "task": "classification", "idColumn": "request_id"},
+            "model": {
+                "name": "churn",
+                "task": "classification",
+                "target": "y",
+                "idColumn": "request_id",
+            },
             "data": {
                 "reference": {"uri": str(store.parent / "ref.parquet")},
                 "current": {"window": "1h", **current},
@@ -205,7 +210,7 @@ def test_data_without_model_version_uses_the_serving_since_time(
     [
         (["--serving-since", "yesterday"], {}, "'--serving-since' parameter must be an RFC 3339"),
         (["--serving-version", "0"], {}, "'--serving-version' parameter must be a version >= 1"),
-        ([], {"minRows": 0}, "'spec.data.current.minRows' parameter must be an integer >= 1"),
+        ([], {"minRows": 0}, "spec.data.current.minRows must be an integer >= 1; got 0 instead"),
     ],
 )
 def test_bad_serving_arguments_are_config_errors(

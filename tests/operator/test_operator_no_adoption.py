@@ -315,7 +315,7 @@ def test_check_result_with_nan_is_a_failed_check(api: FakeApi) -> None:
     s = status(api)
     assert "lastCheck" not in s and "drift" not in s
     assert s["lastFailure"]["reason"] == contract.REASON_INVALID_RESULT
-    assert s["lastFailure"]["message"] == "driftShare: must be a finite number, got nan"
+    assert s["lastFailure"]["message"] == "driftShare: must be a number, got None"
     json.dumps(s, allow_nan=False)  # the status patch stays valid JSON
     ready = _ready(api)
     assert (ready["status"], ready["reason"]) == ("False", "CheckFailed")
