@@ -321,7 +321,7 @@ def test_check_result_with_nan_is_a_failed_check(api: FakeApi) -> None:
     assert (ready["status"], ready["reason"]) == ("False", "CheckFailed")
     assert (
         ready["message"]
-        == "mm-check-1: InvalidResult: driftShare: must be a finite number, got nan"
+        == "mm-check-1: InvalidResult: driftShare: must be a number, got None"
     )
 
 
