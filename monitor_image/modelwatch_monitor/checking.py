@@ -90,6 +90,7 @@ class CheckSettings:
     max_degradation: float = 0.1
     min_labeled_rows: int = 50
     baseline: float | None = None
+    estimate: bool = True
     store: str | None = None
     model: str = ""
     report_id: str = ""
@@ -141,6 +142,7 @@ def settings_from_config(
             max_degradation=float(perf.get("maxDegradation", 0.1)),
             min_labeled_rows=int(perf.get("minLabeledRows", 50)),
             baseline=None if perf.get("baseline") is None else float(perf["baseline"]),
+            estimate=bool((perf.get("estimate") or {}).get("enabled", True)),
             store=store,
             model=name,
             report_id=report_id,
@@ -350,27 +352,18 @@ def _performance(
     )
     metric = settings.metric or perf.DEFAULT_METRIC[task]
 
-    def baseline_of(name: str) -> float | None:
-        """The spec's baseline (chosen metric only), else the profile's, else the
-        serving (else latest) version's ``metrics.challenger.<name>``."""
-        value = settings.baseline if name == metric else None
-        if value is None and profile.performance:
-            value = profile.performance.get("metrics", {}).get(name)
-        if value is None and settings.store and settings.model:
-            value = perf.version_metric(settings.store, settings.model, name, version=serving)
-        return value
-
-    results = {
-        name: perf.evaluate(
+    results = {}
+    for name in metrics:
+        baseline, source_of = baseline_of(settings, profile, name, serving)
+        results[name] = perf.evaluate(
             metrics,
             name,
-            baseline=baseline_of(name),
+            baseline=baseline,
+            baseline_source=source_of,
             max_degradation=settings.max_degradation,
             labeled_rows=n,
             min_labeled_rows=settings.min_labeled_rows,
         )
-        for name in metrics
-    }
     if join_note and n < settings.min_labeled_rows:
         for entry in results.values():
             if entry["value"] is None:
@@ -383,6 +376,56 @@ def _performance(
     result = results[metric]
     section = {"task": task, "labeled_rows": n, "metric": result, "metrics": results}
     return section, result, n
+
+
+def baseline_of(
+    settings: CheckSettings, profile: Profile, name: str, serving: int | None
+) -> tuple[float | None, str | None]:
+    """The baseline of metric ``name`` and its source: the spec's (chosen metric only),
+    else the reference profile's, else the serving (else latest) version's holdout
+    score ``metrics.challenger.<name>``."""
+    from modelwatch_monitor import performance as perf
+
+    task = settings.task or (profile.performance or {}).get("task") or "classification"
+    if name == (settings.metric or perf.DEFAULT_METRIC[task]) and settings.baseline is not None:
+        return settings.baseline, "spec"
+    value = (profile.performance or {}).get("metrics", {}).get(name)
+    if value is not None:
+        return float(value), "reference"
+    if settings.store and settings.model:
+        value = perf.version_metric(settings.store, settings.model, name, version=serving)
+        if value is not None:
+            return value, "holdout"
+    return None, None
+
+
+def _estimate(
+    settings: CheckSettings,
+    profile: Profile,
+    source: Source,
+    realized: Mapping[str, Any] | None,
+    serving: int | None,
+) -> dict[str, Any] | None:
+    """The estimated metric of the window (classification with probabilities), or None
+    when estimation is off or the task has no estimator."""
+    from modelwatch_monitor import estimation
+    from modelwatch_monitor import performance as perf
+
+    task = settings.task or (profile.performance or {}).get("task") or "classification"
+    if not settings.estimate or task != "classification":
+        return None
+    metric = settings.metric or perf.DEFAULT_METRIC[task]
+    baseline, source_of = baseline_of(settings, profile, metric, serving)
+    return estimation.estimate_window(
+        source,
+        profile.performance,
+        metric,
+        prediction_column=settings.roles.prediction or contract.LOG_PREDICTION,
+        baseline=baseline,
+        baseline_source=source_of,
+        max_degradation=settings.max_degradation,
+        realized=realized,
+    )
 
 
 def _join_note(
@@ -497,6 +540,7 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         findings.extend(quality.column_findings(profile.columns[name], current[name]))
 
     perf_section, metric, labeled = _performance(settings, profile, source, serving)
+    estimated = _estimate(settings, profile, source, metric, serving)
 
     report_id = settings.report_id or _report_id(now)
     d = settings.drift
@@ -527,6 +571,7 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "features": [v._asdict() for v in verdict.features],
         "quality": list(findings),
         "performance": perf_section,
+        "estimated": estimated,
     }
     summaries: dict[str, tuple[Distribution | Counts, Distribution | Counts]] = {}
     for v in verdict.features:
@@ -553,6 +598,13 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
             message += f"; {metric['name']} = {metric['value']:.4g}"
             if metric["degraded"]:
                 message += " (degraded)"
+    if estimated and estimated["value"] is not None:
+        message += (
+            f"; estimated {estimated['name']} ~ {estimated['value']:.4g} "
+            f"[{estimated['lower']:.4g}, {estimated['upper']:.4g}]"
+        )
+        if estimated["degraded"] and not estimated["overridden"]:
+            message += " (degraded)"
     log.info("check done in %.2fs: %s", time.perf_counter() - started, message)
     return {
         "kind": "check",
@@ -575,6 +627,7 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "qualityFindings": len(findings),
         "quality": [f["message"][:200] for f in findings[:5]],
         "metric": metric,
+        "estimatedMetric": _compact_estimate(estimated),
         "rows": {"reference": profile.rows, "current": rows, "labeled": labeled},
         "message": message,
     }
@@ -704,6 +757,20 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", result["message"])
     print(text, flush=True)
     return code
+
+
+def _compact_estimate(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The ``estimatedMetric`` of the compact result: rounded, reason cut short."""
+    if not estimated:
+        return None
+    out = {
+        k: round(v, 6) if isinstance(v, float) else v
+        for k, v in estimated.items()
+        if k != "undefinedReason"
+    }
+    reason = estimated.get("undefinedReason")
+    out["undefinedReason"] = None if reason is None else str(reason)[:200]
+    return out
 
 
 def _failure(reason: str, message: str) -> dict[str, Any]:
