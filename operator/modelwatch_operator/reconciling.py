@@ -541,6 +541,13 @@ def handle_check_result(
         metrics.METRIC_VALUE.labels(namespace, name, str(metric.get("name"))).set(
             float(metric["value"])
         )
+    estimated = result.get("estimatedMetric") or {}
+    if estimated.get("value") is not None:
+        for bound, key in (("estimate", "value"), ("lower", "lower"), ("upper", "upper")):
+            if estimated.get(key) is not None:
+                metrics.ESTIMATED_METRIC.labels(
+                    namespace, name, str(estimated.get("name")), bound
+                ).set(float(estimated[key]))
     violation = policies.classify_check(result)
     status = body.get("status") or {}
     if violation.drift:
@@ -551,7 +558,13 @@ def handle_check_result(
         events.warning(
             body, "PerformanceDegraded", st.condition(status, c.COND_DEGRADED).get("message", "")
         )
-    if not violation.drift and not violation.degraded:
+    elif violation.estimated_degraded:
+        events.warning(
+            body,
+            "EstimatedPerformanceDegraded",
+            st.condition(status, c.COND_DEGRADED).get("message", ""),
+        )
+    if not violation.drift and not violation.degraded and not violation.estimated_degraded:
         events.normal(
             body,
             "CheckPassed",
