@@ -41,6 +41,7 @@ from modelwatch_monitor.dataio import (
     require_store,
 )
 from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
+from modelwatch_monitor.history import category_shares
 from modelwatch_monitor.profile import (
     DEFAULT_GRID_SIZE,
     ColumnProfile,
@@ -572,13 +573,15 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "quality": list(findings),
         "performance": perf_section,
         "estimated": estimated,
+        "serving_version": serving,
+        "categories": category_shares({n: c.summary for n, c in current.items()}),
     }
     summaries: dict[str, tuple[Distribution | Counts, Distribution | Counts]] = {}
     for v in verdict.features:
         r, c = profile.columns[v.name].summary, current[v.name].summary
         if v.drift and r is not None and c is not None:
             summaries[v.name] = (r, c)
-    write_report(settings.output, report, summaries)
+    write_report(settings.output, report, summaries, history_html=_history(settings, report))
 
     drifted = [v for v in verdict.features if v.drift]
     message = (
@@ -757,6 +760,28 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", result["message"])
     print(text, flush=True)
     return code
+
+
+def _history(settings: CheckSettings, report: Mapping[str, Any]) -> str:
+    """The report's history section: the past checks in the store, then this one."""
+    if not settings.store or not settings.model:
+        return ""
+    from modelwatch_monitor import history
+    from modelwatch_monitor.report import clean
+
+    try:
+        past = history.load_history(
+            settings.store,
+            settings.model,
+            limit=history.MAX_CHECKS - 1,
+            exclude=str(report.get("report_id")),
+        )
+        points = [*past, history.point_of(clean(report))]
+        retrains = history.retrain_times(settings.store, settings.model)
+        return history.render_history(points, retrains)
+    except Exception as exc:  # a view of the past never fails a check
+        log.warning("no history in the report: %s", exc)
+        return ""
 
 
 def _compact_estimate(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:

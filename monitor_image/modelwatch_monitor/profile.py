@@ -558,10 +558,19 @@ def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[
         c[len(contract.LOG_PROBA_PREFIX) :]: table.column(c).to_numpy(zero_copy_only=False)
         for c in proba_cols
     }
-    performance: dict[str, Any] = {"task": task, "metrics": {}}
     if has_pred:
         prediction = table.column(1).to_numpy(zero_copy_only=False)
-        performance["metrics"] = reference_metrics(target, prediction, task, proba=proba or None)
+    else:  # no prediction column: the most probable class is the prediction
+        classes = sorted(proba)
+        stacked = np.column_stack([np.nan_to_num(proba[c].astype(np.float64)) for c in classes])
+        if len(classes) == 1:  # one column: the positive class of a binary model
+            stacked = np.column_stack([1.0 - stacked[:, 0], stacked[:, 0]])
+        labels = np.asarray(classes if len(classes) > 1 else ["0", classes[0]], dtype=object)
+        prediction = labels[stacked.argmax(axis=1)]
+    performance: dict[str, Any] = {
+        "task": task,
+        "metrics": reference_metrics(target, prediction, task, proba=proba or None),
+    }
     if proba:
         from modelwatch_monitor.estimation import reference_calibration
 
