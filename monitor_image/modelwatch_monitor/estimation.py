@@ -37,6 +37,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -200,8 +201,6 @@ def fit_calibration(
 
 
 def _z(level: float) -> float:
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
@@ -347,9 +346,13 @@ def estimate_metrics(
     if y_pred is None:
         predicted = raw.argmax(axis=1)
     else:
-        text = np.asarray([str(v) for v in np.asarray(y_pred, dtype=object)], dtype=object)
-        lookup = {c: i for i, c in enumerate(classes)}
-        predicted = np.asarray([lookup.get(t, -1) for t in text], dtype=np.intp)
+        given = np.asarray(y_pred)
+        predicted = np.full(n, -1, dtype=np.intp)
+        integer = given.dtype.kind in "iub" and all(c.lstrip("-").isdigit() for c in classes)
+        # Labels compare as text, like the metrics; integers without the conversion.
+        keys = given if integer else given.astype(str)
+        for i, c in enumerate(classes):
+            predicted[keys == (int(c) if integer else c)] = i
         unknown = predicted < 0
         predicted[unknown] = raw[unknown].argmax(axis=1)
     calibrated = calibration.apply(raw)
