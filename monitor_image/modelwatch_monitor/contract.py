@@ -63,7 +63,8 @@ RESULT_KINDS: Final = ("check", "retrain")
 #   spec.store:        uri                         -- path or fsspec URI
 #   spec.drift:        numericTest, categoricalTest, pValueThreshold, correction,
 #                      minEffectSize, driftShareThreshold
-#   spec.performance:  metric, maxDegradation, minLabeledRows, baseline (optional)
+#   spec.performance:  metric, maxDegradation, minLabeledRows, baseline (optional),
+#                      estimate: {enabled, trigger}
 #   spec.retrain:      trainingData ("reference" | "recent" | "both"), holdoutFraction,
 #                      minLabeledRows, minImprovement,
 #                      automl: {timeBudgetSeconds, metric, estimators, seed}
@@ -138,7 +139,13 @@ def parse_job_config(text: str | bytes) -> dict[str, Any]:
 #   reportId, reportUri, datasetDrift (bool), driftShare (float), nDrifted, nFeatures,
 #   topFeatures: [{name, test, statistic, pValue}]  (at most 5, most drifted first),
 #   qualityFindings (int), quality: [str] (at most 5),
-#   metric: {name, value, baseline, relativeChange, degraded, undefinedReason} | null,
+#   metric: {name, value, baseline, baselineSource, relativeChange, degraded,
+#            undefinedReason} | null   (degraded null + undefinedReason "NoBaseline"
+#                                       when the metric has no baseline),
+#   estimatedMetric: {name, estimated: true, value, lower, upper, level, baseline,
+#            baselineSource, relativeChange, degraded, overridden, rows,
+#            undefinedReason} | null   (estimated without labels; overridden once the
+#                                       realized metric is defined),
 #   rows: {reference, current, labeled}
 #
 # retrain, ok = true:
