@@ -192,9 +192,36 @@ def load_reference(settings: CheckSettings) -> Profile:
         task=settings.task,
         mode=settings.mode,
     )
+    _attach_loss_model(settings, profile, ref, path)
     if path:
         profile.save(path)
     return profile
+
+
+def _attach_loss_model(
+    settings: CheckSettings, profile: Profile, reference: str, path: str | None
+) -> None:
+    """A regression reference trains the loss model of estimated error, saved beside the
+    profile (in memory for a check outside the store)."""
+    if not settings.estimate or (profile.performance or {}).get("task") != "regression":
+        return
+    import uuid
+
+    from modelwatch_monitor import loss_estimation
+
+    folder = path.rsplit("/", 1)[0] if path and "/" in path else None
+    uri = (
+        f"{folder}/{loss_estimation.LOSS_MODEL_FILE}"
+        if folder
+        else f"memory://modelwatch/{uuid.uuid4().hex}/{loss_estimation.LOSS_MODEL_FILE}"
+    )
+    loss_estimation.attach(
+        profile,
+        open_source(reference),
+        target=settings.roles.target,
+        prediction=settings.roles.prediction,
+        uri=uri,
+    )
 
 
 def _serving_version(settings: CheckSettings, source: Source) -> int | None:
@@ -407,17 +434,20 @@ def _estimate(
     realized: Mapping[str, Any] | None,
     serving: int | None,
 ) -> dict[str, Any] | None:
-    """The estimated metric of the window (classification with probabilities), or None
-    when estimation is off or the task has no estimator."""
-    from modelwatch_monitor import estimation
+    """The estimated metric of the window: from calibrated probabilities (classification)
+    or the loss model (regression); None when estimation is off."""
+    from modelwatch_monitor import estimation, loss_estimation
     from modelwatch_monitor import performance as perf
 
     task = settings.task or (profile.performance or {}).get("task") or "classification"
-    if not settings.estimate or task != "classification":
+    if not settings.estimate:
         return None
     metric = settings.metric or perf.DEFAULT_METRIC[task]
     baseline, source_of = baseline_of(settings, profile, metric, serving)
-    return estimation.estimate_window(
+    estimator = (
+        estimation.estimate_window if task == "classification" else loss_estimation.estimate_window
+    )
+    return estimator(
         source,
         profile.performance,
         metric,
