@@ -631,6 +631,8 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
             message += f"; {metric['name']} = {metric['value']:.4g}"
             if metric["degraded"]:
                 message += " (degraded)"
+            elif metric["degraded"] is None:
+                message += " (no baseline)"
     if estimated and estimated["value"] is not None:
         message += (
             f"; estimated {estimated['name']} ~ {estimated['value']:.4g} "

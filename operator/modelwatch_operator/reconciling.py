@@ -542,12 +542,12 @@ def handle_check_result(
             float(metric["value"])
         )
     estimated = result.get("estimatedMetric") or {}
-    if estimated.get("value") is not None:
-        for bound, key in (("estimate", "value"), ("lower", "lower"), ("upper", "upper")):
-            if estimated.get(key) is not None:
-                metrics.ESTIMATED_METRIC.labels(
-                    namespace, name, str(estimated.get("name")), bound
-                ).set(float(estimated[key]))
+    for bound, key in (("estimate", "value"), ("lower", "lower"), ("upper", "upper")):
+        labels = (namespace, name, str(estimated.get("name")), bound)
+        if estimated.get(key) is not None:
+            metrics.ESTIMATED_METRIC.labels(*labels).set(float(estimated[key]))
+        elif labels in metrics.ESTIMATED_METRIC._metrics:  # no estimate now: no stale value
+            metrics.ESTIMATED_METRIC.remove(*labels)
     violation = policies.classify_check(result)
     status = body.get("status") or {}
     if violation.drift:

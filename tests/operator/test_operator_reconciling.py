@@ -642,3 +642,10 @@ def test_an_estimated_drop_retrains_only_when_triggered(
     assert len(api.created_jobs) == retrains
     gauge = metrics.ESTIMATED_METRIC.labels(NS, "mm", "accuracy", "lower")
     assert gauge._value.get() == 0.55
+    # The next check has no estimate: the gauge does not keep the stale value.
+    undefined = {**result, "estimatedMetric": {"name": "accuracy", "value": None}}
+    _scheduled_check(api, "mm-check-2")
+    later = T0 + dt.timedelta(minutes=1)
+    reconciling.handle_job(api.finish_job("mm-check-2", undefined, at=later), now=clock)
+    assert status(api)["estimatedMetric"] == "accuracy~n/a"
+    assert (NS, "mm", "accuracy", "lower") not in metrics.ESTIMATED_METRIC._metrics
