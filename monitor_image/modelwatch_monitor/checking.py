@@ -51,6 +51,7 @@ from modelwatch_monitor.dataio import (
     require_store,
 )
 from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
+from modelwatch_monitor.history import category_shares
 from modelwatch_monitor.profile import (
     DEFAULT_GRID_SIZE,
     ColumnProfile,
@@ -100,6 +101,7 @@ class CheckSettings:
     max_degradation: float = 0.1
     min_labeled_rows: int = 50
     baseline: float | None = None
+    estimate: bool = True
     store: str | None = None
     model: str = ""
     report_id: str = ""
@@ -151,6 +153,7 @@ def settings_from_config(
             max_degradation=perf.max_degradation,
             min_labeled_rows=perf.min_labeled_rows,
             baseline=perf.baseline,
+            estimate=perf.estimate.enabled,
             store=store,
             model=name,
             report_id=report_id,
@@ -203,9 +206,36 @@ def load_reference(settings: CheckSettings) -> Profile:
         task=settings.task,
         mode=settings.mode,
     )
+    _attach_loss_model(settings, profile, ref, path)
     if path:
         profile.save(path)
     return profile
+
+
+def _attach_loss_model(
+    settings: CheckSettings, profile: Profile, reference: str, path: str | None
+) -> None:
+    """A regression reference trains the loss model of estimated error, saved beside the
+    profile (in memory for a check outside the store)."""
+    if not settings.estimate or (profile.performance or {}).get("task") != "regression":
+        return
+    import uuid
+
+    from modelwatch_monitor import loss_estimation
+
+    folder = path.rsplit("/", 1)[0] if path and "/" in path else None
+    uri = (
+        f"{folder}/{loss_estimation.LOSS_MODEL_FILE}"
+        if folder
+        else f"memory://modelwatch/{uuid.uuid4().hex}/{loss_estimation.LOSS_MODEL_FILE}"
+    )
+    loss_estimation.attach(
+        profile,
+        open_source(reference),
+        target=settings.roles.target,
+        prediction=settings.roles.prediction,
+        uri=uri,
+    )
 
 
 def _min_rows(value: Any, name: str) -> int:
@@ -483,27 +513,18 @@ def _performance(
     )
     metric = settings.metric or perf.DEFAULT_METRIC[task]
 
-    def baseline_of(name: str) -> float | None:
-        """The spec's baseline (chosen metric only), else the profile's, else the
-        serving (else latest) version's ``metrics.challenger.<name>``."""
-        value = settings.baseline if name == metric else None
-        if value is None and profile.performance:
-            value = profile.performance.get("metrics", {}).get(name)
-        if value is None and settings.store and settings.model:
-            value = perf.version_metric(settings.store, settings.model, name, version=serving)
-        return value
-
-    results = {
-        name: perf.evaluate(
+    results = {}
+    for name in metrics:
+        baseline, source_of = baseline_of(settings, profile, name, serving)
+        results[name] = perf.evaluate(
             metrics,
             name,
-            baseline=baseline_of(name),
+            baseline=baseline,
+            baseline_source=source_of,
             max_degradation=settings.max_degradation,
             labeled_rows=n,
             min_labeled_rows=settings.min_labeled_rows,
         )
-        for name in metrics
-    }
     if join_note and n < settings.min_labeled_rows:
         for entry in results.values():
             if entry["value"] is None:
@@ -516,6 +537,59 @@ def _performance(
     result = results[metric]
     section = {"task": task, "labeled_rows": n, "metric": result, "metrics": results}
     return section, result, n
+
+
+def baseline_of(
+    settings: CheckSettings, profile: Profile, name: str, serving: int | None
+) -> tuple[float | None, str | None]:
+    """The baseline of metric ``name`` and its source: the spec's (chosen metric only),
+    else the reference profile's, else the serving (else latest) version's holdout
+    score ``metrics.challenger.<name>``."""
+    from modelwatch_monitor import performance as perf
+
+    task = settings.task or (profile.performance or {}).get("task") or "classification"
+    if name == (settings.metric or perf.DEFAULT_METRIC[task]) and settings.baseline is not None:
+        return settings.baseline, "spec"
+    value = (profile.performance or {}).get("metrics", {}).get(name)
+    if value is not None:
+        return float(value), "reference"
+    if settings.store and settings.model:
+        value = perf.version_metric(settings.store, settings.model, name, version=serving)
+        if value is not None:
+            return value, "holdout"
+    return None, None
+
+
+def _estimate(
+    settings: CheckSettings,
+    profile: Profile,
+    source: Source,
+    realized: Mapping[str, Any] | None,
+    serving: int | None,
+) -> dict[str, Any] | None:
+    """The estimated metric of the window: from calibrated probabilities (classification)
+    or the loss model (regression); None when estimation is off."""
+    from modelwatch_monitor import estimation, loss_estimation
+    from modelwatch_monitor import performance as perf
+
+    task = settings.task or (profile.performance or {}).get("task") or "classification"
+    if not settings.estimate:
+        return None
+    metric = settings.metric or perf.DEFAULT_METRIC[task]
+    baseline, source_of = baseline_of(settings, profile, metric, serving)
+    estimator = (
+        estimation.estimate_window if task == "classification" else loss_estimation.estimate_window
+    )
+    return estimator(
+        source,
+        profile.performance,
+        metric,
+        prediction_column=settings.roles.prediction or contract.LOG_PREDICTION,
+        baseline=baseline,
+        baseline_source=source_of,
+        max_degradation=settings.max_degradation,
+        realized=realized,
+    )
 
 
 def _join_note(
@@ -637,6 +711,7 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         findings.extend(quality.column_findings(profile.columns[name], current[name]))
 
     perf_section, metric, labeled = _performance(settings, profile, source, serving)
+    estimated = _estimate(settings, profile, source, metric, serving)
 
     report_id = settings.report_id or _report_id(now)
     d = settings.drift
@@ -681,13 +756,16 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "features": [v._asdict() for v in verdict.features],
         "quality": list(findings),
         "performance": perf_section,
+        "estimated": estimated,
+        "serving_version": serving,
+        "categories": category_shares({n: c.summary for n, c in current.items()}),
     }
     summaries: dict[str, tuple[Distribution | Counts, Distribution | Counts]] = {}
     for v in verdict.features:
         r, c = profile.columns[v.name].summary, current[v.name].summary
         if v.drift and r is not None and c is not None:
             summaries[v.name] = (r, c)
-    write_report(settings.output, report, summaries)
+    write_report(settings.output, report, summaries, history_html=_history(settings, report))
 
     drifted = [v for v in verdict.features if v.drift]
     message = (
@@ -707,6 +785,15 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
             message += f"; {metric['name']} = {metric['value']:.4g}"
             if metric["degraded"]:
                 message += " (degraded)"
+            elif metric["degraded"] is None:
+                message += " (no baseline)"
+    if estimated and estimated["value"] is not None:
+        message += (
+            f"; estimated {estimated['name']} ~ {estimated['value']:.4g} "
+            f"[{estimated['lower']:.4g}, {estimated['upper']:.4g}]"
+        )
+        if estimated["degraded"] and not estimated["overridden"]:
+            message += " (degraded)"
     log.info("check done in %.2fs: %s", time.perf_counter() - started, message)
     return {
         "kind": "check",
@@ -729,6 +816,7 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "qualityFindings": len(findings),
         "quality": [f["message"][:200] for f in findings[:5]],
         "metric": metric,
+        "estimatedMetric": _compact_estimate(estimated),
         "servingVersion": traffic.version,
         "rows": {
             "reference": profile.rows,
@@ -955,6 +1043,42 @@ def prune_log(settings: CheckSettings) -> list[str]:
     if deleted:
         log.info("pruned %d prediction log partitions before %s", len(deleted), cutoff)
     return deleted
+
+
+def _history(settings: CheckSettings, report: Mapping[str, Any]) -> str:
+    """The report's history section: the past checks in the store, then this one."""
+    if not settings.store or not settings.model:
+        return ""
+    from modelwatch_monitor import history
+    from modelwatch_monitor.report import clean
+
+    try:
+        past = history.load_history(
+            settings.store,
+            settings.model,
+            limit=history.MAX_CHECKS - 1,
+            exclude=str(report.get("report_id")),
+        )
+        points = [*past, history.point_of(clean(report))]
+        retrains = history.retrain_times(settings.store, settings.model)
+        return history.render_history(points, retrains)
+    except Exception as exc:  # a view of the past never fails a check
+        log.warning("no history in the report: %s", exc)
+        return ""
+
+
+def _compact_estimate(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The ``estimatedMetric`` of the compact result: rounded, reason cut short."""
+    if not estimated:
+        return None
+    out = {
+        k: round(v, 6) if isinstance(v, float) else v
+        for k, v in estimated.items()
+        if k != "undefinedReason"
+    }
+    reason = estimated.get("undefinedReason")
+    out["undefinedReason"] = None if reason is None else str(reason)[:200]
+    return out
 
 
 def _failure(reason: str, message: str) -> dict[str, Any]:

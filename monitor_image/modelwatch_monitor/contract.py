@@ -367,6 +367,18 @@ class DriftSpec:
 
 
 @dataclass(frozen=True)
+class EstimateSpec:
+    """``spec.performance.estimate``: performance estimated before labels arrive.
+
+    ``trigger`` lets an estimated drop beyond ``maxDegradation`` (its whole band) count
+    as a violation for the retrain policy.
+    """
+
+    enabled: bool = True
+    trigger: bool = False
+
+
+@dataclass(frozen=True)
 class PerformanceSpec:
     """``spec.performance``; ``metric`` None means the task's default."""
 
@@ -374,6 +386,7 @@ class PerformanceSpec:
     max_degradation: float = 0.1
     min_labeled_rows: int = 50
     baseline: float | None = None
+    estimate: EstimateSpec = field(default_factory=EstimateSpec)
 
 
 @dataclass(frozen=True)
@@ -647,7 +660,13 @@ def parse_job_config(text: str | bytes) -> JobConfig:
 #   reportId, reportUri, datasetDrift (bool), driftShare (float), nDrifted, nFeatures,
 #   topFeatures: [{name, test, statistic, pValue}]  (at most 5, most drifted first),
 #   qualityFindings (int), quality: [str] (at most 5),
-#   metric: {name, value, baseline, relativeChange, degraded, undefinedReason} | null,
+#   metric: {name, value, baseline, baselineSource, relativeChange, degraded,
+#            undefinedReason} | null   (degraded null + undefinedReason "NoBaseline"
+#                                       when the metric has no baseline),
+#   estimatedMetric: {name, estimated: true, value, lower, upper, level, baseline,
+#            baselineSource, relativeChange, degraded, overridden, rows,
+#            undefinedReason} | null   (estimated without labels; overridden once the
+#                                       realized metric is defined),
 #   servingVersion: the version judged (int) | null,
 #   rows: {reference, current (rows the judged version served), window (all rows), labeled}
 #
@@ -671,6 +690,7 @@ class MetricSummary(TypedDict, total=False):
     name: str
     value: float | None
     baseline: float | None
+    baselineSource: str | None
     relativeChange: float | None
     degraded: bool | None
     undefinedReason: str | None
@@ -709,6 +729,8 @@ class CheckResult(TypedDict, total=False):
     qualityFindings: int
     quality: list[str]
     metric: MetricSummary | None
+    estimatedMetric: dict[str, Any] | None
+    servingVersion: int | None
     rows: RowCounts
     notFinite: list[str]
 

@@ -12,9 +12,12 @@ A metric that cannot be computed on this window (one class only, no probabilitie
 too few labelled rows) is *undefined* with a reason; it never raises.
 
 The baseline, in order: ``spec.performance.baseline``; the metric recorded in the
-reference profile (when the reference carries target and prediction); the
+reference profile (when the reference carries target and prediction, and
+``proba_<class>`` columns for ``roc_auc`` and ``log_loss``); the
 ``metrics.challenger.<metric>`` in the ``metadata.json`` of the version that served
-the window (else the latest version).
+the window (else the latest version). Each result names where its baseline came from
+(``baselineSource``: :data:`BASELINE_SOURCES`). A metric without a baseline is not
+judged: ``degraded`` is None and ``undefinedReason`` is :data:`REASON_NO_BASELINE`.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ LOWER_IS_BETTER: Final = frozenset(m for m, (_, greater) in contract.METRICS.ite
 DEFAULT_METRIC: Final = {"classification": "accuracy", "regression": "rmse"}
 DEFAULT_MAX_DEGRADATION: Final = 0.1
 DEFAULT_MIN_LABELED_ROWS: Final = 50
+REASON_NO_BASELINE: Final = "NoBaseline"
+BASELINE_SOURCES: Final = ("spec", "reference", "holdout")
 
 
 @dataclass(frozen=True)
@@ -153,12 +158,27 @@ def compute_metrics(
     return out
 
 
-def reference_metrics(y_true: ArrayLike, y_pred: ArrayLike, task: str) -> dict[str, float]:
-    """The defined metrics of the reference data, for the profile."""
+def reference_metrics(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    task: str,
+    *,
+    proba: Mapping[str, ArrayLike] | None = None,
+) -> dict[str, float]:
+    """The defined metrics of the reference data, for the profile.
+
+    With ``proba`` (class label to probability column) the profile also records
+    ``roc_auc`` and ``log_loss``; rows with a null probability are left out of those.
+    """
     mask = _not_null(y_true) & _not_null(y_pred)
+    if proba and task == "classification":
+        for col in proba.values():
+            mask &= ~np.isnan(np.asarray(col, dtype=np.float64))
     yt = np.asarray(y_true, dtype=object)[mask]
     yp = np.asarray(y_pred, dtype=object)[mask]
-    return {k: v.value for k, v in compute_metrics(yt, yp, task).items() if v.value is not None}
+    kept = {c: np.asarray(v, dtype=np.float64)[mask] for c, v in (proba or {}).items()} or None
+    computed = compute_metrics(yt, yp, task, proba=kept if task == "classification" else None)
+    return {k: v.value for k, v in computed.items() if v.value is not None}
 
 
 def _not_null(a: ArrayLike) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -229,12 +249,17 @@ def evaluate(
     max_degradation: float = DEFAULT_MAX_DEGRADATION,
     labeled_rows: int,
     min_labeled_rows: int = DEFAULT_MIN_LABELED_ROWS,
+    baseline_source: str | None = None,
 ) -> dict[str, Any]:
     """The ``metric`` entry of the check result: value, baseline, change, degraded.
 
+    ``degraded`` is None when the value is undefined, or defined without a baseline
+    (``undefinedReason`` is then :data:`REASON_NO_BASELINE`): nothing to judge against.
+
     Returns
     -------
-    dict with keys name, value, baseline, relativeChange, degraded, undefinedReason
+    dict with keys name, value, baseline, baselineSource, relativeChange, degraded,
+    undefinedReason
     """
     if metric not in metrics:
         raise ValueError(
@@ -252,12 +277,15 @@ def evaluate(
         relative_change(value, baseline) if value is not None and baseline is not None else None
     )
     if value is not None and baseline is None:
-        reason = None
+        reason = REASON_NO_BASELINE
     return {
         "name": metric,
         "value": value,
         "baseline": baseline,
+        "baselineSource": baseline_source if baseline is not None else None,
         "relativeChange": change,
-        "degraded": bool(value is not None and is_degraded(metric, change, max_degradation)),
+        "degraded": None
+        if value is None or baseline is None
+        else is_degraded(metric, change, max_degradation),
         "undefinedReason": reason,
     }

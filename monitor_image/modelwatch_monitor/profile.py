@@ -12,8 +12,11 @@
                    "rankError": e},
         "<name>": {"type": "categorical", "dtype": "string", "rows": n, "nulls": k,
                    "nullRate": ..., "counts": {"a": 10, ...}}},
-     "performance": {"task": ..., "metrics": {"accuracy": ...}}   (when the reference
-                                                                   has target + prediction)}
+     "performance": {"task": ..., "metrics": {"accuracy": ..., "roc_auc": ...},
+                     "calibration": {...}}  (when the reference has the target and the
+                                             prediction; roc_auc, log_loss and the
+                                             calibration of estimated performance
+                                             need proba_<class> columns too)}
 
 A numeric column is stored as its exact empirical CDF when it has at most
 ``gridSize + 1`` distinct values, else as the ``gridSize + 1`` quantiles ``j / G`` with
@@ -523,24 +526,7 @@ def build_profile(
             raise DataError(
                 f"feature column {n!r} in the reference {src.uri!r} has no non-null value"
             )
-    performance = None
-    if (
-        task
-        and roles.target
-        and roles.prediction
-        and {roles.target, roles.prediction} <= set(src.columns)
-    ):
-        from modelwatch_monitor.performance import reference_metrics
-
-        table = src.table([roles.target, roles.prediction])
-        performance = {
-            "task": task,
-            "metrics": reference_metrics(
-                table.column(0).to_numpy(zero_copy_only=False),
-                table.column(1).to_numpy(zero_copy_only=False),
-                task,
-            ),
-        }
+    performance = _reference_performance(src, roles, task)
     return Profile(
         rows=rows,
         columns=columns,
@@ -550,6 +536,48 @@ def build_profile(
         grid_size=grid_size,
         performance=performance,
     )
+
+
+def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[str, Any] | None:
+    """The reference metrics (baselines) and, for a classifier that logged its
+    probabilities, the calibration behind estimated performance."""
+    if not task or not roles.target or roles.target not in src.columns:
+        return None
+    from modelwatch_monitor.performance import reference_metrics
+
+    proba_cols = [c for c in src.columns if c.startswith(contract.LOG_PROBA_PREFIX)]
+    if task != "classification":
+        proba_cols = []
+    has_pred = bool(roles.prediction and roles.prediction in src.columns)
+    if not has_pred and not proba_cols:
+        return None
+    names = [roles.target, *([roles.prediction] if has_pred else []), *proba_cols]
+    table = src.table([n for n in names if n])
+    target = table.column(0).to_numpy(zero_copy_only=False)
+    proba = {
+        c[len(contract.LOG_PROBA_PREFIX) :]: table.column(c).to_numpy(zero_copy_only=False)
+        for c in proba_cols
+    }
+    if has_pred:
+        prediction = table.column(1).to_numpy(zero_copy_only=False)
+    else:  # no prediction column: the most probable class is the prediction
+        classes = sorted(proba)
+        stacked = np.column_stack([np.nan_to_num(proba[c].astype(np.float64)) for c in classes])
+        if len(classes) == 1:  # one column: the positive class of a binary model
+            stacked = np.column_stack([1.0 - stacked[:, 0], stacked[:, 0]])
+        labels = np.asarray(classes if len(classes) > 1 else ["0", classes[0]], dtype=object)
+        prediction = labels[stacked.argmax(axis=1)]
+    performance: dict[str, Any] = {
+        "task": task,
+        "metrics": reference_metrics(target, prediction, task, proba=proba or None),
+    }
+    if proba:
+        from modelwatch_monitor.estimation import reference_calibration
+
+        calibration = reference_calibration(target, proba)
+        if calibration is not None:
+            performance["calibration"] = calibration
+    return performance
 
 
 def parse_type_overrides(

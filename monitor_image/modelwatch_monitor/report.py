@@ -126,7 +126,35 @@ def _fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def render_html(report: Mapping[str, Any], plots: Mapping[str, str]) -> str:
+def render_estimate(estimated: Mapping[str, Any] | None) -> str:
+    """The estimated-performance paragraph (every figure marked as an estimate)."""
+    if not estimated:
+        return ""
+    name = html.escape(str(estimated.get("name")))
+    if estimated.get("value") is None:
+        why = html.escape(str(estimated.get("undefinedReason") or "unknown"))
+        return f"<h2>Estimated performance</h2><p>No estimate of {name}: {why}.</p>"
+    level = estimated.get("level") or 0.95
+    verdict = (
+        "labels cover the window: the realized metric decides"
+        if estimated.get("overridden")
+        else f"degraded (the whole band): {_fmt(estimated.get('degraded'))}"
+    )
+    note = estimated.get("undefinedReason")
+    return (
+        f"<h2>Estimated performance</h2><p>Estimated {name} (an estimate from the model's "
+        f"calibrated probabilities, not a measurement) = {_fmt(estimated['value'])}, "
+        f"{level:.0%} band [{_fmt(estimated.get('lower'))}, {_fmt(estimated.get('upper'))}] "
+        f"over {_fmt(estimated.get('rows'))} rows; baseline {_fmt(estimated.get('baseline'))}"
+        f" ({_fmt(estimated.get('baselineSource'))}), relative change "
+        f"{_fmt(estimated.get('relativeChange'))}; {verdict}"
+        f"{f' ({html.escape(str(note))})' if note else ''}.</p>"
+    )
+
+
+def render_html(
+    report: Mapping[str, Any], plots: Mapping[str, str], *, history_html: str = ""
+) -> str:
     """Render the self-contained HTML report."""
     feats = report.get("features", [])
     rows = "".join(
@@ -157,7 +185,8 @@ def render_html(report: Mapping[str, Any], plots: Mapping[str, str]) -> str:
         why = f" ({html.escape(undefined)})" if undefined else ""
         perf_html = (
             f"<p>{html.escape(metric['name'])} = {_fmt(metric['value'])}, baseline "
-            f"{_fmt(metric['baseline'])}, relative change {_fmt(metric['relativeChange'])}, "
+            f"{_fmt(metric['baseline'])} ({_fmt(metric.get('baselineSource'))}), "
+            f"relative change {_fmt(metric['relativeChange'])}, "
             f"degraded: {_fmt(metric['degraded'])}"
             f"{why}"
             f"; {perf.get('labeled_rows', 0)} labelled rows.</p>"
@@ -196,6 +225,8 @@ minimum effect size {_fmt(s.get("minEffectSize"))}.</p>
 <h2>Drifted features</h2>{figures}
 <h2>Data quality</h2><ul>{findings}</ul>
 <h2>Performance</h2>{perf_html}
+{render_estimate(report.get("estimated"))}
+{history_html}
 <p><small>Generated {html.escape(str(report.get("created", "")))} by modelwatch.</small></p>
 </body></html>
 """
@@ -236,6 +267,8 @@ def write_report(
     destination: str,
     report: Mapping[str, Any],
     summaries: Mapping[str, tuple[Distribution | Counts, Distribution | Counts]],
+    *,
+    history_html: str = "",
 ) -> str:
     """Write ``report.json`` and ``report.html`` into ``destination`` atomically.
 
@@ -247,6 +280,8 @@ def write_report(
         The JSON-serialisable report.
     summaries : mapping of feature name to (reference, current) summaries
         Plotted for the drifted features (at most 20).
+    history_html : str, optional
+        The history section (:func:`modelwatch_monitor.history.render_history`).
 
     Returns
     -------
@@ -257,7 +292,7 @@ def write_report(
 
     drifted = [f["name"] for f in report.get("features", []) if f.get("drift")][:MAX_PLOTS]
     plots = {n: plot_feature(n, *summaries[n]) for n in drifted if n in summaries}
-    page = render_html(report, plots)
+    page = render_html(report, plots, history_html=history_html)
     body = json.dumps(clean(report), indent=1, allow_nan=False)
     fs, path = fsspec.core.url_to_fs(destination)
     path = path.rstrip("/")

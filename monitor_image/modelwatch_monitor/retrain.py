@@ -884,7 +884,7 @@ def retrain(plan: Plan) -> dict[str, Any]:
     except OSError as exc:  # housekeeping only
         log.warning("cannot sweep temp folders: %s", exc)
     extra_files = {}
-    profile_bytes = _training_profile(data, plan)
+    profile_bytes = _training_profile(data, plan, fitted.model)
     if profile_bytes is not None:
         extra_files[contract.PROFILE_FILE] = profile_bytes
     try:
@@ -922,11 +922,14 @@ def _json_scalar(value: Any) -> Any:
     return item() if callable(item) else value
 
 
-def _training_profile(data: Dataset, plan: Any) -> bytes | None:
+def _training_profile(data: Dataset, plan: Any, model: Any = None) -> bytes | None:
     """The reference profile of the training data, stored with the version.
 
     Once this version serves, checks compare live data with the data it was trained
-    on, not with the original reference. A failure here only loses that refinement.
+    on, not with the original reference. For a classifier, the profile also carries
+    the calibration of this model's probabilities on the holdout (the model is at
+    hand here), for estimated performance before labels arrive. A failure here only
+    loses that refinement.
     """
     import tempfile
 
@@ -941,7 +944,23 @@ def _training_profile(data: Dataset, plan: Any) -> bytes | None:
                 path, roles=Roles(target=plan.target), features=data.features, task=plan.task
             )
         profile.source = "training data"
+        calibration = _holdout_calibration(data, plan, model)
+        if calibration is not None:
+            profile.performance = {"task": plan.task, "metrics": {}, **(profile.performance or {})}
+            profile.performance["calibration"] = calibration
         return json.dumps(profile.to_dict(), separators=(",", ":")).encode()
     except Exception as exc:  # never fail a retrain over its profile
         log.warning("could not profile the training data: %s", exc)
         return None
+
+
+def _holdout_calibration(data: Dataset, plan: Any, model: Any) -> dict[str, Any] | None:
+    """The calibration of ``model``'s probabilities on the holdout, as the profile
+    stores it; None for regression or when the holdout cannot calibrate."""
+    if model is None or plan.task != "classification" or getattr(model, "classes_", None) is None:
+        return None
+    from modelwatch_monitor.estimation import reference_calibration
+
+    proba = model.predict_proba(data.holdout)
+    columns = {str(c): proba[:, j] for j, c in enumerate(model.classes_)}
+    return reference_calibration(data.holdout[plan.target].to_numpy(), columns)

@@ -24,6 +24,12 @@ DRIFTED_FEATURES = Gauge(
 METRIC_VALUE = Gauge(
     "modelwatch_metric_value", "Performance metric at the last check.", [*LABELS, "metric"]
 )
+ESTIMATED_METRIC = Gauge(
+    "modelwatch_estimated_metric_value",
+    "Performance metric estimated without labels at the last check (bound: estimate, lower, "
+    "upper).",
+    [*LABELS, "metric", "bound"],
+)
 RETRAINS = Counter(
     "modelwatch_retrains_total", "Retrain Jobs started and finished.", [*LABELS, "event"]
 )
@@ -52,6 +58,7 @@ def forget(namespace: str, monitor: str) -> None:
         DRIFT_SHARE,
         DRIFTED_FEATURES,
         METRIC_VALUE,
+        ESTIMATED_METRIC,
         RETRAINS,
         PROMOTIONS,
         ROLLBACKS,

@@ -66,40 +66,63 @@ def format_time(value: dt.datetime) -> str:
 
 
 class Violation(NamedTuple):
-    """What one check found: data drift, performance degradation, or both."""
+    """What one check found: data drift, performance degradation, or both.
+
+    ``estimated_degraded``: the metric estimated without labels dropped beyond
+    ``maxDegradation``, its whole band included, and no labels overrode it.
+    """
 
     drift: bool
     degraded: bool
+    estimated_degraded: bool = False
 
 
 def classify_check(result: Mapping[str, Any]) -> Violation:
     """Return which violations a successful check result shows.
 
     >>> classify_check({"datasetDrift": True, "metric": {"degraded": False}})
-    Violation(drift=True, degraded=False)
-    >>> classify_check({"datasetDrift": False, "metric": None})
-    Violation(drift=False, degraded=False)
+    Violation(drift=True, degraded=False, estimated_degraded=False)
+    >>> classify_check({"datasetDrift": False, "metric": None,
+    ...                 "estimatedMetric": {"degraded": True, "overridden": False}})
+    Violation(drift=False, degraded=False, estimated_degraded=True)
     """
     metric = result.get("metric") or {}
-    return Violation(drift=bool(result.get("datasetDrift")), degraded=bool(metric.get("degraded")))
+    estimated = result.get("estimatedMetric") or {}
+    return Violation(
+        drift=bool(result.get("datasetDrift")),
+        degraded=bool(metric.get("degraded")),
+        estimated_degraded=bool(estimated.get("degraded") and not estimated.get("overridden")),
+    )
 
 
 def count_violations(
-    history: Sequence[Mapping[str, Any]], *, on_drift: bool, on_degradation: bool, window: int
+    history: Sequence[Mapping[str, Any]],
+    *,
+    on_drift: bool,
+    on_degradation: bool,
+    window: int,
+    on_estimate: bool = False,
 ) -> int:
     """Count the checks among the last ``window`` that violate an enabled trigger.
+
+    An estimated degradation counts only with ``on_estimate`` (and ``on_degradation``).
 
     >>> h = [{"drift": True}, {"drift": False}, {"drift": True, "degraded": True}]
     >>> count_violations(h, on_drift=True, on_degradation=True, window=2)
     1
     >>> count_violations(h, on_drift=False, on_degradation=True, window=3)
     1
+    >>> e = [{"estimatedDegraded": True}]
+    >>> count_violations(e, on_drift=True, on_degradation=True, window=1, on_estimate=True)
+    1
     """
     recent = list(history)[-window:] if window > 0 else []
     return sum(
         1
         for entry in recent
-        if (on_drift and entry.get("drift")) or (on_degradation and entry.get("degraded"))
+        if (on_drift and entry.get("drift"))
+        or (on_degradation and entry.get("degraded"))
+        or (on_degradation and on_estimate and entry.get("estimatedDegraded"))
     )
 
 
@@ -221,9 +244,10 @@ def should_retrain(
     two at once); a rollout in flight; a manual request (skips the circuit breaker,
     triggers, cooldown and the daily budget); the circuit breaker open (challengers kept
     losing: :func:`circuit_breaker`, for the monitor at ``generation``); fewer than M
-    violations among the last N checks; the cooldown since the last retrain; the daily
-    budget (``maxPerDay`` starts in the last 24 h). Otherwise fire, with the trigger as the
-    reason.
+    violations among the last N checks (an estimated degradation counts when
+    ``spec.performance.estimate.trigger`` is true); the cooldown since the last retrain;
+    the daily budget (``maxPerDay`` starts in the last 24 h). Otherwise fire, with the
+    trigger as the reason.
     """
     retrain: Mapping[str, Any] = spec.get("retrain") or {}
     if not retrain.get("enabled", True):
@@ -250,8 +274,16 @@ def should_retrain(
     n = int(triggers.get("window", 1))
     on_drift = bool(triggers.get("onDrift", True))
     on_degradation = bool(triggers.get("onDegradation", True))
+    estimate: Mapping[str, Any] = (spec.get("performance") or {}).get("estimate") or {}
+    on_estimate = bool(estimate.get("enabled", True)) and bool(estimate.get("trigger", False))
     history: Sequence[Mapping[str, Any]] = status.get("history") or []
-    found = count_violations(history, on_drift=on_drift, on_degradation=on_degradation, window=n)
+    found = count_violations(
+        history,
+        on_drift=on_drift,
+        on_degradation=on_degradation,
+        window=n,
+        on_estimate=on_estimate,
+    )
     if found < m:
         return Decision(
             False, "BelowThreshold", f"{found} of the last {n} checks violated; {m} needed"
@@ -279,6 +311,8 @@ def should_retrain(
     last = history[-1] if history else {}
     if on_degradation and last.get("degraded"):
         reason = "PerformanceDegraded"
+    elif on_degradation and on_estimate and last.get("estimatedDegraded"):
+        reason = "EstimatedPerformanceDegraded"
     elif on_drift and last.get("drift"):
         reason = "DataDrift"
     else:

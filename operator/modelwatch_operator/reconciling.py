@@ -680,6 +680,13 @@ def handle_check_result(
         metrics.METRIC_VALUE.labels(namespace, name, str(metric.get("name"))).set(
             float(metric["value"])
         )
+    estimated = result.get("estimatedMetric") or {}
+    for bound, key in (("estimate", "value"), ("lower", "lower"), ("upper", "upper")):
+        labels = (namespace, name, str(estimated.get("name")), bound)
+        if estimated.get(key) is not None:
+            metrics.ESTIMATED_METRIC.labels(*labels).set(float(estimated[key]))
+        elif labels in metrics.ESTIMATED_METRIC._metrics:  # no estimate now: no stale value
+            metrics.ESTIMATED_METRIC.remove(*labels)
     violation = policies.classify_check(result)
     status = body.get("status") or {}
     if violation.drift:
@@ -690,7 +697,13 @@ def handle_check_result(
         events.warning(
             body, "PerformanceDegraded", st.condition(status, c.COND_DEGRADED).get("message", "")
         )
-    if not violation.drift and not violation.degraded:
+    elif violation.estimated_degraded:
+        events.warning(
+            body,
+            "EstimatedPerformanceDegraded",
+            st.condition(status, c.COND_DEGRADED).get("message", ""),
+        )
+    if not violation.drift and not violation.degraded and not violation.estimated_degraded:
         events.normal(
             body,
             "CheckPassed",

@@ -153,6 +153,76 @@ def metric_column(metric: Mapping[str, Any] | None) -> str:
     return f"{metric['name']}={shown}"
 
 
+def estimated_column(estimated: Mapping[str, Any] | None) -> str:
+    """Return the ESTIMATED printer column, e.g. ``"accuracy~0.912[0.89,0.93]"``.
+
+    >>> estimated_column({"name": "accuracy", "value": 0.9123, "lower": 0.89, "upper": 0.93})
+    'accuracy~0.912[0.89,0.93]'
+    >>> estimated_column({"name": "roc_auc", "value": None})
+    'roc_auc~n/a'
+    >>> estimated_column(None)
+    ''
+    """
+    if not estimated or not estimated.get("name"):
+        return ""
+    value = estimated.get("value")
+    if value is None:
+        return f"{estimated['name']}~n/a"
+    band = f"[{_num3(estimated.get('lower'))},{_num3(estimated.get('upper'))}]"
+    return f"{estimated['name']}~{float(value):.3g}{band}"
+
+
+def _num3(value: Any) -> str:
+    return f"{float(value):.3g}" if isinstance(value, int | float) else "?"
+
+
+def _degraded_condition(
+    metric: Mapping[str, Any] | None, estimated: Mapping[str, Any] | None
+) -> tuple[bool | None, str, str]:
+    """PerformanceDegraded from the realized metric; without labels, from the estimate.
+
+    The realized metric decides whenever it is defined. A metric without a baseline is
+    Unknown with reason ``NoBaseline``. An estimate says so in its reason
+    (``EstimatedDegraded``, ``EstimateWithinBounds``).
+    """
+    if metric and metric.get("value") is not None:
+        text = (
+            f"{metric.get('name')} {_num(metric.get('value'))} vs baseline "
+            f"{_num(metric.get('baseline'))} ({_pct(metric.get('relativeChange'))})"
+        )
+        if metric.get("degraded"):
+            return True, "MetricDegraded", text
+        if metric.get("degraded") is False:
+            return False, "MetricWithinBounds", text
+        return None, REASON_NO_BASELINE, _no_baseline(metric)
+    if estimated and estimated.get("value") is not None:
+        text = (
+            f"estimated {estimated.get('name')} {_num(estimated.get('value'))} "
+            f"[{_num(estimated.get('lower'))}, {_num(estimated.get('upper'))}] vs baseline "
+            f"{_num(estimated.get('baseline'))} ({_pct(estimated.get('relativeChange'))}); "
+            "an estimate from the model's probabilities until labels cover the window"
+        )
+        if estimated.get("degraded"):
+            return True, "EstimatedDegraded", text
+        if estimated.get("degraded") is False:
+            return False, "EstimateWithinBounds", text
+        return None, REASON_NO_BASELINE, _no_baseline(estimated)
+    reason = (metric or {}).get("undefinedReason") or "no labels joined"
+    return None, "MetricUndefined", str(reason)
+
+
+REASON_NO_BASELINE = "NoBaseline"
+
+
+def _no_baseline(metric: Mapping[str, Any]) -> str:
+    kind = "estimated " if metric.get("estimated") else ""
+    return (
+        f"{kind}{metric.get('name')} {_num(metric.get('value'))} has no baseline, so it is not "
+        "judged: set spec.performance.baseline, or give the reference the target, prediction "
+        "and proba_<class> columns"
+    )
+
+
 def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """Return the top-level JSON merge patch turning ``old`` into ``new`` (None deletes)."""
     patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
@@ -191,6 +261,7 @@ def record_check(
     """Fold a successful check result into status: lastCheck, columns, history, conditions."""
     finished = format_time(now)
     metric = result.get("metric") or None
+    estimated = result.get("estimatedMetric") or None
     status["lastCheck"] = _prune(
         {
             "time": finished,
@@ -205,12 +276,17 @@ def record_check(
             "qualityFindings": result.get("qualityFindings"),
             "topFeatures": [_prune(dict(f)) for f in (result.get("topFeatures") or [])[:5]],
             "metric": _prune(dict(metric)) if metric else None,
+            "estimatedMetric": _prune(dict(estimated)) if estimated else None,
             "rows": _prune(dict(result.get("rows") or {})) or None,
         }
     )
     status["lastCheckJob"] = job
     status["drift"] = drift_column(result)
     status["metric"] = metric_column(metric)
+    if estimated:
+        status["estimatedMetric"] = estimated_column(estimated)
+    else:
+        status.pop("estimatedMetric", None)
     violation = classify_check(result)
     history = list(status.get("history") or [])
     history.append(
@@ -220,6 +296,7 @@ def record_check(
                 "reportId": result.get("reportId"),
                 "drift": violation.drift,
                 "degraded": violation.degraded,
+                "estimatedDegraded": violation.estimated_degraded or None,
             }
         )
     )
@@ -246,39 +323,8 @@ def record_check(
             generation=generation,
             now=now,
         )
-    if metric and metric.get("degraded"):
-        set_condition(
-            status,
-            c.COND_DEGRADED,
-            True,
-            "MetricDegraded",
-            f"{metric.get('name')} {_num(metric.get('value'))} vs baseline "
-            f"{_num(metric.get('baseline'))} ({_pct(metric.get('relativeChange'))})",
-            generation=generation,
-            now=now,
-        )
-    elif metric and metric.get("value") is not None:
-        set_condition(
-            status,
-            c.COND_DEGRADED,
-            False,
-            "MetricWithinBounds",
-            f"{metric.get('name')} {_num(metric.get('value'))} vs baseline "
-            f"{_num(metric.get('baseline'))} ({_pct(metric.get('relativeChange'))})",
-            generation=generation,
-            now=now,
-        )
-    else:
-        reason = (metric or {}).get("undefinedReason") or "no labels joined"
-        set_condition(
-            status,
-            c.COND_DEGRADED,
-            None,
-            "MetricUndefined",
-            str(reason),
-            generation=generation,
-            now=now,
-        )
+    value, reason, message = _degraded_condition(metric, estimated)
+    set_condition(status, c.COND_DEGRADED, value, reason, message, generation=generation, now=now)
     set_condition(
         status,
         c.COND_READY,

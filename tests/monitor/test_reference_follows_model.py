@@ -43,6 +43,8 @@ def test_check_uses_the_serving_versions_training_data(tmp_path: pathlib.Path) -
     profile_path = pathlib.Path(contract.version_profile_path(store, "churn", 1))
     profile = json.loads(profile_path.read_text())
     assert {"x1", "x2", "x3", "color"} <= set(profile["columns"])
+    # The model was at hand: its holdout probabilities calibrate estimated performance.
+    assert profile["performance"]["calibration"]["classes"] == ["0", "1"]
     meta = Registry(store, "churn").metadata(1)
     assert set(meta["files"]) == {contract.PROFILE_FILE}
 
@@ -54,6 +56,8 @@ def test_check_uses_the_serving_versions_training_data(tmp_path: pathlib.Path) -
     result = _check(tmp_path, store, tmp_path / "original.parquet")
     assert result["nDrifted"] == 0, result
     assert result["datasetDrift"] is False
+    # Calibrated, but these logs carry no probabilities: the estimate says so.
+    assert result["estimatedMetric"]["undefinedReason"].startswith("NoProbabilities")
 
     # Without that profile the configured (original) reference applies: drift.
     profile_path.chmod(0o644)

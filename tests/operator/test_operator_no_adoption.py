@@ -319,10 +319,7 @@ def test_check_result_with_nan_is_a_failed_check(api: FakeApi) -> None:
     json.dumps(s, allow_nan=False)  # the status patch stays valid JSON
     ready = _ready(api)
     assert (ready["status"], ready["reason"]) == ("False", "CheckFailed")
-    assert (
-        ready["message"]
-        == "mm-check-1: InvalidResult: driftShare: must be a number, got None"
-    )
+    assert ready["message"] == "mm-check-1: InvalidResult: driftShare: must be a number, got None"
 
 
 def test_retrain_result_with_a_bad_sha256_is_not_promoted(api: FakeApi) -> None:

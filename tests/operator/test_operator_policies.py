@@ -36,6 +36,12 @@ def spec(**retrain: Any) -> dict[str, Any]:
 DRIFT = {"drift": True, "degraded": False}
 DEGRADED = {"drift": False, "degraded": True}
 CLEAN = {"drift": False, "degraded": False}
+ESTIMATED = {"drift": False, "degraded": False, "estimatedDegraded": True}
+
+
+def triggered(base: dict[str, Any], *, enabled: bool = True) -> dict[str, Any]:
+    """``base`` with ``spec.performance.estimate.trigger`` on."""
+    return {**base, "performance": {"estimate": {"enabled": enabled, "trigger": True}}}
 
 
 @pytest.mark.parametrize(
@@ -142,6 +148,37 @@ CLEAN = {"drift": False, "degraded": False}
             "DataDrift",
         ),
         (spec(maxPerDay=0), {"history": [DRIFT]}, False, False, "RetrainBudgetExhausted"),
+        # An estimated degradation counts only with spec.performance.estimate.trigger.
+        (spec(), {"history": [ESTIMATED]}, False, False, "BelowThreshold"),
+        (triggered(spec()), {"history": [ESTIMATED]}, False, True, "EstimatedPerformanceDegraded"),
+        (
+            triggered(spec(), enabled=False),
+            {"history": [ESTIMATED]},
+            False,
+            False,
+            "BelowThreshold",
+        ),
+        (
+            triggered(spec(triggers={"onDegradation": False})),
+            {"history": [ESTIMATED]},
+            False,
+            False,
+            "BelowThreshold",
+        ),
+        (
+            triggered(spec(triggers={"violations": 2, "window": 2})),
+            {"history": [ESTIMATED, DEGRADED]},
+            False,
+            True,
+            "PerformanceDegraded",
+        ),
+        (
+            triggered(spec(triggers={"violations": 2, "window": 3})),
+            {"history": [ESTIMATED, CLEAN, CLEAN]},
+            False,
+            False,
+            "BelowThreshold",
+        ),
     ],
 )
 def test_should_retrain(
@@ -150,6 +187,21 @@ def test_should_retrain(
     decision = policies.should_retrain(spec=spec_, status=status, now=NOW, manual=manual)
     assert (decision.fire, decision.reason) == (fire, reason), decision.message
     assert decision.message
+
+
+@pytest.mark.parametrize(
+    ("estimated", "violates"),
+    [
+        ({"degraded": True, "overridden": False}, True),
+        ({"degraded": True, "overridden": True}, False),  # labels cover the window
+        ({"degraded": False, "overridden": False}, False),
+        ({"degraded": None, "undefinedReason": "NoBaseline"}, False),
+        (None, False),
+    ],
+)
+def test_classify_check_estimate(estimated: dict[str, Any] | None, violates: bool) -> None:
+    result = {"datasetDrift": False, "metric": None, "estimatedMetric": estimated}
+    assert policies.classify_check(result).estimated_degraded is violates
 
 
 @pytest.mark.parametrize(

@@ -666,3 +666,60 @@ def test_rejected_retrain_job_ends_the_retrain(
     assert cond(api, c.COND_RETRAINING) == ("False", "JobRejected")
     assert cond(api, c.COND_READY) == ("False", "RetrainFailed")
     assert s["retrains"][-1]["outcome"] == "Failed"
+
+
+ESTIMATED_DROP = {
+    "name": "accuracy",
+    "estimated": True,
+    "value": 0.6,
+    "lower": 0.55,
+    "upper": 0.65,
+    "baseline": 0.9,
+    "baselineSource": "reference",
+    "relativeChange": -0.33,
+    "degraded": True,
+    "overridden": False,
+    "rows": 300,
+}
+
+
+@pytest.mark.parametrize(("trigger", "retrains"), [(False, 0), (True, 1)])
+def test_an_estimated_drop_retrains_only_when_triggered(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch, trigger: bool, retrains: int
+) -> None:
+    from modelwatch_operator import metrics
+
+    posted: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(
+        reconciling.events,
+        "post",
+        lambda body, *, type, reason, message: posted.append((type, reason, message)),
+    )
+    api.monitors["mm"]["spec"]["performance"] = {"estimate": {"trigger": trigger}}
+    clock = Clock()
+    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    result = {
+        **CHECK_DRIFT,
+        "datasetDrift": False,
+        "nDrifted": 0,
+        "driftShare": 0.0,
+        "metric": None,  # no labels yet
+        "estimatedMetric": ESTIMATED_DROP,
+    }
+    _scheduled_check(api, "mm-check-1")
+    reconciling.handle_job(api.finish_job("mm-check-1", result, at=T0), now=clock)
+    s = status(api)
+    assert cond(api, c.COND_DEGRADED) == ("True", "EstimatedDegraded")
+    assert s["estimatedMetric"] == "accuracy~0.6[0.55,0.65]"
+    assert s["history"][-1]["estimatedDegraded"] is True
+    assert ("Warning", "EstimatedPerformanceDegraded") in [p[:2] for p in posted]
+    assert len(api.created_jobs) == retrains
+    gauge = metrics.ESTIMATED_METRIC.labels(NS, "mm", "accuracy", "lower")
+    assert gauge._value.get() == 0.55
+    # The next check has no estimate: the gauge does not keep the stale value.
+    undefined = {**result, "estimatedMetric": {"name": "accuracy", "value": None}}
+    _scheduled_check(api, "mm-check-2")
+    later = T0 + dt.timedelta(minutes=1)
+    reconciling.handle_job(api.finish_job("mm-check-2", undefined, at=later), now=clock)
+    assert status(api)["estimatedMetric"] == "accuracy~n/a"
+    assert (NS, "mm", "accuracy", "lower") not in metrics.ESTIMATED_METRIC._metrics

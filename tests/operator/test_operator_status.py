@@ -114,3 +114,97 @@ def test_versions_keep_the_training_releases_bounded() -> None:
     assert all(len(k) <= 40 and len(v) <= 40 for k, v in got.items())
     st.remember_version(s, version=3, sha256="b" * 64, now=T0, libraries=None)
     assert "libraries" not in s["versions"][1]
+
+
+def _check(metric: dict[str, Any] | None, estimated: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "reportId": "r1",
+        "datasetDrift": False,
+        "driftShare": 0.0,
+        "nDrifted": 0,
+        "nFeatures": 3,
+        "metric": metric,
+        "estimatedMetric": estimated,
+    }
+
+
+ESTIMATE = {
+    "name": "roc_auc",
+    "estimated": True,
+    "value": 0.71,
+    "lower": 0.68,
+    "upper": 0.74,
+    "baseline": 0.9,
+    "baselineSource": "reference",
+    "relativeChange": -0.21,
+    "degraded": True,
+    "overridden": False,
+    "rows": 800,
+}
+
+
+@pytest.mark.parametrize(
+    ("metric", "estimated", "status", "reason"),
+    [
+        # A defined metric without a baseline is not judged: Unknown, NoBaseline.
+        (
+            {"name": "roc_auc", "value": 0.8, "degraded": None, "undefinedReason": "NoBaseline"},
+            None,
+            "Unknown",
+            "NoBaseline",
+        ),
+        (
+            {"name": "accuracy", "value": 0.7, "baseline": 0.9, "degraded": True},
+            None,
+            "True",
+            "MetricDegraded",
+        ),
+        # No labels yet: the estimate decides, and says it is an estimate.
+        ({"name": "roc_auc", "value": None, "undefinedReason": "no labels"}, ESTIMATE, "True",
+         "EstimatedDegraded"),
+        (None, {**ESTIMATE, "degraded": False}, "False", "EstimateWithinBounds"),
+        (None, {**ESTIMATE, "baseline": None, "degraded": None}, "Unknown", "NoBaseline"),
+        # Labels cover the window: the realized metric overrides the estimate.
+        (
+            {"name": "roc_auc", "value": 0.89, "baseline": 0.9, "degraded": False},
+            {**ESTIMATE, "overridden": True},
+            "False",
+            "MetricWithinBounds",
+        ),
+        (None, None, "Unknown", "MetricUndefined"),
+    ],
+)  # fmt: skip
+def test_performance_condition(
+    metric: dict[str, Any] | None, estimated: dict[str, Any] | None, status: str, reason: str
+) -> None:
+    s: dict[str, Any] = {}
+    st.record_check(s, {}, _check(metric, estimated), job="j", generation=1, now=T0)
+    (c,) = [c for c in s["conditions"] if c["type"] == "PerformanceDegraded"]
+    assert (c["status"], c["reason"]) == (status, reason), c["message"]
+    if reason == "NoBaseline":
+        assert "spec.performance.baseline" in c["message"]
+    if reason.startswith("Estimate"):
+        assert "estimate" in c["message"] and "0.68" in c["message"]
+
+
+def test_estimated_metric_in_status_and_history() -> None:
+    s: dict[str, Any] = {}
+    st.record_check(s, {}, _check(None, ESTIMATE), job="j", generation=1, now=T0)
+    assert s["estimatedMetric"] == "roc_auc~0.71[0.68,0.74]"
+    assert s["lastCheck"]["estimatedMetric"]["estimated"] is True
+    assert s["history"][-1]["estimatedDegraded"] is True and s["history"][-1]["degraded"] is False
+    assert s["phase"] == "Degraded"
+    overridden = {**ESTIMATE, "overridden": True}
+    st.record_check(s, {}, _check(None, overridden), job="j2", generation=1, now=T0)
+    assert "estimatedDegraded" not in s["history"][-1]
+    st.record_check(s, {}, _check(None, None), job="j3", generation=1, now=T0)
+    assert "estimatedMetric" not in s
+
+
+def test_estimated_metric_gauge_is_forgotten() -> None:
+    from modelwatch_operator import metrics
+
+    metrics.ESTIMATED_METRIC.labels("ns-e", "gone", "accuracy", "lower").set(0.8)
+    metrics.forget("ns-e", "gone")
+    assert not [k for k in metrics.ESTIMATED_METRIC._metrics if k[:2] == ("ns-e", "gone")]
