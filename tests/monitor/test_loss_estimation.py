@@ -132,7 +132,9 @@ def test_the_loss_model_is_stored_beside_the_profile_and_reused(
 
     store = tmp_path / "store"
     ref_uri = _write(tmp_path / "ref.parquet", frame(3000, seed=1))
-    cur_uri = _write(tmp_path / "cur.parquet", frame(1000, seed=2).drop(columns=["y"]))
+    current = frame(1000, seed=2).drop(columns=["y"])
+    current["timestamp"] = pd.Timestamp.now(tz="UTC")  # inside the default 7d window
+    cur_uri = _write(tmp_path / "cur.parquet", current)
     doc = contract.build_job_config(
         name="m",
         namespace="default",
