@@ -24,7 +24,8 @@ pytestmark = pytest.mark.cluster
 Kube = Any
 
 
-def test_estimate_defaults_and_column(kube: Kube, namespace: str) -> None:
+def test_estimate_defaults_and_column(operator: Kube, namespace: str) -> None:
+    kube = operator  # the fixture installs this checkout's CRD
     doc = monitor(namespace)
     doc["spec"]["performance"]["estimate"] = {"trigger": True}
     proc = kube.kubectl(
