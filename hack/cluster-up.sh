@@ -194,7 +194,7 @@ if ! capsh --has-p=cap_sys_resource 2>/dev/null && \
    (( (0x$(awk '/^CapBnd/ {print $2}' /proc/self/status) >> 24 & 1) == 0 )); then
   RESTRICT_OOM=true
 fi
-cat > "${STATE_DIR}/containerd.toml" <<TOML
+write_if_changed "${STATE_DIR}/containerd.toml" <<TOML
 version = 2
 root = "${CONTAINERD_ROOT}/root"
 state = "$(dirname "${CONTAINERD_SOCK}")/state"
@@ -218,7 +218,7 @@ state = "$(dirname "${CONTAINERD_SOCK}")/state"
     bin_dir = "/usr/lib/cni"
     conf_dir = "${STATE_DIR}/cni/net.d"
 TOML
-cat > "${STATE_DIR}/cni/net.d/10-modelwatch.conflist" <<CNI
+write_if_changed "${STATE_DIR}/cni/net.d/10-modelwatch.conflist" <<CNI
 {
   "cniVersion": "0.4.0",
   "name": "modelwatch",
@@ -241,7 +241,7 @@ wait_healthy containerd 60 ctr -a "${CONTAINERD_SOCK}" version
 bash "${HACK_DIR}/pause-image.sh"
 
 # --- kubelet -----------------------------------------------------------------
-cat > "${STATE_DIR}/kubelet.yaml" <<YAML
+write_if_changed "${STATE_DIR}/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 authentication:
@@ -275,7 +275,7 @@ fi
 wait_healthy kubelet 90 curl -fsS http://127.0.0.1:10248/healthz
 
 # --- kube-proxy --------------------------------------------------------------
-cat > "${STATE_DIR}/kube-proxy.yaml" <<YAML
+write_if_changed "${STATE_DIR}/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: ${STATE_DIR}/kube-proxy.kubeconfig}

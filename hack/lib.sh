@@ -74,6 +74,20 @@ apt_install() {
 
 pid_file() { echo "${PID_DIR}/$1.pid"; }
 
+# Write stdin to PATH only when the content differs (atomically): a running kube-proxy
+# exits when its configuration file is written, even with the same content, so a
+# cluster-up that restarts one stopped component must leave the others' files alone.
+write_if_changed() {
+  local target="$1" tmp
+  tmp="$(mktemp "${target}.XXXXXX")"
+  cat > "${tmp}"
+  if [[ -f "${target}" ]] && cmp -s "${tmp}" "${target}"; then
+    rm -f "${tmp}"
+  else
+    mv -f "${tmp}" "${target}"
+  fi
+}
+
 # True when the pid recorded for NAME is alive and still runs BINARY.
 component_alive() {
   local name="$1" binary="${2:-$1}" pf pid exe
