@@ -307,8 +307,8 @@ def test_the_cli_shards_a_check_and_shard_0_carries_the_result(
     capsys.readouterr()
     shard1 = _shard_process(config, 1, tmp_path / "r1.json")  # may start first: it waits
     shard0 = _shard_process(config, 0, tmp_path / "r0.json")
-    out0, err0 = shard0.communicate(timeout=600)
-    out1, err1 = shard1.communicate(timeout=600)
+    _, err0 = shard0.communicate(timeout=600)
+    _, err1 = shard1.communicate(timeout=600)
     assert shard0.returncode == 0, err0
     assert shard1.returncode == 0, err1
     assert not (tmp_path / "r1.json").exists()  # only shard 0 carries a result
