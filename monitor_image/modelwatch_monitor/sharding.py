@@ -775,9 +775,19 @@ def run_sharded(
     if own is None:
         own = run_shard(settings, plan, 0)
         write_shard(folder, plan, own)
+    waited = time.perf_counter()
     summaries = wait_for_shards(folder, plan, timeout=timeout)
+    merging = time.perf_counter()
     result = merge_check(
         settings, plan, summaries, profile=profile, features=features, started=started
+    )
+    log.info(
+        "merged %d shards in %.2fs (shard 0 sketched %d rows in %.2fs, then waited %.2fs)",
+        plan.shards,
+        time.perf_counter() - merging,
+        own.served_rows,
+        own.seconds,
+        merging - waited,
     )
     if prune:
         try:
