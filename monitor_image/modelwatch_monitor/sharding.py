@@ -42,7 +42,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -56,6 +56,10 @@ from modelwatch_monitor.profile import (
     NumericAccumulator,
     cap_categories,
 )
+
+if TYPE_CHECKING:
+    from modelwatch_monitor.checking import CheckSettings
+    from modelwatch_monitor.profile import Profile
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,8 @@ class Plan:
         When it began serving.
     types : dict of str to FeatureType
         The features and their types, in order.
+    reference_rows : int
+        The rows of the configured reference (what one pod reports while awaiting traffic).
     """
 
     run: str
@@ -121,6 +127,7 @@ class Plan:
     version: int | None
     since: dt.datetime | None
     types: dict[str, FeatureType]
+    reference_rows: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +142,7 @@ class Plan:
             "version": self.version,
             "since": None if self.since is None else self.since.isoformat(),
             "types": self.types,
+            "referenceRows": self.reference_rows,
         }
 
     @classmethod
@@ -152,6 +160,7 @@ class Plan:
             version=None if d.get("version") is None else int(d["version"]),
             since=None if since is None else dt.datetime.fromisoformat(since),
             types=dict(d["types"]),
+            reference_rows=int(d.get("referenceRows", 0)),
         )
 
 
@@ -190,8 +199,8 @@ def balance(units: Sequence[tuple[str, int]], shards: int) -> list[Parts]:
     return out
 
 
-def make_plan(settings: Any, *, shards: int, run: str) -> tuple[Plan, Any, list[str]]:
-    """Plan a sharded check of ``settings`` (a ``checking.CheckSettings``).
+def make_plan(settings: CheckSettings, *, shards: int, run: str) -> tuple[Plan, Profile, list[str]]:
+    """Plan a sharded check of ``settings``.
 
     Checks the store, labels and reference as one pod does (saving the reference profile
     when it computes it), lists the window's files, picks the judged version and deals the
@@ -221,6 +230,7 @@ def make_plan(settings: Any, *, shards: int, run: str) -> tuple[Plan, Any, list[
         basis = "servingSince"
     else:
         basis = "window"
+    reference_rows = profile.rows
     profile, features = checking.follow_serving(settings, profile, features, version)
     source.require(features, "feature column")
     checking._check_types(profile.columns, source, features)
@@ -234,6 +244,7 @@ def make_plan(settings: Any, *, shards: int, run: str) -> tuple[Plan, Any, list[
         version=version,
         since=since,
         types={f: profile.columns[f].type for f in features},
+        reference_rows=reference_rows,
     )
     return plan, profile, features
 
@@ -309,7 +320,9 @@ def _categorical_state(acc: CategoricalAccumulator) -> dict[str, Any]:
     }
 
 
-def run_shard(settings: Any, plan: Plan, index: int, *, batch_rows: int = 262_144) -> ShardSummary:
+def run_shard(
+    settings: CheckSettings, plan: Plan, index: int, *, batch_rows: int = 262_144
+) -> ShardSummary:
     """Sketch shard ``index``'s share of the window: only the rows the judged version
     served, counted by ``model_version`` before that filter (as one pod counts them).
 
@@ -355,7 +368,7 @@ def run_shard(settings: Any, plan: Plan, index: int, *, batch_rows: int = 262_14
         served = [batch]
         if traffic_expr is not None:
             table = pa.Table.from_batches([batch]).filter(traffic_expr)
-            served = table.combine_chunks().to_batches() if table.num_rows else []
+            served = table.to_batches() if table.num_rows else []
         for part in served:
             summary.served_rows += part.num_rows
             for i, n in enumerate(features):
@@ -428,11 +441,11 @@ def merge_columns(
 
 
 def merge_check(
-    settings: Any,
+    settings: CheckSettings,
     plan: Plan,
     summaries: Sequence[ShardSummary],
     *,
-    profile: Any = None,
+    profile: Profile | None = None,
     features: list[str] | None = None,
     started: float | None = None,
 ) -> dict[str, Any]:
@@ -476,7 +489,7 @@ def merge_check(
     )
     if served < settings.min_rows:
         return checking._awaiting_traffic(
-            settings, traffic, reference_rows=profile.rows, now=plan.now
+            settings, traffic, reference_rows=plan.reference_rows, now=plan.now
         )
     source = checking.open_window(settings, features, now=plan.now, files=plan.files)
     if plan.basis == "model_version" and plan.version is not None:
@@ -699,7 +712,7 @@ def wait_for_shards(folder: str, plan: Plan, *, timeout: float) -> list[ShardSum
 
 
 def run_sharded(
-    settings: Any,
+    settings: CheckSettings,
     *,
     shards: int,
     index: int,
@@ -748,7 +761,7 @@ def run_sharded(
         return None
     started = time.perf_counter()
     doc = read_json(plan_path(folder))
-    profile: Any = None
+    profile: Profile | None = None
     features: list[str] | None = None
     if doc is not None and doc.get("run") == run and doc.get("ok", True):
         plan = Plan.from_dict(doc)  # a retried coordinator keeps the plan its shards read
