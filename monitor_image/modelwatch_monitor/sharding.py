@@ -74,11 +74,12 @@ Parts = dict[str, list[int] | None]  # file -> its row groups in this share (Non
 
 
 class ShardError(RuntimeError):
-    """A shard failed, or did not finish in time; ``reason`` is the check's reason."""
+    """A shard failed, or did not finish in time; ``reason`` is the check's reason (one
+    of ``contract.CHECK_FAILURE_REASONS``, else ``CheckFailed``)."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason = reason if reason in contract.CHECK_FAILURE_REASONS else "CheckFailed"
 
 
 class Terminated(Exception):

@@ -215,6 +215,12 @@ def test_a_failed_shard_fails_the_merge_with_its_reason(
     assert err.value.reason == "DataError" and "shard 2 of 3" in str(err.value)
 
 
+def test_a_shard_reason_is_always_a_known_check_reason() -> None:
+    for reason in contract.CHECK_FAILURE_REASONS:
+        assert sharding.ShardError(reason, "m").reason == reason
+    assert sharding.ShardError("Whatever", "m").reason == "CheckFailed"
+
+
 def test_waiting_gives_up_after_the_timeout_naming_the_missing_shards(
     store: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
