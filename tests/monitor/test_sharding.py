@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -372,3 +373,42 @@ def test_old_runs_are_pruned_but_not_the_current_one(tmp_path: pathlib.Path) -> 
     deleted = sharding.prune_runs(str(parent), keep="mine", now=NOW + dt.timedelta(hours=1))
     assert [pathlib.Path(d).name for d in deleted] == ["old"]
     assert sorted(p.name for p in parent.iterdir()) == ["mine", "recent"]
+
+
+def test_sigterm_while_waiting_fails_with_a_reason() -> None:
+    """The Job failed (a shard out of retries): index 0 still writes why it stopped."""
+    import signal
+
+    calls = []
+
+    def probe() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler raises while we wait
+        return None
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(sharding.ShardError, match="terminated while waiting: shard 1 is late"):
+        sharding.wait_for(probe, timeout=600, what=lambda: "shard 1 is late", sleep=lambda s: None)
+    assert len(calls) == 2  # one last look after the signal
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+def test_csv_files_are_shared_out_whole(tmp_path: pathlib.Path) -> None:
+    pq.write_table(pa.table(_frame(REF_ROWS, seed=1)), tmp_path / "ref.parquet")
+    store = tmp_path / "store"
+    folder = pathlib.Path(contract.predictions_dir(str(store), "churn"))
+    folder.mkdir(parents=True)
+    for i in range(3):
+        cols = _frame(4000, seed=20 + i, shift=0.3)
+        cols["timestamp"] = [NOW.isoformat()] * 4000
+        pa.csv.write_csv(pa.table(cols), folder / f"part-{i}.csv")
+    settings = _settings(store)
+    single = checking.run_check(dataclasses.replace(settings, mode="sketch"))
+    plan, _, _ = sharding.make_plan(settings, shards=2, run="r")
+    assert sorted(len(p) for p in plan.parts) == [1, 2]
+    assert all(groups is None for share in plan.parts for groups in share.values())
+    sharded = _sharded(settings, 2, folder=tmp_path / "s")
+    assert sharded["rows"] == single["rows"] and sharded["rows"]["current"] == 12_000
+    assert {f["name"] for f in sharded["topFeatures"]} == {f["name"] for f in single["topFeatures"]}
+    assert sharded["nDrifted"] == single["nDrifted"] >= 2
