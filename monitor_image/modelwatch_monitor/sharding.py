@@ -225,6 +225,10 @@ def make_plan(settings: CheckSettings, *, shards: int, run: str) -> tuple[Plan, 
         version = max(by_version) if by_version else None
     since = settings.serving_since
     timestamp = settings.roles.timestamp
+    # One pod decides this from the counts it has read; the plan decides before the shards
+    # read: a model_version column (the model server's log) tells versions apart. (A column
+    # that is null in every row of the window then judges no rows, where one pod would
+    # fall back to servingSince: data the model server did not log has no such column.)
     if has_versions and version is not None:
         basis = "model_version"
     elif since is not None and timestamp and timestamp in source.columns:
