@@ -1148,7 +1148,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "shards", None) is None:
             result = run_check(settings)
         else:
-            from modelwatch_monitor.sharding import run_sharded
+            from modelwatch_monitor.shard_runs import run_sharded
 
             options = _shard_options(args, settings)
             index = options["index"]

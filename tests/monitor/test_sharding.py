@@ -22,7 +22,7 @@ import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch_monitor import checking, contract, sharding
+from modelwatch_monitor import checking, contract, shard_runs, sharding
 from modelwatch_monitor.checking import CheckSettings, settings_from_config
 from modelwatch_monitor.cli import main
 
@@ -106,10 +106,10 @@ def store(tmp_path: pathlib.Path) -> pathlib.Path:
 def _sharded(settings: CheckSettings, shards: int, *, folder: pathlib.Path) -> dict[str, Any]:
     """Plan, run every shard through its file, and merge, as the pods would."""
     plan, profile, features = sharding.make_plan(settings, shards=shards, run=f"run-{shards}")
-    sharding.write_plan(str(folder), plan)
+    shard_runs.write_plan(str(folder), plan)
     for i in range(shards):
-        sharding.write_shard(str(folder), plan, sharding.run_shard(settings, plan, i))
-    summaries = sharding.wait_for_shards(str(folder), plan, timeout=0)
+        shard_runs.write_shard(str(folder), plan, sharding.run_shard(settings, plan, i))
+    summaries = shard_runs.wait_for_shards(str(folder), plan, timeout=0)
     return sharding.merge_check(settings, plan, summaries, profile=profile, features=features)
 
 
@@ -179,22 +179,22 @@ def test_a_retried_shard_overwrites_its_own_file(
     settings = _settings(store, serving_version=2)
     folder = str(tmp_path / "shards")
     plan, profile, features = sharding.make_plan(settings, shards=2, run="r")
-    sharding.write_plan(folder, plan)
-    sharding.write_shard_failure(folder, "r", 1, "DataError", "the first attempt died")
+    shard_runs.write_plan(folder, plan)
+    shard_runs.write_shard_failure(folder, "r", 1, "DataError", "the first attempt died")
     with pytest.raises(sharding.ShardError, match="shard 1 of 2: the first attempt died"):
-        sharding.read_shard(folder, plan, 1)
+        shard_runs.read_shard(folder, plan, 1)
     first = sharding.run_shard(settings, plan, 1)
-    sharding.write_shard(folder, plan, first)
+    shard_runs.write_shard(folder, plan, first)
     second = sharding.run_shard(settings, plan, 1)  # retried: the same share again
-    sharding.write_shard(folder, plan, second)
-    read = sharding.read_shard(folder, plan, 1)
+    shard_runs.write_shard(folder, plan, second)
+    read = shard_runs.read_shard(folder, plan, 1)
     assert read is not None and read.served_rows == first.served_rows == second.served_rows
     assert sorted(os.listdir(folder)) == ["plan.json", "shard-1.json"]  # no temp file left
     # A shard file of another run (an older Job) is not this run's.
     other = dataclasses.replace(plan, run="another")
-    assert sharding.read_shard(folder, other, 1) is None
-    sharding.write_shard(folder, plan, sharding.run_shard(settings, plan, 0))
-    summaries = sharding.wait_for_shards(folder, plan, timeout=0)
+    assert shard_runs.read_shard(folder, other, 1) is None
+    shard_runs.write_shard(folder, plan, sharding.run_shard(settings, plan, 0))
+    summaries = shard_runs.wait_for_shards(folder, plan, timeout=0)
     assert sum(s.served_rows for s in summaries) == 104_000
     assert sum(s.window_rows for s in summaries) == 134_000
     assert summaries[0].by_version[1] + summaries[1].by_version[1] == 30_000
@@ -208,11 +208,11 @@ def test_a_failed_shard_fails_the_merge_with_its_reason(
     settings = _settings(store, serving_version=2)
     folder = str(tmp_path / "shards")
     plan, _, _ = sharding.make_plan(settings, shards=3, run="r")
-    sharding.write_plan(folder, plan)
-    sharding.write_shard(folder, plan, sharding.run_shard(settings, plan, 0))
-    sharding.write_shard_failure(folder, "r", 2, "DataError", "cannot read 'x.parquet'")
+    shard_runs.write_plan(folder, plan)
+    shard_runs.write_shard(folder, plan, sharding.run_shard(settings, plan, 0))
+    shard_runs.write_shard_failure(folder, "r", 2, "DataError", "cannot read 'x.parquet'")
     with pytest.raises(sharding.ShardError) as err:
-        sharding.wait_for_shards(folder, plan, timeout=0)
+        shard_runs.wait_for_shards(folder, plan, timeout=0)
     assert err.value.reason == "DataError" and "shard 2 of 3" in str(err.value)
 
 
@@ -228,14 +228,14 @@ def test_waiting_gives_up_after_the_timeout_naming_the_missing_shards(
     settings = _settings(store, serving_version=2)
     folder = str(tmp_path / "shards")
     plan, _, _ = sharding.make_plan(settings, shards=3, run="r")
-    sharding.write_shard(folder, plan, sharding.run_shard(settings, plan, 1))
+    shard_runs.write_shard(folder, plan, sharding.run_shard(settings, plan, 1))
     clock = [0.0]
 
     def sleep(seconds: float) -> None:
         clock[0] += seconds
 
     with pytest.raises(sharding.ShardError, match=r"shards 0, 2 of 3 wrote no summary"):
-        sharding.wait_for(
+        shard_runs.wait_for(
             lambda: None,
             timeout=30,
             what=lambda: "shards 0, 2 of 3 wrote no summary",
@@ -370,7 +370,7 @@ def test_old_runs_are_pruned_but_not_the_current_one(tmp_path: pathlib.Path) -> 
     for run, when in (("old", NOW - dt.timedelta(days=2)), ("recent", NOW), ("mine", NOW)):
         (parent / run).mkdir(parents=True)
         (parent / run / "plan.json").write_text(json.dumps({"now": when.isoformat()}))
-    deleted = sharding.prune_runs(str(parent), keep="mine", now=NOW + dt.timedelta(hours=1))
+    deleted = shard_runs.prune_runs(str(parent), keep="mine", now=NOW + dt.timedelta(hours=1))
     assert [pathlib.Path(d).name for d in deleted] == ["old"]
     assert sorted(p.name for p in parent.iterdir()) == ["mine", "recent"]
 
@@ -389,7 +389,9 @@ def test_sigterm_while_waiting_fails_with_a_reason() -> None:
 
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(sharding.ShardError, match="terminated while waiting: shard 1 is late"):
-        sharding.wait_for(probe, timeout=600, what=lambda: "shard 1 is late", sleep=lambda s: None)
+        shard_runs.wait_for(
+            probe, timeout=600, what=lambda: "shard 1 is late", sleep=lambda s: None
+        )
     assert len(calls) == 2  # one last look after the signal
     assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
 
