@@ -35,7 +35,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import datetime as dt
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,8 +56,6 @@ from modelwatch_monitor.profile import (
 if TYPE_CHECKING:
     from modelwatch_monitor.checking import CheckSettings
     from modelwatch_monitor.profile import Profile
-
-log = logging.getLogger(__name__)
 
 PLAN_KIND: Final = "modelwatch-check-plan"
 SHARD_KIND: Final = "modelwatch-check-shard"
