@@ -66,6 +66,7 @@ from modelwatch_monitor.profile import (
     profile_column,
     summarize,
 )
+from modelwatch_monitor.sharding import ShardError
 from modelwatch_monitor.verdicts import DatasetVerdict, DriftSettings, decide
 
 log = logging.getLogger(__name__)
@@ -344,29 +345,31 @@ def _rows_by_version(source: Source) -> dict[int, int]:
     return counts
 
 
+def version_filter(source: Source, version: int) -> Any:
+    """The expression that keeps the rows ``version`` served (its ``model_version``)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    col = contract.LOG_MODEL_VERSION
+    ftype = source.schema.field(col).type
+    if pa.types.is_integer(ftype):
+        return ds.field(col) == pa.scalar(version, type=ftype)
+    return ds.field(col).cast(pa.string()) == str(version)
+
+
 def select_traffic(settings: CheckSettings, source: Source, window_rows: int) -> Traffic:
     """Restrict ``source`` to the rows the serving version served; return what was kept.
 
     With a ``model_version`` column the rows of the judged version are kept; without it,
     the rows since ``settings.serving_since`` (when there is a timestamp column); else all.
     """
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
     by_version = _rows_by_version(source)
     version = settings.serving_version
     if version is None and by_version:
         version = max(by_version)  # no operator to ask: the newest version in the window
     since = settings.serving_since
     if by_version and version is not None:
-        col = contract.LOG_MODEL_VERSION
-        ftype = source.schema.field(col).type
-        expr = (
-            ds.field(col) == pa.scalar(version, type=ftype)
-            if pa.types.is_integer(ftype)
-            else ds.field(col).cast(pa.string()) == str(version)
-        )
-        source.restrict(expr, [col])
+        source.restrict(version_filter(source, version), [contract.LOG_MODEL_VERSION])
         return Traffic(
             version, "model_version", window_rows, by_version.get(version, 0), by_version, since
         )
@@ -614,19 +617,14 @@ def _join_note(
     return note
 
 
-def run_check(settings: CheckSettings) -> dict[str, Any]:
-    """Run one check and write its report; return the compact result (ok = true).
+def prepare_check(settings: CheckSettings) -> tuple[Profile, list[str]]:
+    """Check the store and the labels, load the reference; return it and the features.
 
     Raises
     ------
     DataError, ConfigError
-        When the check cannot run; nothing is written then.
+        When the check cannot run.
     """
-    from modelwatch_monitor import quality
-    from modelwatch_monitor.report import write_report
-
-    started = time.perf_counter()
-    now = settings.now or dt.datetime.now(dt.UTC)
     if settings.store:
         require_store(settings.store)
     require_labels(settings)
@@ -635,9 +633,23 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
     missing_ref = [f for f in features if f not in profile.columns]
     if missing_ref:
         raise DataError(f"feature column {missing_ref[0]!r} is not in the reference profile")
+    return profile, features
+
+
+def open_window(
+    settings: CheckSettings,
+    features: list[str],
+    *,
+    now: dt.datetime,
+    files: list[str] | None = None,
+) -> Source:
+    """Open the current data, restricted to the window; raise NoDataError without data.
+
+    ``files`` fixes the files read (a sharded check reads the ones its plan listed).
+    """
     since = (now - parse_window(settings.window)).date() if settings.window else None
-    try:
-        source = open_source(settings.current, since=since)  # only the window's partitions
+    try:  # only the window's partitions
+        source = open_source(settings.current, since=since, files=files)
     except DataNotFoundError as exc:
         store, model = settings.store, settings.model
         default = contract.predictions_dir(store, model) if store and model else None
@@ -672,22 +684,49 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         if column not in source.columns and contract.LOG_TIMESTAMP in source.columns:
             column = contract.LOG_TIMESTAMP  # the model server's log: when it served the row
         source.select_window(column, settings.window, now=now)
+    return source
+
+
+def no_rows_error(settings: CheckSettings) -> NoDataError:
+    """The error of a window without rows."""
+    where = f" in the window {settings.window!r}" if settings.window else ""
+    return NoDataError(
+        f"the current data {settings.current!r} has no rows{where}: no predictions "
+        "were logged (no traffic, or the model server is not logging to the store)"
+    )
+
+
+def follow_serving(
+    settings: CheckSettings, profile: Profile, features: list[str], version: int | None
+) -> tuple[Profile, list[str]]:
+    """The profile and features to judge ``version`` with: its training profile when the
+    store has one (the reference moves with the model), else the reference."""
+    followed = _serving_version_profile(settings, version)
+    if followed is None:
+        return profile, features
+    return followed, settings.features or followed.features
+
+
+def run_check(settings: CheckSettings) -> dict[str, Any]:
+    """Run one check and write its report; return the compact result (ok = true).
+
+    Raises
+    ------
+    DataError, ConfigError
+        When the check cannot run; nothing is written then.
+    """
+    started = time.perf_counter()
+    now = settings.now or dt.datetime.now(dt.UTC)
+    profile, features = prepare_check(settings)
+    source = open_window(settings, features, now=now)
     rows = source.count_rows()
     if rows == 0:
-        where = f" in the window {settings.window!r}" if settings.window else ""
-        raise NoDataError(
-            f"the current data {settings.current!r} has no rows{where}: no predictions "
-            "were logged (no traffic, or the model server is not logging to the store)"
-        )
+        raise no_rows_error(settings)
     traffic = select_traffic(settings, source, rows)
     if traffic.served_rows < settings.min_rows:
         return _awaiting_traffic(settings, traffic, reference_rows=profile.rows, now=now)
-    serving = traffic.version
-    followed = _serving_version_profile(settings, serving)
-    if followed is not None:
-        profile = followed
-        features = settings.features or profile.features
-        source.require(features, "feature column")
+    profile, features = follow_serving(settings, profile, features, traffic.version)
+    source.require(features, "feature column")
     _check_types(profile.columns, source, features)
     types = {f: profile.columns[f].type for f in features}
     mode = choose_mode(rows, len(types), settings.mode)
@@ -698,6 +737,44 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         )
     else:
         columns = summarize(source, types, mode=mode).values()
+    return finish_check(
+        settings,
+        profile=profile,
+        source=source,
+        traffic=traffic,
+        features=features,
+        columns=columns,
+        rows=rows,
+        mode=mode,
+        now=now,
+        started=started,
+    )
+
+
+def finish_check(
+    settings: CheckSettings,
+    *,
+    profile: Profile,
+    source: Source,
+    traffic: Traffic,
+    features: list[str],
+    columns: Iterable[ColumnProfile],
+    rows: int,
+    mode: str,
+    now: dt.datetime,
+    started: float,
+    shards: int | None = None,
+) -> dict[str, Any]:
+    """Test, decide and report, once the window's columns are summarised.
+
+    ``source`` is the window restricted to the judged traffic (read for the schema, the
+    performance and the estimate); ``columns`` the current summaries of ``features``;
+    ``shards`` how many pods sketched them (a sharded check).
+    """
+    from modelwatch_monitor import quality
+    from modelwatch_monitor.report import write_report
+
+    serving = traffic.version
     verdict, current = run_drift(profile.columns, columns, settings.drift)
 
     role_cols = {*settings.roles.names(), *profile.roles.names()}
@@ -725,6 +802,7 @@ def run_check(settings: CheckSettings) -> dict[str, Any]:
         "current": settings.current,
         "window": settings.window,
         "mode": mode,
+        **({"shards": shards} if shards else {}),
         "rows": {
             "reference": profile.rows,
             "current": traffic.served_rows,
@@ -903,6 +981,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "column, only later rows count",
     )
     parser.add_argument(
+        contract.ARG_SHARDS,
+        dest="shards",
+        type=int,
+        help="split the check across this many processes (the pods of an Indexed Job): "
+        "each sketches its share of the window, shard 0 merges and carries the result",
+    )
+    parser.add_argument(
+        "--shard-index",
+        type=int,
+        help=f"this process's share, 0 to SHARDS-1 (default: ${contract.ENV_SHARD_INDEX})",
+    )
+    parser.add_argument(
+        "--shard-run",
+        help="the id the shards of one check share (default: "
+        f"${contract.ENV_SHARD_RUN}, which the operator sets to the Job's uid)",
+    )
+    parser.add_argument(
+        "--shard-dir",
+        help="where the shards write their plan and sketches (default: "
+        "<store>/<model>/shards/<run>)",
+    )
+    parser.add_argument(
+        "--shard-timeout",
+        type=float,
+        default=3600.0,
+        help="seconds a shard waits for the plan, and shard 0 for the others",
+    )
+    parser.add_argument(
         "--result-path",
         default=contract.TERMINATION_MESSAGE_PATH,
         help="where to write the compact result (default: the termination-message path, "
@@ -991,13 +1097,65 @@ def _with_serving(settings: CheckSettings, args: argparse.Namespace) -> CheckSet
     return settings
 
 
+def _shard_options(args: argparse.Namespace, settings: CheckSettings) -> dict[str, Any]:
+    """The sharding options of ``run_sharded`` from the arguments and the environment."""
+    shards = int(args.shards)
+    if not 1 <= shards <= contract.MAX_PARALLELISM:
+        raise ConfigError(
+            f"The '{contract.ARG_SHARDS}' parameter must be in [1, {contract.MAX_PARALLELISM}]. "
+            f"Got {shards!r} instead."
+        )
+    index = args.shard_index
+    if index is None:
+        raw = os.environ.get(contract.ENV_SHARD_INDEX, "0" if shards == 1 else "")
+        try:
+            index = int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"The '--shard-index' parameter (or ${contract.ENV_SHARD_INDEX}) must be an "
+                f"integer. Got {raw!r} instead."
+            ) from None
+    run_id = args.shard_run or os.environ.get(contract.ENV_SHARD_RUN) or ""
+    if not run_id:
+        raise ConfigError(
+            f"a sharded check needs --shard-run (or ${contract.ENV_SHARD_RUN}): the id its "
+            "shards share"
+        )
+    prune = None
+    folder = args.shard_dir
+    if not folder:
+        if not settings.store or not settings.model:
+            raise ConfigError("a sharded check needs --shard-dir, or a store (--config)")
+        folder = contract.shards_dir(settings.store, settings.model, run_id)
+        prune = contract.shards_dir(settings.store, settings.model)
+    return {
+        "shards": shards,
+        "index": index,
+        "run": run_id,
+        "folder": folder,
+        "timeout": float(args.shard_timeout),
+        "prune": prune,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     result_path = getattr(args, "result_path", contract.TERMINATION_MESSAGE_PATH)
+    index = 0
     try:
         settings = settings_from_args(args)
         get_test(settings.drift.numeric_test, "numeric")
         get_test(settings.drift.categorical_test, "categorical")
-        result = run_check(settings)
+        if getattr(args, "shards", None) is None:
+            result = run_check(settings)
+        else:
+            from modelwatch_monitor.shard_runs import run_sharded
+
+            options = _shard_options(args, settings)
+            index = options["index"]
+            merged = run_sharded(settings, **options)
+            if merged is None:  # a shard's share is in the store; shard 0 has the result
+                return 0
+            result = merged
         code = 0
     except ConfigError as exc:
         result, code = _failure("ConfigError", str(exc)), 1
@@ -1007,10 +1165,12 @@ def run(args: argparse.Namespace) -> int:
         result, code = _failure("DataError", str(exc)), 1
     except ValueError as exc:
         result, code = _failure("ConfigError", str(exc)), 1
+    except ShardError as exc:  # a shard failed (its reason), or never finished
+        result, code = _failure(exc.reason, str(exc)), 1
     except Exception as exc:  # the operator must always get a result
         log.exception("the check failed")
         result, code = _failure("CheckFailed", f"{type(exc).__name__}: {exc}"), 1
-    if code == 0 or result.get("reason") == contract.REASON_NO_DATA:
+    if index == 0 and (code == 0 or result.get("reason") == contract.REASON_NO_DATA):
         prune_log(settings)
     explicit = result_path != contract.TERMINATION_MESSAGE_PATH
     if explicit or getattr(args, "config", None) or os.path.exists(result_path):

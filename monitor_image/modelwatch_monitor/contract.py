@@ -267,6 +267,17 @@ ARG_SERVING_VERSION: Final = "--serving-version"
 ARG_SERVING_SINCE: Final = "--serving-since"
 
 
+# A sharded check (spec.check.parallelism > 1) runs as an Indexed Job: each pod sketches
+# its share of the window (JOB_COMPLETION_INDEX, set by Kubernetes) into the store under
+# shards_dir(store, model, run), the run being the Job's uid (MODELWATCH_SHARD_RUN, from
+# the pod's label); the pod of index 0 plans the shares, merges and carries the result.
+ARG_SHARDS: Final = "--shards"
+ENV_SHARD_INDEX: Final = "JOB_COMPLETION_INDEX"
+ENV_SHARD_RUN: Final = "MODELWATCH_SHARD_RUN"
+SHARD_RESULT_INDEX: Final = "0"
+MAX_PARALLELISM: Final = 64
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """``spec.model.features[]``: a feature and its type."""
@@ -351,6 +362,18 @@ class StoreSpec:
 
     uri: str
     volume: VolumeSpec | None = None
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """``spec.check``: how a check runs.
+
+    ``parallelism`` N > 1 splits each check across N pods of an Indexed Job: each sketches
+    its share of the window's files, the pod of index 0 merges the sketches and decides.
+    The verdicts are those of one pod streaming the window (KLL sketches merge).
+    """
+
+    parallelism: int = field(default=1, metadata={"minimum": 1, "maximum": MAX_PARALLELISM})
 
 
 @dataclass(frozen=True)
@@ -453,6 +476,7 @@ class Spec:
     store: StoreSpec
     schedule: str = "0 * * * *"
     suspend: bool = False
+    check: CheckSpec = field(default_factory=CheckSpec)
     drift: DriftSpec = field(default_factory=DriftSpec)
     performance: PerformanceSpec = field(default_factory=PerformanceSpec)
     retrain: RetrainSpec = field(default_factory=RetrainSpec)
@@ -542,6 +566,9 @@ def _parse_value(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any
         minimum = meta.get("minimum")
         if minimum is not None and value < minimum:
             raise ContractError(f"{path} must be an integer >= {minimum}; got {value!r} instead")
+        maximum = meta.get("maximum")
+        if maximum is not None and value > maximum:
+            raise ContractError(f"{path} must be an integer <= {maximum}; got {value!r} instead")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -1181,6 +1208,11 @@ def report_dir(store: str, model: str, report_id: str) -> str:
 
 def reference_profile_path(store: str, model: str) -> str:
     return _join(store, model, "profiles", "reference.json")
+
+
+def shards_dir(store: str, model: str, run: str | None = None) -> str:
+    """The folder of a sharded check's plan and shard files (of all runs without ``run``)."""
+    return _join(store, model, "shards", run) if run else _join(store, model, "shards")
 
 
 def predictions_dir(store: str, model: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelwatch_monitor import contract
@@ -269,14 +269,27 @@ class Source:
     ----------
     source : str
         A path, folder, glob or fsspec URI.
+    since : date, optional
+        Skip the ``date=YYYY-MM-DD`` partitions before that day.
+    files : sequence of str, optional
+        Read exactly these files of ``source`` (as listed before, e.g. by a sharded
+        check's plan) instead of listing them.
     """
 
-    def __init__(self, source: str, *, since: dt.date | None = None) -> None:
+    def __init__(
+        self, source: str, *, since: dt.date | None = None, files: Sequence[str] | None = None
+    ) -> None:
         import pyarrow as pa
         import pyarrow.dataset as ds
 
         self.uri = source
-        fs, files = _expand(source, since)
+        if files is None:
+            fs, files = _expand(source, since)
+        else:
+            fs = _filesystem(source)
+            files = list(files)
+            if not files:
+                raise DataNotFoundError(f"file not found: no file of {source!r} to read")
         kinds = {f.endswith(CSV_SUFFIXES) for f in files}
         if len(kinds) > 1:
             raise DataError(f"{source!r} mixes Parquet and CSV files; use one format")
@@ -303,6 +316,7 @@ class Source:
             raise DataError(f"cannot read {source!r}: {exc}") from exc
         self.filter: pads.Expression | None = None
         self.window: str | None = None
+        self.filesystem = filesystem
 
     @staticmethod
     def _file_schemas(files: Sequence[str], filesystem: Any) -> pa.Schema | None:
@@ -377,6 +391,10 @@ class Source:
             f"{field.type}, not a timestamp; cannot select {what}"
         )
 
+    def since_filter(self, timestamp_column: str, since: dt.datetime) -> pads.Expression:
+        """The expression ``timestamp_column >= since`` (naive timestamps are UTC)."""
+        return self._at_or_after(timestamp_column, since, f"the rows since {since.isoformat()}")
+
     def select_since(self, timestamp_column: str, since: dt.datetime) -> None:
         """Keep only rows with ``timestamp_column >= since`` as well (on top of a window)."""
         self.restrict(
@@ -411,27 +429,56 @@ class Source:
         """Read one column (window applied)."""
         return self.table([name]).column(0)
 
+    def row_groups(self) -> list[tuple[str, int]]:
+        """Each file's row counts by Parquet row group, ``(file, rows)`` pairs in file
+        order; a CSV file is one part (its rows unknown without reading it: -1)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        out: list[tuple[str, int]] = []
+        for f in self.files:
+            if self.is_csv:
+                out.append((f, -1))
+                continue
+            try:
+                meta = pq.read_metadata(f, filesystem=self.filesystem)
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise DataError(f"cannot read {f!r}: {exc}") from exc
+            out.extend((f, meta.row_group(i).num_rows) for i in range(meta.num_row_groups))
+        return out
+
     def batches(
-        self, columns: Sequence[str], *, batch_rows: int = 262_144
+        self,
+        columns: Sequence[str],
+        *,
+        batch_rows: int = 262_144,
+        parts: Mapping[str, Sequence[int] | None] | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """Stream record batches of some columns (window applied), bounded in memory.
 
         Parquet files are read row group by row group without pre-buffering, so the
-        peak is about one decoded row group of the requested columns.
+        peak is about one decoded row group of the requested columns. ``parts`` reads
+        only some files, and of each only the given row groups (None: all of it).
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         self.require(columns)
+        files = self.files if parts is None else [f for f in self.files if f in parts]
         if not self.is_csv:
             wanted = list(dict.fromkeys([*columns, *self.filter_columns]))
             target = pa.schema([self.schema.field(c) for c in wanted])
-            for f in self.files:
+            for f in files:
+                groups = None if parts is None else parts[f]
                 try:
                     with self.fs.open(f, "rb") as fh:
                         pf = pq.ParquetFile(fh, pre_buffer=False, buffer_size=1 << 20)
                         present = [c for c in wanted if c in pf.schema_arrow.names]
-                        for raw in pf.iter_batches(batch_size=batch_rows, columns=present):
+                        for raw in pf.iter_batches(
+                            batch_size=batch_rows,
+                            columns=present,
+                            row_groups=None if groups is None else list(groups),
+                        ):
                             batch = conform(raw, target)
                             if self.filter is not None:
                                 table = pa.Table.from_batches([batch]).filter(self.filter)
@@ -441,8 +488,15 @@ class Source:
                 except (pa.ArrowException, OSError, ValueError) as exc:
                     raise DataError(f"cannot read {f!r}: {exc}") from exc
             return
+        dataset = self.dataset
+        if parts is not None:
+            import pyarrow.dataset as ds
+
+            dataset = ds.dataset(
+                files, format="csv", filesystem=self.filesystem, schema=self.schema
+            )
         try:
-            yield from self.dataset.to_batches(
+            yield from dataset.to_batches(
                 columns=list(columns),
                 filter=self.filter,
                 batch_size=batch_rows,
@@ -453,9 +507,23 @@ class Source:
             raise DataError(f"cannot read {self.uri!r}: {exc}") from exc
 
 
-def open_source(source: str, *, since: dt.date | None = None) -> Source:
+def open_source(
+    source: str, *, since: dt.date | None = None, files: Sequence[str] | None = None
+) -> Source:
     """Open ``source`` for column-wise or streaming reads; raise DataError.
 
-    With ``since``, the ``date=YYYY-MM-DD`` partitions before that day are not listed.
+    With ``since``, the ``date=YYYY-MM-DD`` partitions before that day are not listed;
+    with ``files``, exactly those files are read (no listing).
     """
-    return Source(source, since=since)
+    return Source(source, since=since, files=files)
+
+
+def _filesystem(source: str) -> Any:
+    """The fsspec filesystem of a path or URI; raise DataError."""
+    import fsspec
+
+    try:
+        fs, _ = fsspec.core.url_to_fs(source)
+    except (ValueError, ImportError, OSError) as exc:
+        raise DataError(f"cannot open {source!r}: {exc}") from exc
+    return fs

@@ -226,16 +226,72 @@ def check_args_of(cronjob: Manifest) -> list[str]:
     return list(args)
 
 
+def check_parallelism(body: Body) -> int:
+    """Return ``spec.check.parallelism``: the pods one check runs on (default 1).
+
+    >>> check_parallelism({"spec": {"check": {"parallelism": 4}}}), check_parallelism({})
+    (4, 1)
+    """
+    spec: Mapping[str, Any] = body.get("spec") or {}
+    check: Mapping[str, Any] = spec.get("check") or {}
+    return max(1, int(check.get("parallelism") or 1))
+
+
 def build_check_job_spec(body: Body) -> Manifest:
-    """Return the Job spec of one check run (used by the CronJob and by check-now)."""
+    """Return the Job spec of one check run (used by the CronJob and by check-now).
+
+    With ``spec.check.parallelism`` N > 1 the Job is Indexed: N pods run at once, each
+    sketching its share of the window (``--shards N``; Kubernetes sets
+    ``JOB_COMPLETION_INDEX``, and the Job's uid names the run the shards share); index 0
+    merges and carries the result. A failed pod retries only its own index
+    (``backoffLimitPerIndex``), except when the check could not do its job (exit code 1:
+    the same data gives the same answer), which fails the index, and with it the Job
+    (``maxFailedIndexes: 0``). Evictions do not count against the retries.
+    """
     labels = check_labels(body)
+    shards = check_parallelism(body)
+    args = check_args(body)
+    if shards > 1:
+        args += [contract.ARG_SHARDS, str(shards)]
     template = build_job_pod_template(
         body,
         container=c.CHECK_CONTAINER,
-        args=check_args(body),
+        args=args,
         labels=labels,
     )
-    return _job_spec(template, active_deadline=c.CHECK_ACTIVE_DEADLINE_SECONDS)
+    job = _job_spec(template, active_deadline=c.CHECK_ACTIVE_DEADLINE_SECONDS)
+    if shards == 1:
+        return job
+    template["spec"]["containers"][0]["env"].append(
+        {
+            "name": contract.ENV_SHARD_RUN,
+            "valueFrom": {
+                "fieldRef": {"fieldPath": f"metadata.labels['{c.LABEL_JOB_CONTROLLER_UID}']"}
+            },
+        }
+    )
+    del job["backoffLimit"]  # per index instead: one pod's failure retries only its share
+    job.update(
+        completionMode="Indexed",
+        completions=shards,
+        parallelism=shards,
+        backoffLimitPerIndex=c.SHARD_BACKOFF_LIMIT_PER_INDEX,
+        maxFailedIndexes=0,
+        podFailurePolicy={
+            "rules": [
+                {
+                    "action": "FailIndex",
+                    "onExitCodes": {
+                        "containerName": c.CHECK_CONTAINER,
+                        "operator": "In",
+                        "values": [1],
+                    },
+                },
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]
+        },
+    )
+    return job
 
 
 def build_cronjob(body: Body) -> Manifest:

@@ -63,6 +63,11 @@ JOB_BACKOFF_LIMIT: Final = 0
 JOB_TTL_SECONDS: Final = 7 * 24 * 3600
 CHECK_ACTIVE_DEADLINE_SECONDS: Final = 3600
 RETRAIN_ACTIVE_DEADLINE_EXTRA_SECONDS: Final = 1800
+# Sharded checks (spec.check.parallelism > 1): an Indexed Job whose failed pod retries
+# only its own share, this many times; the pod of index 0 carries the result.
+SHARD_BACKOFF_LIMIT_PER_INDEX: Final = 2
+LABEL_JOB_CONTROLLER_UID: Final = "batch.kubernetes.io/controller-uid"
+ANNOTATION_COMPLETION_INDEX: Final = "batch.kubernetes.io/job-completion-index"
 HISTORY_LIMIT_SUCCESSFUL: Final = 3
 HISTORY_LIMIT_FAILED: Final = 3
 CRON_STARTING_DEADLINE_SECONDS: Final = 300

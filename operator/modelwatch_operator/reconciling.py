@@ -525,11 +525,32 @@ def check_already_read(status: Mapping[str, Any], job: str, finished: dt.datetim
     return finished is not None and watermark is not None and finished < watermark
 
 
+def completion_index(pod: Mapping[str, Any]) -> str | None:
+    """The completion index of a pod of an Indexed Job (its annotation, else its label)."""
+    meta = pod.get("metadata") or {}
+    for where in ("annotations", "labels"):
+        value = (meta.get(where) or {}).get(c.ANNOTATION_COMPLETION_INDEX)
+        if value is not None:
+            return str(value)
+    return None
+
+
+def result_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pods whose termination message is the Job's result: every pod of a Job, or
+    the pods of index 0 of an Indexed Job (a sharded check: index 0 merges and decides;
+    the other shards leave their share in the store, not a result)."""
+    if all(completion_index(p) is None for p in pods):
+        return pods
+    return [p for p in pods if completion_index(p) == contract.SHARD_RESULT_INDEX]
+
+
 def read_result(
     pods: list[dict[str, Any]], *, container: str, succeeded: bool, job_message: str
 ) -> dict[str, Any]:
-    """Return the result document of a finished Job from its pods' termination messages."""
+    """Return the result document of a finished Job from its pods' termination messages
+    (of index 0 in an Indexed Job; the newest pod's when the index was retried)."""
     messages: list[str] = []
+    pods = result_pods(pods)
     for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp"))):
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             if cs.get("name") != container:
