@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help venv lock test-latest lint typecheck unit test test-cluster bench demo \
+.PHONY: help venv lock test-latest soak lint typecheck unit test test-cluster bench demo \
         cluster-up cluster-down cluster-status images kind-up kind-load deploy undeploy clean
 
 help: ## List the targets.
@@ -57,6 +57,9 @@ test: venv cluster-up images ## Every test, cluster tests included.
 
 bench: venv cluster-up images ## Benchmarks; figures go to bench/results/.
 	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/python -m bench
+
+soak: venv cluster-up images ## The loop for SOAK_PERIODS (60) one-minute checks with 3 drift episodes and restarts; figures to bench/results/soak.json.
+	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/python hack/soak.py
 
 demo: venv ## The whole drift -> retrain -> rollout loop on a local cluster.
 	@bash hack/demo.sh

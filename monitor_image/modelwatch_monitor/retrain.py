@@ -24,6 +24,7 @@ With the default metric (``auto``: ROC AUC or R², all greater-is-better and bou
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import math
@@ -101,6 +102,7 @@ class Plan:
     reference_uri: str | None = None
     current_uri: str | None = None
     current_window: str | None = None
+    since: dt.datetime | None = None
     labels_uri: str | None = None
     labels_id_column: str | None = None
     train_uri: str | None = None
@@ -136,6 +138,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "artifact differs fails the retrain",
     )
     parser.add_argument("--trigger-report", default="", help="id of the report behind this")
+    parser.add_argument(
+        "--since",
+        help="RFC 3339 time the violations began: recent training data starts there (when it "
+        "holds enough labeled rows; else the whole window)",
+    )
     parser.add_argument(
         "--termination-log",
         default=contract.TERMINATION_MESSAGE_PATH,
@@ -304,8 +311,24 @@ def plan_from_config(args: argparse.Namespace) -> Plan:
         current_window=spec.data.current.window,
         labels_uri=None if labels is None else labels.uri,
         labels_id_column=spec.labels_id_column,
+        since=_parse_since(getattr(args, "since", None)),
     )
     return _check_common(plan)
+
+
+def _parse_since(text: str | None) -> dt.datetime | None:
+    """Parse ``--since`` (RFC 3339; a naive time is UTC)."""
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise RetrainError(
+            CONFIG_ERROR,
+            f"The '--since' parameter must be an RFC 3339 time such as 2026-11-29T12:00:00Z. "
+            f"Got {text!r} instead.",
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def plan_from_flags(args: argparse.Namespace) -> Plan:
@@ -451,7 +474,37 @@ def load_recent(plan: Plan) -> tuple[pd.DataFrame, str | None, str]:
             "no labels: spec.data.labels.uri is not set and the current data has no "
             f"target column {plan.target!r}"
         )
-    return _sort_by_time(joined, tcol), tcol, note
+    joined = _sort_by_time(joined, tcol)
+    if plan.since is not None and tcol is not None and len(joined):
+        joined, note = _since_onset(joined, tcol, plan, note)
+    return joined, tcol, note
+
+
+def _since_onset(
+    joined: pd.DataFrame, tcol: str, plan: Plan, note: str
+) -> tuple[pd.DataFrame, str]:
+    """Keep the rows logged since the violations began, when they are enough to train on.
+
+    The traffic before the change is the old normal: a challenger trained on a mix of both
+    would be judged against that mix once it serves, and drift again on its own traffic.
+    """
+    import pandas as pd
+
+    assert plan.since is not None
+    times = pd.to_datetime(joined[tcol], utc=True, errors="coerce")
+    since = pd.Timestamp(plan.since)
+    recent = joined[(times >= since).to_numpy()]
+    when = plan.since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if len(recent) >= max(plan.min_labeled_rows, 1):
+        return recent, f"{note}; {len(recent)} of them since the violations began at {when}"
+    log.warning(
+        "only %d labeled rows since the violations began at %s (minLabeledRows %d): "
+        "training on the whole window",
+        len(recent),
+        when,
+        plan.min_labeled_rows,
+    )
+    return joined, f"{note}; only {len(recent)} since {when}, so the whole window is used"
 
 
 def _feature_names(plan: Plan, frames: Sequence[pd.DataFrame]) -> list[str]:

@@ -342,6 +342,7 @@ def build_retrain_job(
     champion_sha256: str | None = None,
     trigger_report: str | None = None,
     trigger: str = "",
+    since: str | None = None,
 ) -> Manifest:
     """Return Job ``<mm>-retrain-<version>``: train a challenger and write it as ``version``.
 
@@ -351,7 +352,9 @@ def build_retrain_job(
     ('iris-retrain-3', ['--champion-version', '2'])
 
     ``champion_sha256`` (from ``status.versions``) goes along as ``--champion-sha256``:
-    the Job refuses a champion artifact with another hash.
+    the Job refuses a champion artifact with another hash. ``since`` (when the violations
+    began, :func:`policies.drift_onset`) goes along as ``--since``: recent training data
+    starts there.
     """
     spec: Mapping[str, Any] = body.get("spec") or {}
     retrain: Mapping[str, Any] = spec.get("retrain") or {}
@@ -368,6 +371,8 @@ def build_retrain_job(
         args += ["--champion-version", str(int(champion_version))]
         if champion_sha256:
             args += ["--champion-sha256", champion_sha256]
+    if since:
+        args += ["--since", str(since)]
     template = build_job_pod_template(
         body,
         container=c.RETRAIN_CONTAINER,

@@ -465,3 +465,23 @@ def rollout_state(
     return RolloutState(
         COMPLETE, "RolloutComplete", f"{updated} of {want} pods updated and available"
     )
+
+
+def drift_onset(history: Sequence[Mapping[str, Any]]) -> str | None:
+    """Return when the current streak of violations began: the time of the last check
+    before it that found none, or None when every remembered check violated.
+
+    A retrain trains on the traffic since then, so the new version learns (and is later
+    judged against) the new normal, not a mix of it with the traffic before the change.
+
+    >>> drift_onset([{"time": "t1", "drift": False}, {"time": "t2", "drift": True},
+    ...              {"time": "t3", "degraded": True}])
+    't1'
+    >>> drift_onset([{"time": "t1", "drift": True}]) is None
+    True
+    """
+    for entry in reversed(history):
+        violated = entry.get("drift") or entry.get("degraded") or entry.get("estimatedDegraded")
+        if not violated:
+            return str(entry.get("time")) if entry.get("time") else None
+    return None

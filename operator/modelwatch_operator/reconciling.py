@@ -417,6 +417,9 @@ def start_retrain(
             in_flight["reportId"] = report_id
         if s.get("currentVersion") is not None:
             in_flight["championVersion"] = int(s["currentVersion"])
+        onset = policies.drift_onset(s.get("history") or [])
+        if onset:
+            in_flight["since"] = onset  # train on the traffic since the change began
         s["retrain"] = in_flight
         s["latestVersion"] = version
         log_entry = {
@@ -467,6 +470,7 @@ def _create_retrain_job(
         else policies.known_sha256(body.get("status") or {}, int(champion)),
         trigger_report=in_flight.get("reportId"),
         trigger=str(in_flight.get("trigger") or ""),
+        since=in_flight.get("since"),
     )
     name = str(job["metadata"]["name"])
     try:

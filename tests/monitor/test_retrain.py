@@ -490,3 +490,44 @@ def test_a_profile_reference_cannot_train(recent_store: str, tmp_path: pathlib.P
     with pytest.raises(retrain.RetrainError, match="a profile cannot train") as err:
         retrain.assemble(retrain.plan_from_config(args))
     assert err.value.reason == "ConfigError"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("since_row", "expected_rows"), [(10_400, 400), (10_780, 800)])
+def test_since_trains_on_the_traffic_after_the_change(
+    stale: dict[str, Any], tmp_path: pathlib.Path, since_row: int, expected_rows: int
+) -> None:
+    """``--since`` (when the violations began) keeps the old normal out of the training
+    data, unless too few labeled rows are left: then the whole window is used."""
+    import pandas as pd
+
+    store = str(tmp_path / "store")
+    shutil.copytree(stale["store"], store)
+    old = synth.frame(400, concept="a", seed=2, start_id=10_000)
+    new = synth.frame(400, concept="b", seed=3, start_id=10_400)
+    synth.write_prediction_log(store, "churn", old)
+    synth.write_prediction_log(store, "churn", new)
+    pd.concat([old, new])[["id", "y"]].to_parquet(tmp_path / "labels.parquet")
+    cfg = _config(tmp_path, store, stale, trainingData="recent")
+    since = pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(minutes=since_row)
+    code, _, err = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "2", "--since", since.isoformat(),
+        "--termination-log", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert code == 0, err
+    meta = Registry(store, "churn").metadata(2)
+    assert meta["training"]["rows"] + meta["holdout"]["rows"] == expected_rows
+    if expected_rows == 400:
+        assert "since the violations began" in err
+    else:
+        assert "training on the whole window" in err
+
+
+def test_a_bad_since_is_a_config_error(stale: dict[str, Any], tmp_path: pathlib.Path) -> None:
+    cfg = _config(tmp_path, stale["store"], stale, trainingData="recent")
+    code, result, _ = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "9", "--since", "last tuesday",
+        "--termination-log", str(tmp_path / "t"),
+    )  # fmt: skip
+    assert code == 1 and result["reason"] == "ConfigError"
+    assert "The '--since' parameter must be an RFC 3339 time" in result["message"]

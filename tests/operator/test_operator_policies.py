@@ -520,3 +520,19 @@ def test_circuit_open_message_says_what_it_waits_for() -> None:
     assert "versions 3, 4, 5" in decision.message
     for waits_for in ("spec changes", "check comes back healthy", "modelwatch.io/retrain-now"):
         assert waits_for in decision.message
+
+
+@pytest.mark.parametrize(
+    ("history", "onset"),
+    [
+        ([], None),
+        ([{"time": "t1", "drift": True}], None),
+        ([{"time": "t1"}, {"time": "t2", "drift": True}], "t1"),
+        ([{"time": "t1"}, {"time": "t2", "degraded": True}, {"time": "t3", "drift": True}], "t1"),
+        ([{"time": "t1", "drift": True}, {"time": "t2"}, {"time": "t3", "drift": True}], "t2"),
+        ([{"time": "t1"}, {"time": "t2", "estimatedDegraded": True}], "t1"),
+        ([{"time": "t1"}, {"time": "t2"}], "t2"),
+    ],
+)
+def test_drift_onset(history: list[dict[str, Any]], onset: str | None) -> None:
+    assert policies.drift_onset(history) == onset
