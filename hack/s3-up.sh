@@ -55,7 +55,7 @@ if ! component_alive seaweedfs weed; then
     -master.port "${S3_MASTER_PORT}" -master.port.grpc "$(( S3_MASTER_PORT + 10000 ))" \
     -master.volumeSizeLimitMB 1024 -master.telemetry=false \
     -volume.port "${S3_VOLUME_PORT}" -volume.port.grpc "$(( S3_VOLUME_PORT + 10000 ))" \
-    -volume.max 0 \
+    -volume.max 0 -volume.preStopSeconds 1 \
     -filer -filer.port "${S3_FILER_PORT}" -filer.port.grpc "$(( S3_FILER_PORT + 10000 ))" \
     -s3 -s3.port "${S3_PORT}" -s3.port.grpc "$(( S3_PORT + 10000 ))" -s3.ip.bind "${NODE_IP}" \
     -s3.port.iceberg 0 -s3.port.lance 0 -s3.config "${S3_DIR}/identities.json"
