@@ -28,16 +28,21 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 120.0
 
 
+def pinned_version() -> str:
+    """Return the SeaweedFS version ``hack/lib.sh`` pins (``SEAWEEDFS_VERSION`` overrides)."""
+    lib = (REPO / "hack" / "lib.sh").read_text()
+    match = re.search(r'SEAWEEDFS_VERSION="\$\{SEAWEEDFS_VERSION:-([^}]+)\}"', lib)
+    if match is None:
+        raise RuntimeError("hack/lib.sh pins no SEAWEEDFS_VERSION")
+    return os.environ.get("SEAWEEDFS_VERSION") or match.group(1)
+
+
 def weed_binary() -> pathlib.Path:
     """Return where the ``weed`` binary is expected (it may not be built)."""
     explicit = os.environ.get("MODELWATCH_WEED")
     if explicit:
         return pathlib.Path(explicit)
-    lib = (REPO / "hack" / "lib.sh").read_text()
-    match = re.search(r'SEAWEEDFS_VERSION="\$\{SEAWEEDFS_VERSION:-([^}]+)\}"', lib)
-    if match is None:
-        raise RuntimeError("hack/lib.sh pins no SEAWEEDFS_VERSION")
-    version = os.environ.get("SEAWEEDFS_VERSION") or match.group(1)
+    version = pinned_version()
     cache = os.environ.get("MODELWATCH_CACHE")
     if cache:
         root = pathlib.Path(cache)
