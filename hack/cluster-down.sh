@@ -20,6 +20,7 @@ stop() { # name [binary]
 }
 
 stop local-provisioner python3.11
+stop seaweedfs weed
 stop kube-proxy
 stop kubelet
 # Pods keep running under containerd's shims once the kubelet is gone: stop them

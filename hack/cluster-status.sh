@@ -4,8 +4,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 rc=0
 printf '%-26s %-8s %s\n' COMPONENT STATE PID
-for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy local-provisioner; do
-  bin="${c}"; [[ "${c}" == local-provisioner ]] && bin=python3.11
+for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy local-provisioner seaweedfs; do
+  bin="${c}"; [[ "${c}" == local-provisioner ]] && bin=python3.11; [[ "${c}" == seaweedfs ]] && bin=weed
   if component_alive "${c}" "${bin}"; then
     printf '%-26s %-8s %s\n' "${c}" running "$(cat "$(pid_file "${c}")")"
   else

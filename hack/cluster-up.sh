@@ -13,6 +13,7 @@ all_running() {
   local c
   for c in "${COMPONENTS[@]}"; do component_alive "${c}" || return 1; done
   component_alive local-provisioner python3.11 || return 1
+  component_alive seaweedfs weed || return 1
   [[ -f "${KUBECONFIG_PATH}" ]] || return 1
   kubectl_admin get --raw /readyz >/dev/null 2>&1
 }
@@ -39,6 +40,7 @@ fi
 apt_install containerd runc containernetworking-plugins buildah debootstrap iptables \
   conntrack openssl socat ethtool iproute2 curl ca-certificates kmod util-linux
 bash "${HACK_DIR}/build-kubernetes.sh"
+bash "${HACK_DIR}/build-seaweedfs.sh"
 
 NODE_IP="$(node_ip)"
 [[ -n "${NODE_IP}" ]] || die "cannot find this host's IPv4 address (ip route get failed)"
@@ -318,6 +320,9 @@ if ! component_alive local-provisioner python3.11; then
   start_component local-provisioner /usr/bin/python3.11 "${HACK_DIR}/local-provisioner.py" \
     --kubectl "${B}/kubectl" --kubeconfig "${KUBECONFIG_PATH}" --root "${STATE_DIR}/volumes"
 fi
+
+# The S3-compatible object store (SeaweedFS), a host process the pods reach on the node IP.
+bash "${HACK_DIR}/s3-up.sh" "${NODE_IP}"
 
 # Wait for the default ServiceAccount, so a Pod can be created right away.
 deadline=$(( $(date +%s) + 60 ))

@@ -9,9 +9,12 @@ REPO_ROOT="$(cd "${HACK_DIR}/.." && pwd)"
 # Pinned upstream versions. The build cache is keyed by these.
 KUBE_VERSION="${KUBE_VERSION:-v1.34.10}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.4}"
+# SeaweedFS (the S3-compatible object store) is built from its Go module at this version.
+SEAWEEDFS_VERSION="${SEAWEEDFS_VERSION:-v0.0.0-20261109003541-7506e5f91cd6}"
 
 CACHE_ROOT="${MODELWATCH_CACHE:-${XDG_CACHE_HOME:-${HOME}/.cache}/modelwatch}"
 KUBE_BIN_DIR="${CACHE_ROOT}/kubernetes-${KUBE_VERSION}-etcd-${ETCD_VERSION}/bin"
+WEED_BIN="${CACHE_ROOT}/seaweedfs-${SEAWEEDFS_VERSION}/bin/weed"
 # Cluster state (pids, certs, etcd data, logs) lives outside the repo too.
 STATE_DIR="${MODELWATCH_STATE:-/var/lib/modelwatch-cluster}"
 PID_DIR="${STATE_DIR}/pids"
@@ -28,6 +31,16 @@ CLUSTER_CIDR="10.244.0.0/16"
 APISERVER_PORT=6443
 ETCD_CLIENT_PORT=2379
 ETCD_PEER_PORT=2380
+# The object store: its S3 gateway listens on the node IP (pods reach it there); master,
+# volume server and filer only on loopback. Each gRPC port is its HTTP port + 10000.
+S3_PORT=8333
+S3_MASTER_PORT=9333
+S3_VOLUME_PORT=9340
+S3_FILER_PORT=8888
+S3_BUCKET="${S3_BUCKET:-modelwatch}"
+S3_DIR="${STATE_DIR}/s3"
+# KEY=value lines (endpoint, bucket, access key, secret) for tests and tools on the host.
+S3_ENV_FILE="${S3_DIR}/s3.env"
 
 CONTAINERD_ROOT="${STATE_DIR}/containerd"
 CONTAINERD_SOCK="/run/modelwatch/containerd/containerd.sock"

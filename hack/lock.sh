@@ -14,7 +14,7 @@ index="$(pip_conf index-url)"; [[ -n "${index}" && -z "${UV_DEFAULT_INDEX:-}" ]]
 # name: uv export flags. The images install operator.txt and monitor.txt; the venv dev.txt.
 EXPORTS=(
   "operator:--no-dev --extra operator"
-  "monitor:--no-dev --extra monitor"
+  "monitor:--no-dev --extra monitor --extra s3"
   "dev:--all-extras --group dev"
 )
 export_one() { # name flags...

@@ -109,3 +109,26 @@ def namespace(kube: Kube) -> Iterator[str]:
     )
     yield name
     kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+# --- a real S3-compatible server (SeaweedFS), for tests of the store on s3:// ---------
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[Any]:
+    """One ``weed server -s3`` for the session; skipped (with the reason) when not built."""
+    from tests.s3_server import missing_reason, start_s3_server
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    with start_s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_store(s3_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh ``s3://`` store URI; the process env carries the endpoint and key pair."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return str(s3_server.uri(f"store-{uuid.uuid4().hex[:12]}"))

@@ -52,6 +52,13 @@ ENV_STORE_URI: Final = "MODELWATCH_STORE"
 #: only for the first deploy of a model, before any sha256 is known. Never set by modelwatch.
 ENV_ALLOW_UNVERIFIED: Final = "MODELWATCH_ALLOW_UNVERIFIED_FIRST_DEPLOY"
 
+# Environment of every pod that reads the store when it is an object store: the standard
+# names botocore (under s3fs) reads. The operator sets them on its Jobs from spec.store;
+# the model server's Deployment sets them itself (README, "An S3 store").
+ENV_S3_ENDPOINT: Final = "AWS_ENDPOINT_URL"
+ENV_S3_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
+ENV_S3_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
+
 RESULT_KINDS: Final = ("check", "retrain")
 
 # ---------------------------------------------------------------------------
@@ -357,11 +364,27 @@ class VolumeSpec:
 
 
 @dataclass(frozen=True)
+class CredentialsSpec:
+    """``spec.store.credentials``: the Secret holding the object store's key pair.
+
+    Only the Secret's name and key names are in the spec (and so in the job ConfigMap);
+    the operator hands the values to the job pods as ``secretKeyRef`` environment
+    variables (:data:`ENV_S3_ACCESS_KEY_ID`, :data:`ENV_S3_SECRET_ACCESS_KEY`).
+    """
+
+    secret_name: str
+    access_key_id_key: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_key: str = "AWS_SECRET_ACCESS_KEY"
+
+
+@dataclass(frozen=True)
 class StoreSpec:
-    """``spec.store``."""
+    """``spec.store``. ``endpoint`` is an S3-compatible server's URL (none for AWS S3)."""
 
     uri: str
     volume: VolumeSpec | None = None
+    endpoint: str | None = None
+    credentials: CredentialsSpec | None = None
 
 
 @dataclass(frozen=True)

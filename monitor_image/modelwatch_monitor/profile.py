@@ -180,14 +180,20 @@ class Profile:
     def save(self, uri: str) -> None:
         """Write the profile as JSON to a path or fsspec URI (temp name, then rename)."""
         import fsspec
+        from fsspec.implementations.local import LocalFileSystem
 
         fs, path = fsspec.core.url_to_fs(uri)
+        text = json.dumps(self.to_dict(), separators=(",", ":"))
+        if not isinstance(fs, LocalFileSystem):
+            # An object-store PUT is atomic: readers see the whole profile or the old one.
+            fs.pipe_file(path, text.encode())
+            return
         parent = path.rsplit("/", 1)[0] if "/" in path else ""
         if parent:
             fs.makedirs(parent, exist_ok=True)
         tmp = f"{path}.tmp-{os.getpid()}"
         with fs.open(tmp, "w") as fh:
-            json.dump(self.to_dict(), fh, separators=(",", ":"))
+            fh.write(text)
         fs.mv(tmp, path)
 
     @classmethod

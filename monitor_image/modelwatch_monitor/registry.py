@@ -7,8 +7,10 @@ Rules
 - On a local filesystem a version is written into a sibling temp folder
   ``versions/.tmp-<N>-<uuid>`` and renamed to ``versions/<N>`` in one ``rename(2)``, so
   a crashed or killed writer leaves only a temp folder, which listing ignores. On object
-  stores (no rename), ``model.joblib`` is written first and ``metadata.json`` last, as
-  the commit marker.
+  stores (no rename), the files are uploaded under that temporary key, copied into
+  ``versions/<N>/``, and ``metadata.json`` is written last, create-only, as the marker
+  that publishes the version: readers (:meth:`Registry.versions`, ``latest``, ``exists``,
+  ``metadata``, ``load``) see only versions whose marker exists.
 - Versions are immutable: publishing an existing version raises
   :class:`VersionExistsError`; files are made read-only.
 - Writers of different versions never touch the same paths, so concurrent retrains do
@@ -110,8 +112,16 @@ class Registry:
 
     # -- reading -------------------------------------------------------------
 
+    def _refresh(self) -> None:
+        """Forget cached listings, so another process's newly published version shows."""
+        if not self.is_local:
+            self._fs.invalidate_cache(self._root_path)
+            for key in [k for k in list(self._fs.dircache) if k.startswith(self._root_path)]:
+                self._fs.dircache.pop(key, None)
+
     def versions(self) -> list[int]:
         """Return the committed versions, ascending. Temp folders are ignored."""
+        self._refresh()
         try:
             entries = self._fs.ls(self._root_path, detail=False)
         except (FileNotFoundError, NotADirectoryError):
@@ -132,6 +142,7 @@ class Registry:
 
     def exists(self, version: int) -> bool:
         """Return True when ``version`` is committed."""
+        self._refresh()
         return bool(self._fs.exists(self._path(str(int(version)), contract.METADATA_FILE)))
 
     def metadata(self, version: int) -> dict[str, Any]:
@@ -305,25 +316,62 @@ class Registry:
     def _publish_object_store(
         self, version: int, data: bytes, text: bytes, extras: Mapping[str, bytes]
     ) -> None:
+        """Publish on an object store: stage, copy into place, then the marker.
+
+        1. Upload every file under a temporary key ``versions/.tmp-<N>-<uuid>/`` (the
+           slow part; a writer killed here leaves only that prefix).
+        2. Copy each staged object into ``versions/<N>/`` (server-side; an object store
+           makes each object visible whole or not at all).
+        3. Write ``metadata.json`` last, create-only (``If-None-Match: *``): it is the
+           marker that publishes the version, so two writers of one number cannot both
+           publish it, and a writer killed before it leaves no visible version (a retry
+           overwrites the unpublished objects). ``metadata.json`` records every file's
+           sha256, which :meth:`load` checks.
+        4. Remove the staging prefix (best effort; :meth:`remove_stale_temps` sweeps it).
+        """
         base = self._path(str(version))
-        for name, payload in extras.items():
-            self._fs.pipe_file(f"{base}/{name}", payload)
-        # A crashed earlier attempt may have left model.joblib without metadata.json:
-        # that is no version yet, so it is overwritten.
-        self._fs.pipe_file(f"{base}/{contract.MODEL_FILE}", data)
-        if self.exists(version):
-            raise VersionExistsError(
-                f"version {version} of {self.model!r} was committed by another writer"
-            )
-        self._fs.pipe_file(f"{base}/{contract.METADATA_FILE}", text)
+        staging = self._path(f"{TEMP_PREFIX}{version}-{uuid.uuid4().hex}")
+        files = [(contract.MODEL_FILE, data), *extras.items()]
+        try:
+            for name, payload in files:
+                self._fs.pipe_file(f"{staging}/{name}", payload)
+            if self.exists(version):
+                raise VersionExistsError(
+                    f"version {version} of {self.model!r} was published by another writer"
+                )
+            for name, _ in files:
+                self._fs.copy(f"{staging}/{name}", f"{base}/{name}")
+            self._write_marker(version, text)
+        finally:
+            try:
+                self._fs.rm(staging, recursive=True)
+            except (FileNotFoundError, OSError) as exc:
+                log.warning("registry: cannot remove the staging prefix %s: %s", staging, exc)
+
+    def _write_marker(self, version: int, text: bytes) -> None:
+        """Write ``versions/<N>/metadata.json`` only if absent: the act of publishing."""
+        path = self._path(str(version), contract.METADATA_FILE)
+        try:
+            self._fs.pipe_file(path, text, mode="create")
+        except OSError:
+            # s3fs reports the server's 412 (the marker exists) as a generic OSError, a
+            # filesystem as FileExistsError: either way, ask whether the marker is there.
+            self._refresh()
+            if self._fs.exists(path):
+                raise VersionExistsError(
+                    f"version {version} of {self.model!r} was published by another writer"
+                ) from None
+            raise
 
     def remove_stale_temps(self, *, older_than_seconds: float = 3600.0) -> list[str]:
-        """Delete temp folders left by crashed writers; return their names.
+        """Delete temp folders (staging prefixes) left by crashed writers; return their names.
 
         Only folders older than ``older_than_seconds`` are touched, so a writer still at
-        work keeps its folder.
+        work keeps its folder. On an object store a prefix's age is its newest object's.
         """
-        if not self.is_local or not os.path.isdir(self._root_path):
+        if not self.is_local:
+            return self._remove_stale_staging(older_than_seconds)
+        if not os.path.isdir(self._root_path):
             return []
         removed = []
         now = time.time()
@@ -333,6 +381,38 @@ class Registry:
                 shutil.rmtree(path, ignore_errors=True)
                 removed.append(name)
         return removed
+
+    def _remove_stale_staging(self, older_than_seconds: float) -> list[str]:
+        self._fs.invalidate_cache(self._root_path)
+        try:
+            entries = self._fs.ls(self._root_path, detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        removed = []
+        now = time.time()
+        for entry in entries:
+            name = str(entry).rstrip("/").rsplit("/", 1)[-1]
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            prefix = self._path(name)
+            stamps = [_modified(info) for info in self._fs.find(prefix, detail=True).values()]
+            # No object under it: an empty prefix some servers list for a while after
+            # its objects were deleted; there is nothing to sweep.
+            if not stamps or now - max(stamps) <= older_than_seconds:
+                continue
+            self._fs.rm(prefix, recursive=True)
+            removed.append(name)
+        return sorted(removed)
+
+
+def _modified(info: Mapping[str, Any]) -> float:
+    """Return an object's modification time (epoch seconds) from an fsspec info dict."""
+    stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
+    if stamp is None:
+        return time.time()
+    if isinstance(stamp, int | float):
+        return float(stamp)
+    return float(stamp.timestamp())
 
 
 def _fsync_dir(path: str) -> None:

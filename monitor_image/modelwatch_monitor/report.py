@@ -296,12 +296,17 @@ def write_report(
     body = json.dumps(clean(report), indent=1, allow_nan=False)
     fs, path = fsspec.core.url_to_fs(destination)
     path = path.rstrip("/")
+    if not _is_local(fs):
+        # An object store has no rename, and each PUT is atomic: the page first, then
+        # report.json, which readers (the history) take as the report's presence.
+        fs.pipe_file(f"{path}/{contract.REPORT_HTML}", page.encode())
+        fs.pipe_file(f"{path}/{contract.REPORT_JSON}", body.encode())
+        return destination
     parent, _, leaf = path.rpartition("/")
     tmp = f"{parent}/.tmp-{leaf}-{uuid.uuid4().hex[:8]}" if parent else f".tmp-{leaf}"
     if parent:
         fs.makedirs(parent, exist_ok=True)
     fs.makedirs(tmp, exist_ok=True)
-    local = _is_local(fs)
     try:
         with fs.open(f"{tmp}/{contract.REPORT_JSON}", "w") as fh:
             fh.write(body)
@@ -310,15 +315,10 @@ def write_report(
         if fs.exists(path):
             # An existing output folder (--output DIR): move both files in.
             for name in (contract.REPORT_HTML, contract.REPORT_JSON):
-                if local:
-                    os.replace(f"{tmp}/{name}", f"{path}/{name}")
-                else:  # pragma: no cover - object stores
-                    fs.mv(f"{tmp}/{name}", f"{path}/{name}")
+                os.replace(f"{tmp}/{name}", f"{path}/{name}")
             fs.rm(tmp, recursive=True)
-        elif local:
+        else:
             os.rename(tmp, path)
-        else:  # pragma: no cover - object stores have no atomic rename
-            fs.mv(tmp, path, recursive=True)
     except BaseException:
         if fs.exists(tmp):
             fs.rm(tmp, recursive=True)

@@ -125,6 +125,31 @@ def _store_volume(spec: Mapping[str, Any]) -> tuple[list[Manifest], list[Manifes
     )
 
 
+def _store_env(spec: Mapping[str, Any]) -> list[Manifest]:
+    """Return the env for an object store: its endpoint, and its key pair as Secret refs.
+
+    The key pair never appears as a value: only ``secretKeyRef`` to the Secret named by
+    ``spec.store.credentials``, so nothing secret lands in a manifest or the job config.
+
+    >>> env = _store_env({"store": {"uri": "s3://b/p", "credentials": {"secretName": "s3"}}})
+    >>> env[0]["name"], env[0]["valueFrom"]
+    ('AWS_ACCESS_KEY_ID', {'secretKeyRef': {'name': 's3', 'key': 'AWS_ACCESS_KEY_ID'}})
+    """
+    store: Mapping[str, Any] = spec.get("store") or {}
+    env: list[Manifest] = []
+    if store.get("endpoint"):
+        env.append({"name": contract.ENV_S3_ENDPOINT, "value": store["endpoint"]})
+    credentials: Mapping[str, Any] = store.get("credentials") or {}
+    if credentials:
+        for name, key_field, default in (
+            (contract.ENV_S3_ACCESS_KEY_ID, "accessKeyIdKey", "AWS_ACCESS_KEY_ID"),
+            (contract.ENV_S3_SECRET_ACCESS_KEY, "secretAccessKeyKey", "AWS_SECRET_ACCESS_KEY"),
+        ):
+            ref = {"name": credentials["secretName"], "key": credentials.get(key_field) or default}
+            env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
+    return env
+
+
 def build_job_pod_template(
     body: Body,
     *,
@@ -163,6 +188,7 @@ def build_job_pod_template(
             {"name": "TMPDIR", "value": c.TMP_MOUNT},
             {"name": "MPLCONFIGDIR", "value": c.TMP_MOUNT},
             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+            *_store_env(spec),
         ],
         "volumeMounts": mounts,
         "terminationMessagePath": contract.TERMINATION_MESSAGE_PATH,

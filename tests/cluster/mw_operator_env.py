@@ -13,8 +13,10 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -279,14 +281,25 @@ def server_store_mounts(model: str) -> list[dict[str, Any]]:
 
 
 def server_deployment(
-    namespace: str, *, version: int | None, sha256: str | None, serve: bool = True
+    namespace: str,
+    *,
+    version: int | None,
+    sha256: str | None,
+    serve: bool = True,
+    s3: S3Store | None = None,
 ) -> dict[str, Any]:
-    """The user's model server: ``modelwatch serve`` on the store PVC, ready on /readyz."""
+    """The user's model server: ``modelwatch serve`` on the store PVC, ready on /readyz.
+
+    With ``s3`` the store is the object store instead: the server gets its URI, the
+    endpoint, and the key pair from the Secret (the env a user's server needs), no PVC.
+    """
     env = [
         {"name": contract.ENV_MODEL_NAME, "value": MODEL},
-        {"name": contract.ENV_STORE_URI, "value": "file:///store"},
+        {"name": contract.ENV_STORE_URI, "value": s3.uri if s3 else "file:///store"},
         {"name": "HOME", "value": "/tmp"},
     ]
+    if s3 is not None:
+        env += s3_pod_env(s3)
     if version is not None:
         env.append({"name": contract.ENV_MODEL_VERSION, "value": str(version)})
     if sha256 is not None:
@@ -297,7 +310,9 @@ def server_deployment(
         "imagePullPolicy": "IfNotPresent",
         "env": env,
         "securityContext": RESTRICTED_CONTAINER,
-        "volumeMounts": server_store_mounts(MODEL),
+        "volumeMounts": (
+            [{"name": "tmp", "mountPath": "/tmp"}] if s3 else server_store_mounts(MODEL)
+        ),
     }
     if serve:
         container.update(
@@ -329,7 +344,13 @@ def server_deployment(
                     "automountServiceAccountToken": False,
                     "containers": [container],
                     "volumes": [
-                        {"name": "store", "persistentVolumeClaim": {"claimName": "store"}},
+                        *(
+                            []
+                            if s3
+                            else [
+                                {"name": "store", "persistentVolumeClaim": {"claimName": "store"}}
+                            ]
+                        ),
                         {"name": "tmp", "emptyDir": {}},
                     ],
                 },
@@ -374,6 +395,143 @@ def monitor(namespace: str, name: str = "iris", **overrides: Any) -> dict[str, A
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
+
+
+# ---------------------------------------------------------------------------
+# The object store (SeaweedFS's S3 gateway, started by `make cluster-up`)
+# ---------------------------------------------------------------------------
+
+S3_SECRET = "modelwatch-s3"
+
+
+@dataclass(frozen=True)
+class S3Store:
+    """A test's store on the cluster's object store: ``s3://<bucket>/<namespace>``."""
+
+    uri: str
+    endpoint: str
+    access_key: str
+    secret_key: str
+
+    def host_env(self) -> dict[str, str]:
+        """The environment of a host process (the CLI, s3fs) that uses the store."""
+        return {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+        }
+
+
+def s3_settings(kube: Kube) -> dict[str, str]:
+    """The object store's endpoint, bucket and key pair, as ``hack/s3-up.sh`` wrote them
+    beside the admin kubeconfig (mode 600; never printed)."""
+    path = pathlib.Path(kube.kubeconfig).parent / "s3" / "s3.env"
+    assert path.exists(), f"{path} is missing: `make cluster-up` starts the object store"
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def s3_pod_env(s3: S3Store) -> list[dict[str, Any]]:
+    """The env of a pod that uses the store: the endpoint, and the Secret's key pair."""
+    return [
+        {"name": contract.ENV_S3_ENDPOINT, "value": s3.endpoint},
+        *(
+            {"name": name, "valueFrom": {"secretKeyRef": {"name": S3_SECRET, "key": name}}}
+            for name in (contract.ENV_S3_ACCESS_KEY_ID, contract.ENV_S3_SECRET_ACCESS_KEY)
+        ),
+    ]
+
+
+def make_s3_store(kube: Kube, namespace: str) -> S3Store:
+    """Put the key pair into Secret ``modelwatch-s3`` of ``namespace``; return the store."""
+    settings = s3_settings(kube)
+    s3 = S3Store(
+        uri=f"s3://{settings['MODELWATCH_S3_BUCKET']}/{namespace}",
+        endpoint=settings["MODELWATCH_S3_ENDPOINT"],
+        access_key=settings["AWS_ACCESS_KEY_ID"],
+        secret_key=settings["AWS_SECRET_ACCESS_KEY"],
+    )
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": S3_SECRET, "namespace": namespace},
+            "type": "Opaque",
+            "stringData": {
+                contract.ENV_S3_ACCESS_KEY_ID: s3.access_key,
+                contract.ENV_S3_SECRET_ACCESS_KEY: s3.secret_key,
+            },
+        }
+    )
+    return s3
+
+
+def s3_spec(s3: S3Store) -> dict[str, Any]:
+    """The ``data`` and ``store`` of a monitor over the test data in the object store."""
+    return {
+        "data": {
+            "reference": {"uri": f"{s3.uri}/data/reference.csv"},
+            "current": {"uri": f"{s3.uri}/data/current.parquet", "window": "30d"},
+            "labels": {"uri": f"{s3.uri}/data/labels.csv", "idColumn": "id"},
+        },
+        "store": {
+            "uri": s3.uri,
+            "endpoint": s3.endpoint,
+            "credentials": {"secretName": S3_SECRET},
+        },
+    }
+
+
+def _on_host(s3: S3Store, code: str, *args: str) -> None:
+    """Run a Python snippet on the host with the store's env (the key pair stays off argv)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=s3.host_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def setup_model_s3(kube: Kube, namespace: str, *, drifted: bool) -> tuple[S3Store, str]:
+    """As :func:`setup_model`, on the object store: data and version 1 in
+    ``s3://<bucket>/<namespace>``, the server reading them with the Secret's key pair."""
+    s3 = make_s3_store(kube, namespace)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_data(pathlib.Path(tmp), drifted=drifted)
+        _on_host(
+            s3,
+            "import fsspec, pathlib, sys; fs, _ = fsspec.core.url_to_fs(sys.argv[2])\n"
+            "for p in pathlib.Path(sys.argv[1]).iterdir(): "
+            "fs.put_file(str(p), f'{sys.argv[2]}/{p.name}')",
+            f"{tmp}/data",
+            f"{s3.uri}/data",
+        )
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "modelwatch_monitor", "retrain",
+            "--train", f"{s3.uri}/data/reference.csv", "--target", "y",
+            "--task", "classification", "--time-budget", "2", "--estimators", "lgbm,rf",
+            "--store", s3.uri, "--model", MODEL, "--version", "1", "--id-column", "id",
+            "--timestamp-column", "ts", "--termination-log", os.devnull,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=s3.host_env(),
+    )  # fmt: skip
+    lines = proc.stdout.strip().splitlines()
+    assert proc.returncode == 0 and lines, f"training v1 failed:\n{proc.stderr[-3000:]}"
+    result = contract.parse_result(lines[-1])
+    assert result["ok"], result
+    sha1 = str(result["sha256"])
+    kube.apply(server_deployment(namespace, version=1, sha256=sha1, s3=s3))
+    kube.kubectl(
+        "rollout", "status", "-n", namespace, "deploy/server", "--timeout=180s", timeout=200
+    )
+    return s3, sha1
 
 
 # ---------------------------------------------------------------------------

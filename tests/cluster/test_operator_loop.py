@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
 from tests.cluster.mw_operator_env import (
     OPERATOR_NS,
+    S3_SECRET,
+    S3Store,
     condition,
     events,
     jobs,
     monitor,
+    operator_logs,
     operator_pod,
     operator_ready,
     run_check,
+    s3_spec,
     served_version,
     server_deployment,
     setup_model,
+    setup_model_s3,
     wait_status,
 )
 
@@ -40,10 +47,17 @@ def ready_pods_at(kube: Any, namespace: str, version: int) -> bool:
     )
 
 
-def test_drift_retrain_and_rollout(operator: Any, namespace: str) -> None:
+@pytest.mark.parametrize("store_kind", ["file", "s3"])
+def test_drift_retrain_and_rollout(operator: Any, namespace: str, store_kind: str) -> None:
+    """The loop on a PVC store (``file://``) and on the object store (``s3://``)."""
     kube = operator
-    _, sha1 = setup_model(kube, namespace, drifted=True)
-    kube.apply(monitor(namespace))
+    s3: S3Store | None = None
+    if store_kind == "s3":
+        s3, sha1 = setup_model_s3(kube, namespace, drifted=True)
+        kube.apply(monitor(namespace, **s3_spec(s3)))
+    else:
+        _, sha1 = setup_model(kube, namespace, drifted=True)
+        kube.apply(monitor(namespace))
     wait_status(
         kube,
         namespace,
@@ -114,7 +128,9 @@ def test_drift_retrain_and_rollout(operator: Any, namespace: str) -> None:
 
     # The first manifest re-applied (v1): server-side apply names the fields the operator
     # now owns; forced, v1 serves again and status follows it, with a Warning.
-    v1 = json.dumps(server_deployment(namespace, version=1, sha256=sha1))
+    if s3 is not None:
+        assert_the_object_store_holds_the_loop(kube, namespace, s3, st)
+    v1 = json.dumps(server_deployment(namespace, version=1, sha256=sha1, s3=s3))
     proc = kube.kubectl("apply", "--server-side", "-f", "-", input=v1, check=False)
     assert proc.returncode != 0, proc.stdout
     assert "conflict" in proc.stderr and 'env[name="MODEL_VERSION"]' in proc.stderr, proc.stderr
@@ -136,6 +152,56 @@ def test_drift_retrain_and_rollout(operator: Any, namespace: str) -> None:
     (warning,) = events(kube, namespace, reason="VersionChangedOutside")
     assert warning["type"] == "Warning" and "spec.pinnedVersion" in warning["message"]
     assert served_version(kube, namespace) == "1"  # the operator does not fight the apply
+
+
+READ_STORE = """
+import json, sys
+import fsspec
+from modelwatch_monitor.registry import Registry
+store, report_uri = sys.argv[1:]
+fs, path = fsspec.core.url_to_fs(report_uri)
+print(json.dumps({
+    "versions": Registry(store, "iris").versions(),
+    "report": sorted(p.rsplit("/", 1)[-1] for p in fs.ls(path)),
+}))
+"""
+
+
+def assert_the_object_store_holds_the_loop(
+    kube: Any, namespace: str, s3: S3Store, st: dict[str, Any]
+) -> None:
+    """Versions and the report are in the bucket (the server pods that became ready at v2
+    loaded and verified it from there); the key pair is nowhere but in the Secret."""
+    proc = subprocess.run(
+        [sys.executable, "-c", READ_STORE, s3.uri, st["lastCheck"]["reportUri"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=s3.host_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout)
+    assert found["versions"] == [1, 2]
+    assert found["report"] == ["report.html", "report.json"]
+    assert st["lastCheck"]["reportUri"].startswith(f"{s3.uri}/iris/reports/")
+    config = kube.get("configmap", "iris-config", namespace)
+    cronjob = kube.get("cronjob", "iris-check", namespace)
+    (retrain,) = jobs(kube, namespace, "retrain")
+    logs = operator_logs(kube)
+    for text in (
+        json.dumps(config),
+        json.dumps(cronjob),
+        json.dumps(retrain),
+        json.dumps(st),
+        logs,
+    ):
+        assert s3.secret_key not in text and s3.access_key not in text
+    env = {
+        e["name"]: e
+        for e in cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == S3_SECRET
+    assert env["AWS_ENDPOINT_URL"]["value"] == s3.endpoint
 
 
 def test_broken_version_rolls_back(operator: Any, namespace: str) -> None:
