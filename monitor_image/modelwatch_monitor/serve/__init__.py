@@ -1,0 +1,1 @@
+"""Serving: the model server and its prediction log."""

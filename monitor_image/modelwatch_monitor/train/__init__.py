@@ -1,0 +1,1 @@
+"""Training: FLAML AutoML behind a thin adapter and the champion/challenger comparison."""
