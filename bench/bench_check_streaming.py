@@ -46,8 +46,8 @@ def exact_ks(ref: str, cur: str, column: str) -> float:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from modelwatch_monitor.drift import Distribution
-    from modelwatch_monitor.drift.ks import ks_statistic
+    from modelwatch_monitor.check.drift import Distribution
+    from modelwatch_monitor.check.drift.ks import ks_statistic
 
     a = np.sort(pq.read_table(ref, columns=[column]).column(0).to_numpy())
     da = Distribution.from_sample(a, presorted=True)

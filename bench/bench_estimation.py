@@ -16,7 +16,7 @@ prediction; 20,000 more labelled rows with the model's probabilities are the ref
 Figures, per window kind: the mean absolute error of the estimated vs the realized
 accuracy and ROC AUC, for modelwatch and for NannyML's CBPE on the same windows; the
 share of windows whose realized value falls in modelwatch's band; the time per window
-(modelwatch: :func:`modelwatch_monitor.estimation.estimate_metrics`, after one untimed
+(modelwatch: :func:`modelwatch_monitor.check.estimation.estimate_metrics`, after one untimed
 call; NannyML: the cheaper of one ``estimate`` call over all windows divided by their
 number and one call per window, both after its fit) and the
 band width against the window size. Targets: MAE no worse than NannyML's; time per
@@ -139,8 +139,8 @@ def main() -> dict[str, Any]:
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from modelwatch_monitor import estimation
-    from modelwatch_monitor.performance import compute_metrics, evaluate
+    from modelwatch_monitor.check import estimation
+    from modelwatch_monitor.check.performance import compute_metrics, evaluate
 
     rng = np.random.default_rng(42)
     x_train, y_train = _draw(rng, 20_000)

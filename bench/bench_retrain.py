@@ -42,7 +42,7 @@ def _data(n: int, seed: int) -> Any:
 
 
 def _case(root: pathlib.Path, rows: int, budget: float, version: int) -> dict[str, Any]:
-    from modelwatch_monitor.registry import Registry
+    from modelwatch_monitor.store.registry import Registry
 
     data = _data(rows, seed=version)
     train = root / f"train-{version}.parquet"

@@ -72,7 +72,7 @@ def _synthetic(n: int, seed: int) -> Any:
 
 def _train(root: pathlib.Path) -> str:
     from modelwatch_monitor import cli
-    from modelwatch_monitor.registry import Registry
+    from modelwatch_monitor.store.registry import Registry
 
     _synthetic(5000, 0).to_parquet(root / "train.parquet")
     code = cli.main(
@@ -240,10 +240,10 @@ def _cpu_breakdown(root: pathlib.Path, body: bytes, repeat: int) -> dict[str, An
     import types
     from datetime import UTC, datetime
 
-    from modelwatch_monitor import serve
-    from modelwatch_monitor.feature_schema import frames_from_records
-    from modelwatch_monitor.prediction_log import LoggedBatch, to_arrow, write_batches
-    from modelwatch_monitor.registry import Registry
+    from modelwatch_monitor.serve import server as serve
+    from modelwatch_monitor.serve.prediction_log import LoggedBatch, to_arrow, write_batches
+    from modelwatch_monitor.store.feature_schema import frames_from_records
+    from modelwatch_monitor.store.registry import Registry
 
     model = Registry(str(root / "store"), "bench").load(1).model
     model.set_threads(1)

@@ -27,9 +27,9 @@ import pytest
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.cli import main
-from modelwatch_monitor.feature_schema import Feature, SchemaError, frames_from_records
-from modelwatch_monitor.registry import Registry, RegistryError
-from modelwatch_monitor.serve import ServerConfig
+from modelwatch_monitor.serve.server import ServerConfig
+from modelwatch_monitor.store.feature_schema import Feature, SchemaError, frames_from_records
+from modelwatch_monitor.store.registry import Registry, RegistryError
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 README_SHOWS = {"store": "/store", "tmp": "/data", "sha": "<sha256>"}

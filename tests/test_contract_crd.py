@@ -153,7 +153,7 @@ def test_the_id_column_rule_is_in_both() -> None:
 
 
 def test_drift_tests_are_registered() -> None:
-    from modelwatch_monitor.drift import registry
+    from modelwatch_monitor.check.drift import registry
 
     for name in contract.NUMERIC_TESTS:
         registry.get_test(name, "numeric")
@@ -162,7 +162,7 @@ def test_drift_tests_are_registered() -> None:
 
 
 def test_every_correction_runs() -> None:
-    from modelwatch_monitor.verdicts import DriftSettings, adjust_pvalues
+    from modelwatch_monitor.check.verdicts import DriftSettings, adjust_pvalues
 
     for name in contract.CORRECTIONS:
         assert DriftSettings.from_spec({"correction": name}).correction == name
@@ -170,7 +170,8 @@ def test_every_correction_runs() -> None:
 
 
 def test_metric_directions_are_one_table() -> None:
-    from modelwatch_monitor import automl, performance
+    from modelwatch_monitor.check import performance
+    from modelwatch_monitor.train import automl
     from modelwatch_operator import policies
 
     assert automl.METRICS is contract.METRICS
@@ -183,7 +184,7 @@ def test_metric_directions_are_one_table() -> None:
 
 
 def test_one_duration_parser() -> None:
-    from modelwatch_monitor import dataio
+    from modelwatch_monitor.store import dataio
     from modelwatch_operator import policies
 
     assert policies.parse_duration is contract.parse_duration
@@ -197,7 +198,7 @@ def _parser(add: Any) -> argparse.ArgumentParser:
 
 
 def test_command_line_defaults_are_the_contracts() -> None:
-    from modelwatch_monitor import checking
+    from modelwatch_monitor.check import run as checking
 
     args = _parser(checking.add_arguments).parse_args([])
     drift, perf = contract.DriftSpec(), contract.PerformanceSpec()

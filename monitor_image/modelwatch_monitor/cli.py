@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from modelwatch_monitor import __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("modelwatch_monitor.checking", "Run drift, data-quality and performance checks."),
-    "profile": ("modelwatch_monitor.profile", "Compute a reference profile once."),
-    "retrain": ("modelwatch_monitor.retrain", "Train a challenger with FLAML AutoML."),
-    "serve": ("modelwatch_monitor.serve", "Serve one model version over HTTP."),
+    "check": ("modelwatch_monitor.check.run", "Run drift, data-quality and performance checks."),
+    "profile": ("modelwatch_monitor.check.profile", "Compute a reference profile once."),
+    "retrain": ("modelwatch_monitor.train.retrain", "Train a challenger with FLAML AutoML."),
+    "serve": ("modelwatch_monitor.serve.server", "Serve one model version over HTTP."),
     "demo": ("modelwatch_monitor.demo", "Built-in demo data and prediction traffic."),
 }
 

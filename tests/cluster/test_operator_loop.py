@@ -157,7 +157,7 @@ def test_drift_retrain_and_rollout(operator: Any, namespace: str, store_kind: st
 READ_STORE = """
 import json, sys
 import fsspec
-from modelwatch_monitor.registry import Registry
+from modelwatch_monitor.store.registry import Registry
 store, report_uri = sys.argv[1:]
 fs, path = fsspec.core.url_to_fs(report_uri)
 print(json.dumps({

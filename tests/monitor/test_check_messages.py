@@ -13,7 +13,7 @@ import pytest
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.cli import main
-from modelwatch_monitor.dataio import DataError, local_path, require_store
+from modelwatch_monitor.store.dataio import DataError, local_path, require_store
 
 N = 400
 

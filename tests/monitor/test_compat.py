@@ -7,8 +7,8 @@ import pathlib
 
 import pytest
 
-from modelwatch_monitor import compat
-from modelwatch_monitor.registry import IncompatibleLibrariesError, Registry
+from modelwatch_monitor.store import compat
+from modelwatch_monitor.store.registry import IncompatibleLibrariesError, Registry
 
 INSTALLED = {
     "python": "3.11.7", "flaml": "2.8.0", "scikit-learn": "1.9.1", "lightgbm": "4.7.0",

@@ -15,8 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch_monitor import checking, contract, retrain
+from modelwatch_monitor import contract
+from modelwatch_monitor.check import run as checking
 from modelwatch_monitor.cli import main
+from modelwatch_monitor.train import retrain
 
 CHECK_OK: dict[str, Any] = {
     "schema": 1,

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch_monitor.dataio import DataError, open_source, parse_window, read_table
+from modelwatch_monitor.store.dataio import DataError, open_source, parse_window, read_table
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 

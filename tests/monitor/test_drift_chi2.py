@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats as st
 
-from modelwatch_monitor.drift import Counts, chi2
+from modelwatch_monitor.check.drift import Counts, chi2
 
 
 def _table(ref: Counts, cur: Counts) -> np.ndarray:

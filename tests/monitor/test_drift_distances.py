@@ -7,7 +7,7 @@ import pytest
 import scipy.stats as st
 from scipy.spatial.distance import jensenshannon as scipy_js
 
-from modelwatch_monitor.drift import (
+from modelwatch_monitor.check.drift import (
     Counts,
     Distribution,
     available,
@@ -16,7 +16,7 @@ from modelwatch_monitor.drift import (
     psi,
     wasserstein,
 )
-from modelwatch_monitor.drift.psi import quantile_bin_probabilities
+from modelwatch_monitor.check.drift.psi import quantile_bin_probabilities
 
 
 def test_wasserstein_matches_scipy_normalised_by_reference_std() -> None:

@@ -7,9 +7,9 @@ import pytest
 import scipy.stats as st
 from datasketches import kll_doubles_sketch
 
-from modelwatch_monitor.drift import Distribution, ks
-from modelwatch_monitor.drift._kolmogorov import _pelz_good_cdf, kstwo_sf_large
-from modelwatch_monitor.drift.ks import ks_pvalue, ks_statistic
+from modelwatch_monitor.check.drift import Distribution, ks
+from modelwatch_monitor.check.drift._kolmogorov import _pelz_good_cdf, kstwo_sf_large
+from modelwatch_monitor.check.drift.ks import ks_pvalue, ks_statistic
 
 CASES = [
     (100, 110, 0.0, False),

@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn import metrics as skm
 
-from modelwatch_monitor import estimation as est
+from modelwatch_monitor.check import estimation as est
+from modelwatch_monitor.check.performance import compute_metrics, evaluate, reference_metrics
+from modelwatch_monitor.check.profile import Roles, build_profile
 from modelwatch_monitor.cli import main
-from modelwatch_monitor.performance import compute_metrics, evaluate, reference_metrics
-from modelwatch_monitor.profile import Roles, build_profile
 
 COEF = np.array([1.5, -1.0, 0.0])
 

@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch_monitor import contract, history
-from modelwatch_monitor.checking import CheckSettings, run_check
-from modelwatch_monitor.drift import Counts
-from modelwatch_monitor.profile import Roles
+from modelwatch_monitor import contract
+from modelwatch_monitor.check import history
+from modelwatch_monitor.check.drift import Counts
+from modelwatch_monitor.check.profile import Roles
+from modelwatch_monitor.check.run import CheckSettings, run_check
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 

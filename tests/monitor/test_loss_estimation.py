@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch_monitor import loss_estimation as dle
+from modelwatch_monitor.check import loss_estimation as dle
 from modelwatch_monitor.cli import main
-from modelwatch_monitor.dataio import DataError
+from modelwatch_monitor.store.dataio import DataError
 
 
 def frame(n: int, *, seed: int, shift: float = 0.0) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pytest
 from sklearn import metrics as skm
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.performance import (
+from modelwatch_monitor.check.performance import (
     compute_metrics,
     evaluate,
     is_degraded,

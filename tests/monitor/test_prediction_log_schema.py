@@ -19,9 +19,9 @@ import pytest
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.cli import main
-from modelwatch_monitor.dataio import open_source, prune_partitions, unify_schemas
-from modelwatch_monitor.feature_schema import Feature
-from modelwatch_monitor.prediction_log import LoggedBatch, log_schema, write_batches
+from modelwatch_monitor.serve.prediction_log import LoggedBatch, log_schema, write_batches
+from modelwatch_monitor.store.dataio import open_source, prune_partitions, unify_schemas
+from modelwatch_monitor.store.feature_schema import Feature
 
 NOW = dt.datetime.now(dt.UTC)
 FEATURES = [Feature("x0", "numeric"), Feature("color", "categorical")]

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from modelwatch_monitor.check.drift import Counts, Distribution
+from modelwatch_monitor.check.profile import Profile, Roles, build_profile, choose_mode
 from modelwatch_monitor.cli import main
-from modelwatch_monitor.dataio import DataError
-from modelwatch_monitor.drift import Counts, Distribution
-from modelwatch_monitor.profile import Profile, Roles, build_profile, choose_mode
+from modelwatch_monitor.store.dataio import DataError
 
 
 @pytest.fixture

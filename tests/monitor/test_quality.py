@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelwatch_monitor.drift import Counts, Distribution
-from modelwatch_monitor.profile import ColumnProfile
-from modelwatch_monitor.quality import column_findings, schema_findings
+from modelwatch_monitor.check.drift import Counts, Distribution
+from modelwatch_monitor.check.profile import ColumnProfile
+from modelwatch_monitor.check.quality import column_findings, schema_findings
 
 
 def _num(name: str, x: np.ndarray, nulls: int = 0) -> ColumnProfile:

@@ -7,7 +7,7 @@ import json
 import pathlib
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.registry import Registry
+from modelwatch_monitor.store.registry import Registry
 from tests.monitor import mw_synth as synth
 
 

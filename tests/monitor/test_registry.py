@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.registry import (
+from modelwatch_monitor.store.registry import (
     IntegrityError,
     Registry,
     VersionExistsError,
@@ -100,7 +100,7 @@ def test_listing_ignores_temp_and_uncommitted_folders(tmp_path: pathlib.Path) ->
 CRASH_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
-    from modelwatch_monitor.registry import Registry
+    from modelwatch_monitor.store.registry import Registry
 
     def killed(src, dst):  # the process dies between writing and committing
         os.kill(os.getpid(), signal.SIGKILL)

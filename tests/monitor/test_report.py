@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from modelwatch_monitor.drift import Counts, Distribution
-from modelwatch_monitor.report import clean, histogram, plot_feature, write_report
+from modelwatch_monitor.check.drift import Counts, Distribution
+from modelwatch_monitor.check.report import clean, histogram, plot_feature, write_report
 
 
 def _report() -> dict[str, Any]:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from modelwatch_monitor import cli, contract
-from modelwatch_monitor.automl import cpu_limit
-from modelwatch_monitor.registry import Registry
+from modelwatch_monitor.store.registry import Registry
+from modelwatch_monitor.train.automl import cpu_limit
 from tests.monitor import mw_synth as synth
 
 
@@ -375,7 +375,7 @@ def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
     import numpy as np
     import pandas as pd
 
-    from modelwatch_monitor import retrain
+    from modelwatch_monitor.train import retrain
 
     labels = pd.read_parquet(tmp_path / "labels.parquet").iloc[:100]
     labels["id"] = labels["id"].astype(float)  # as a CSV with a gap reads it
@@ -412,13 +412,13 @@ def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
     ],
 )
 def test_resolve_metric(metric: str, task: str, n_classes: int, expected: str) -> None:
-    from modelwatch_monitor.automl import resolve_metric
+    from modelwatch_monitor.train.automl import resolve_metric
 
     assert resolve_metric(metric, task, n_classes) == expected
 
 
 def test_resolve_metric_rejects_a_metric_of_the_other_task() -> None:
-    from modelwatch_monitor.automl import resolve_metric
+    from modelwatch_monitor.train.automl import resolve_metric
 
     with pytest.raises(ValueError, match="does not apply"):
         resolve_metric("rmse", "classification", 2)
@@ -445,7 +445,7 @@ def test_scores_match_scikit_learn() -> None:
     import pandas as pd
     from sklearn import metrics as skm
 
-    from modelwatch_monitor.automl import score
+    from modelwatch_monitor.train.automl import score
 
     rng = np.random.default_rng(0)
     y = pd.Series(rng.choice(["a", "b", "c"], size=200))
@@ -471,7 +471,7 @@ def test_scores_match_scikit_learn() -> None:
 def test_a_profile_reference_cannot_train(recent_store: str, tmp_path: pathlib.Path) -> None:
     import argparse
 
-    from modelwatch_monitor import retrain
+    from modelwatch_monitor.train import retrain
 
     doc = synth.job_config(recent_store, trainingData="both")
     doc["spec"]["data"] = {

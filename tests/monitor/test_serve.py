@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 
 from modelwatch_monitor import cli, contract
-from modelwatch_monitor.dataio import read_table
-from modelwatch_monitor.prediction_log import LoggedBatch, PredictionLogger
-from modelwatch_monitor.registry import Registry
-from modelwatch_monitor.serve import ServerConfig
+from modelwatch_monitor.serve.prediction_log import LoggedBatch, PredictionLogger
+from modelwatch_monitor.serve.server import ServerConfig
+from modelwatch_monitor.store.dataio import read_table
+from modelwatch_monitor.store.registry import Registry
 from tests.monitor import mw_synth as synth
 
 
@@ -396,8 +396,8 @@ def test_write_failure_is_counted_not_raised(tmp_path: pathlib.Path) -> None:
 
 
 def _fitted(estimator: str, task: str) -> tuple[Any, Any]:
-    from modelwatch_monitor.automl import AutoMLSettings, fit
-    from modelwatch_monitor.feature_schema import coerce_frame, infer_schema
+    from modelwatch_monitor.store.feature_schema import coerce_frame, infer_schema
+    from modelwatch_monitor.train.automl import AutoMLSettings, fit
 
     data = synth.frame(300, seed=9)
     if task == "regression":
@@ -524,7 +524,7 @@ def test_retrain_learns_from_the_servers_logs(
 
 
 def test_logger_merges_batches_with_different_columns_and_types(tmp_path: pathlib.Path) -> None:
-    from modelwatch_monitor.prediction_log import to_arrow
+    from modelwatch_monitor.serve.prediction_log import to_arrow
 
     def batch(ids: Any, rid: str) -> LoggedBatch:
         features = {"x": to_arrow(np.arange(2, dtype=float))}

@@ -22,8 +22,10 @@ import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch_monitor import checking, contract, shard_runs, sharding
-from modelwatch_monitor.checking import CheckSettings, settings_from_config
+from modelwatch_monitor import contract
+from modelwatch_monitor.check import run as checking
+from modelwatch_monitor.check import shard_runs, sharding
+from modelwatch_monitor.check.run import CheckSettings, settings_from_config
 from modelwatch_monitor.cli import main
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

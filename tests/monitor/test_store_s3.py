@@ -23,10 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from modelwatch_monitor import cli, contract, report
-from modelwatch_monitor.dataio import read_table
-from modelwatch_monitor.profile import Profile, build_profile
-from modelwatch_monitor.registry import (
+from modelwatch_monitor import cli, contract
+from modelwatch_monitor.check import report
+from modelwatch_monitor.check.profile import Profile, build_profile
+from modelwatch_monitor.store.dataio import read_table
+from modelwatch_monitor.store.registry import (
     TEMP_PREFIX,
     IntegrityError,
     Registry,
@@ -100,7 +101,7 @@ def test_the_marker_is_written_only_once(s3_store: str) -> None:
 KILLED_BEFORE_MARKER = textwrap.dedent(
     """
     import os, signal, sys
-    from modelwatch_monitor.registry import Registry
+    from modelwatch_monitor.store.registry import Registry
 
     def killed(self, version, text):  # the process dies before it writes the marker
         os.kill(os.getpid(), signal.SIGKILL)
@@ -143,7 +144,7 @@ def test_a_reader_sees_a_version_another_process_published(s3_store: str) -> Non
     reader = Registry(s3_store, "churn")
     reader.publish(1, MODEL, {})
     assert reader.versions() == [1]  # the listing is now cached in this process
-    script = "import sys; from modelwatch_monitor.registry import Registry; "
+    script = "import sys; from modelwatch_monitor.store.registry import Registry; "
     script += "Registry(sys.argv[1], 'churn').publish(2, {'w': 2}, {})"
     subprocess.run([sys.executable, "-c", script, s3_store], check=True, timeout=120)
     assert reader.versions() == [1, 2]
@@ -249,7 +250,7 @@ def test_a_wrong_secret_fails_the_check_without_showing_it(
 
 def test_timestamps_in_the_log_are_utc(s3_store: str) -> None:
     # The prediction log written by the logger reads back with its UTC timestamps.
-    from modelwatch_monitor.prediction_log import PredictionLogger
+    from modelwatch_monitor.serve.prediction_log import PredictionLogger
     from tests.monitor.test_serve import _batch
 
     logger = PredictionLogger(store=s3_store, model="m", version=2, flush_seconds=600)

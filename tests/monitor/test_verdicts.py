@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelwatch_monitor.drift import Distribution, DriftResult, get_test, ks
-from modelwatch_monitor.verdicts import DriftSettings, adjust_pvalues, decide
+from modelwatch_monitor.check.drift import Distribution, DriftResult, get_test, ks
+from modelwatch_monitor.check.verdicts import DriftSettings, adjust_pvalues, decide
 
 KS = get_test("ks")
 

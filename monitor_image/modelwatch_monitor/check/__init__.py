@@ -1,1 +1,1 @@
-"""Checks: drift tests, verdicts, data quality, performance and its estimation, profiles, reports."""
+"""Checks: drift tests, verdicts, data quality, performance and its estimation, reports."""

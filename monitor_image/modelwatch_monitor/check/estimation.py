@@ -43,8 +43,8 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from modelwatch_monitor.dataio import Source
-from modelwatch_monitor.performance import LOWER_IS_BETTER, is_degraded, relative_change
+from modelwatch_monitor.check.performance import LOWER_IS_BETTER, is_degraded, relative_change
+from modelwatch_monitor.store.dataio import Source
 
 ESTIMABLE_METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 DEFAULT_LEVEL: Final = 0.95

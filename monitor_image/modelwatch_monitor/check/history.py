@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.drift import Counts
+from modelwatch_monitor.check.drift import Counts
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from modelwatch_monitor.dataio import DataError, Source
-from modelwatch_monitor.estimation import DEFAULT_LEVEL, Estimate, evaluate_estimate
+from modelwatch_monitor.check.estimation import DEFAULT_LEVEL, Estimate, evaluate_estimate
+from modelwatch_monitor.store.dataio import DataError, Source
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def estimate_window(
     level: float = DEFAULT_LEVEL,
 ) -> dict[str, Any]:
     """The ``estimatedMetric`` entry of a regression window (see
-    :func:`modelwatch_monitor.estimation.evaluate_estimate`)."""
+    :func:`modelwatch_monitor.check.estimation.evaluate_estimate`)."""
 
     def entry(estimate: Estimate | None, rows: int, reason: str | None) -> dict[str, Any]:
         return evaluate_estimate(

@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.dataio import DataError, Source, open_source
-from modelwatch_monitor.drift import Counts, Distribution, FeatureType
+from modelwatch_monitor.check.drift import Counts, Distribution, FeatureType
+from modelwatch_monitor.store.dataio import DataError, Source, open_source
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -549,7 +549,7 @@ def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[
     probabilities, the calibration behind estimated performance."""
     if not task or not roles.target or roles.target not in src.columns:
         return None
-    from modelwatch_monitor.performance import reference_metrics
+    from modelwatch_monitor.check.performance import reference_metrics
 
     proba_cols = [c for c in src.columns if c.startswith(contract.LOG_PROBA_PREFIX)]
     if task != "classification":
@@ -578,7 +578,7 @@ def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[
         "metrics": reference_metrics(target, prediction, task, proba=proba or None),
     }
     if proba:
-        from modelwatch_monitor.estimation import reference_calibration
+        from modelwatch_monitor.check.estimation import reference_calibration
 
         calibration = reference_calibration(target, proba)
         if calibration is not None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, TypedDict
 
-from modelwatch_monitor.drift import Counts, Distribution
-from modelwatch_monitor.profile import ColumnProfile
+from modelwatch_monitor.check.drift import Counts, Distribution
+from modelwatch_monitor.check.profile import ColumnProfile
 
 NULL_RATE_JUMP: Final = 0.05
 OUT_OF_RANGE_SHARE: Final = 0.001

@@ -20,7 +20,7 @@ from typing import Any, Final
 import numpy as np
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.drift import Counts, Distribution
+from modelwatch_monitor.check.drift import Counts, Distribution
 
 N_BINS: Final = 30
 MAX_PLOTS: Final = 20
@@ -281,7 +281,7 @@ def write_report(
     summaries : mapping of feature name to (reference, current) summaries
         Plotted for the drifted features (at most 20).
     history_html : str, optional
-        The history section (:func:`modelwatch_monitor.history.render_history`).
+        The history section (:func:`modelwatch_monitor.check.history.render_history`).
 
     Returns
     -------

@@ -10,7 +10,7 @@ Two ways to run it:
 The check reads the reference profile (computing it once when only raw reference
 data exists), reads the current window one column at a time (``exact`` mode) or
 streams it in batches into KLL sketches (``sketch`` mode, larger than memory), runs
-one registered drift test per feature, lets :mod:`modelwatch_monitor.verdicts`
+one registered drift test per feature, lets :mod:`modelwatch_monitor.check.verdicts`
 decide, collects data-quality findings, computes performance when labels are
 present, writes the report, and prints the compact result as the last stdout line
 (and to the termination-message path).
@@ -41,18 +41,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.dataio import (
-    DataError,
-    DataNotFoundError,
-    Source,
-    open_source,
-    parse_window,
-    prune_partitions,
-    require_store,
-)
-from modelwatch_monitor.drift import Counts, Distribution, DriftResult, DriftTest, get_test
-from modelwatch_monitor.history import category_shares
-from modelwatch_monitor.profile import (
+from modelwatch_monitor.check.drift import Counts, Distribution, DriftResult, DriftTest, get_test
+from modelwatch_monitor.check.history import category_shares
+from modelwatch_monitor.check.profile import (
     DEFAULT_GRID_SIZE,
     ColumnProfile,
     Profile,
@@ -66,8 +57,17 @@ from modelwatch_monitor.profile import (
     profile_column,
     summarize,
 )
-from modelwatch_monitor.sharding import ShardError
-from modelwatch_monitor.verdicts import DatasetVerdict, DriftSettings, decide
+from modelwatch_monitor.check.sharding import ShardError
+from modelwatch_monitor.check.verdicts import DatasetVerdict, DriftSettings, decide
+from modelwatch_monitor.store.dataio import (
+    DataError,
+    DataNotFoundError,
+    Source,
+    open_source,
+    parse_window,
+    prune_partitions,
+    require_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def _attach_loss_model(
         return
     import uuid
 
-    from modelwatch_monitor import loss_estimation
+    from modelwatch_monitor.check import loss_estimation
 
     folder = path.rsplit("/", 1)[0] if path and "/" in path else None
     uri = (
@@ -474,7 +474,7 @@ def _performance(
     settings: CheckSettings, profile: Profile, source: Source, serving: int | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
     """Join labels, compute metrics; return (report section, result metric, labelled rows)."""
-    from modelwatch_monitor import performance as perf
+    from modelwatch_monitor.check import performance as perf
 
     roles = settings.roles
     target = roles.target
@@ -548,7 +548,7 @@ def baseline_of(
     """The baseline of metric ``name`` and its source: the spec's (chosen metric only),
     else the reference profile's, else the serving (else latest) version's holdout
     score ``metrics.challenger.<name>``."""
-    from modelwatch_monitor import performance as perf
+    from modelwatch_monitor.check import performance as perf
 
     task = settings.task or (profile.performance or {}).get("task") or "classification"
     if name == (settings.metric or perf.DEFAULT_METRIC[task]) and settings.baseline is not None:
@@ -572,8 +572,8 @@ def _estimate(
 ) -> dict[str, Any] | None:
     """The estimated metric of the window: from calibrated probabilities (classification)
     or the loss model (regression); None when estimation is off."""
-    from modelwatch_monitor import estimation, loss_estimation
-    from modelwatch_monitor import performance as perf
+    from modelwatch_monitor.check import estimation, loss_estimation
+    from modelwatch_monitor.check import performance as perf
 
     task = settings.task or (profile.performance or {}).get("task") or "classification"
     if not settings.estimate:
@@ -771,8 +771,8 @@ def finish_check(
     performance and the estimate); ``columns`` the current summaries of ``features``;
     ``shards`` how many pods sketched them (a sharded check).
     """
-    from modelwatch_monitor import quality
-    from modelwatch_monitor.report import write_report
+    from modelwatch_monitor.check import quality
+    from modelwatch_monitor.check.report import write_report
 
     serving = traffic.version
     verdict, current = run_drift(profile.columns, columns, settings.drift)
@@ -1148,7 +1148,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "shards", None) is None:
             result = run_check(settings)
         else:
-            from modelwatch_monitor.shard_runs import run_sharded
+            from modelwatch_monitor.check.shard_runs import run_sharded
 
             options = _shard_options(args, settings)
             index = options["index"]
@@ -1209,8 +1209,8 @@ def _history(settings: CheckSettings, report: Mapping[str, Any]) -> str:
     """The report's history section: the past checks in the store, then this one."""
     if not settings.store or not settings.model:
         return ""
-    from modelwatch_monitor import history
-    from modelwatch_monitor.report import clean
+    from modelwatch_monitor.check import history
+    from modelwatch_monitor.check.report import clean
 
     try:
         past = history.load_history(

@@ -1,6 +1,6 @@
 """One sharded check run: the plan and shard files in the store, the waiting, each pod's part.
 
-See :mod:`modelwatch_monitor.sharding` for the plan, the shard summaries and the merge.
+See :mod:`modelwatch_monitor.check.sharding` for the plan, the shard summaries and the merge.
 Files go to ``<store>/<model>/shards/<run>/`` (``plan.json``, ``shard-<i>.json``), each
 written whole or not at all, so a retried shard overwrites its own file and no reader
 sees half of one. Folders of runs older than a day are pruned by the coordinator.
@@ -19,8 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Final
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.dataio import DataError
-from modelwatch_monitor.sharding import (
+from modelwatch_monitor.check.sharding import (
     PLAN_KIND,
     SHARD_KIND,
     SHARD_SCHEMA,
@@ -31,10 +30,11 @@ from modelwatch_monitor.sharding import (
     merge_check,
     run_shard,
 )
+from modelwatch_monitor.store.dataio import DataError
 
 if TYPE_CHECKING:
-    from modelwatch_monitor.checking import CheckSettings
-    from modelwatch_monitor.profile import Profile
+    from modelwatch_monitor.check.profile import Profile
+    from modelwatch_monitor.check.run import CheckSettings
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def run_sharded(
         When this shard, or the check, cannot do its job (a failing shard has then
         written so in its shard file).
     """
-    from modelwatch_monitor import checking
+    from modelwatch_monitor.check import run as checking
 
     if not 0 <= index < shards:
         raise checking.ConfigError(

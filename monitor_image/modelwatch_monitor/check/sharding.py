@@ -18,7 +18,7 @@ pod's share: per numeric feature a KLL sketch (``k = 4000``), the row, null and 
 counts, mean and sum of squared deviations; per categorical feature its counts; and the
 window's rows per ``model_version``. Merging is exact for the counts and moments, and
 keeps the KLL rank-error guarantee for the quantiles, so the verdicts are those of one pod
-streaming the window in ``sketch`` mode (:mod:`modelwatch_monitor.checking`), within the
+streaming the window in ``sketch`` mode (:mod:`modelwatch_monitor.check.run`), within the
 bound each drift statistic states. The serving-version filter applies in every shard.
 
 Performance and its estimate need the labels joined by id (not mergeable as sketches):
@@ -27,7 +27,7 @@ the coordinator computes them over the window's few columns they read, as one po
 A shard that cannot do its job (exit code 1) writes its failure into its shard file; the
 coordinator then fails with that shard's reason, so the one result the operator reads
 (index 0's termination message) says what went wrong. The files, the waiting and each
-pod's part are in :mod:`modelwatch_monitor.shard_runs`.
+pod's part are in :mod:`modelwatch_monitor.check.shard_runs`.
 """
 
 from __future__ import annotations
@@ -43,19 +43,19 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.dataio import DataError
-from modelwatch_monitor.drift import FeatureType
-from modelwatch_monitor.profile import (
+from modelwatch_monitor.check.drift import FeatureType
+from modelwatch_monitor.check.profile import (
     KLL_K,
     CategoricalAccumulator,
     ColumnProfile,
     NumericAccumulator,
     cap_categories,
 )
+from modelwatch_monitor.store.dataio import DataError
 
 if TYPE_CHECKING:
-    from modelwatch_monitor.checking import CheckSettings
-    from modelwatch_monitor.profile import Profile
+    from modelwatch_monitor.check.profile import Profile
+    from modelwatch_monitor.check.run import CheckSettings
 
 PLAN_KIND: Final = "modelwatch-check-plan"
 SHARD_KIND: Final = "modelwatch-check-shard"
@@ -199,7 +199,7 @@ def make_plan(settings: CheckSettings, *, shards: int, run: str) -> tuple[Plan, 
     DataError, ConfigError, NoDataError
         When the check cannot run.
     """
-    from modelwatch_monitor import checking
+    from modelwatch_monitor.check import run as checking
 
     now = settings.now or dt.datetime.now(dt.UTC)
     profile, features = checking.prepare_check(settings)
@@ -325,7 +325,7 @@ def run_shard(
     """
     import pyarrow as pa
 
-    from modelwatch_monitor import checking
+    from modelwatch_monitor.check import run as checking
 
     if not 0 <= index < plan.shards:
         raise checking.ConfigError(
@@ -397,7 +397,7 @@ def merge_columns(
     ``sketch`` mode makes them): sketches merged, counts summed, moments combined."""
     from datasketches import kll_doubles_sketch
 
-    from modelwatch_monitor.drift import Counts, Distribution
+    from modelwatch_monitor.check.drift import Counts, Distribution
 
     out: dict[str, ColumnProfile] = {}
     for name, ftype in types.items():
@@ -446,7 +446,7 @@ def merge_check(
 
     ``profile`` and ``features`` are the planner's (recomputed when not given).
     """
-    from modelwatch_monitor import checking
+    from modelwatch_monitor.check import run as checking
 
     started = time.perf_counter() if started is None else started
     indexes = sorted(s.index for s in summaries)

@@ -33,8 +33,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.check.drift import DriftResult, DriftTest
 from modelwatch_monitor.contract import CORRECTION_ALIASES, CORRECTIONS, Correction, DriftSpec
-from modelwatch_monitor.drift import DriftResult, DriftTest
 
 _DEFAULTS: Final = DriftSpec()
 DEFAULT_P_VALUE_THRESHOLD: Final = _DEFAULTS.p_value_threshold

@@ -35,8 +35,9 @@ Endpoints
     Prometheus text: request counts, latency histogram, errors, prediction-log
     counters, all labelled with ``model`` and ``model_version``.
 
-Every ``/predict`` batch goes to the :class:`~modelwatch_monitor.prediction_log.PredictionLogger`
-without waiting on it; SIGTERM drains it before the process exits.
+Every ``/predict`` batch goes to the
+:class:`~modelwatch_monitor.serve.prediction_log.PredictionLogger` without waiting on it;
+SIGTERM drains it before the process exits.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ from aiohttp import web
 from modelwatch_monitor import contract
 
 if TYPE_CHECKING:
-    from modelwatch_monitor.prediction_log import PredictionLogger
-    from modelwatch_monitor.registry import LoadedVersion
+    from modelwatch_monitor.serve.prediction_log import PredictionLogger
+    from modelwatch_monitor.store.registry import LoadedVersion
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class _LoggerCollector:
 
 def load_model(config: ServerConfig) -> LoadedVersion:
     """Load and verify the configured version (blocking; run it in an executor)."""
-    from modelwatch_monitor.registry import Registry
+    from modelwatch_monitor.store.registry import Registry
 
     assert config.version is not None
     registry = Registry(config.store, config.model)
@@ -293,7 +294,7 @@ def load_model(config: ServerConfig) -> LoadedVersion:
 
 
 def _not_ready_reason(exc: BaseException) -> str:
-    from modelwatch_monitor.registry import (
+    from modelwatch_monitor.store.registry import (
         IncompatibleLibrariesError,
         IntegrityError,
         VersionNotFoundError,
@@ -339,7 +340,7 @@ async def _loader(app: web.Application) -> None:
 
 
 def _activate(state: ServerState, loaded: LoadedVersion) -> None:
-    from modelwatch_monitor.prediction_log import PredictionLogger, log_schema
+    from modelwatch_monitor.serve.prediction_log import PredictionLogger, log_schema
 
     config = state.config
     meta = loaded.metadata
@@ -506,7 +507,7 @@ def _log_columns(
     """
     import numpy as np
 
-    from modelwatch_monitor.prediction_log import to_arrow
+    from modelwatch_monitor.serve.prediction_log import to_arrow
 
     columns = {name: to_arrow(values) for name, values in raw.items()}
     if state.id_column and any(state.id_column in r for r in records):
@@ -529,8 +530,8 @@ def _log_columns(
 
 async def predict(request: web.Request) -> web.Response:
     """Predict a batch of records."""
-    from modelwatch_monitor.feature_schema import SchemaError, frames_from_records
-    from modelwatch_monitor.prediction_log import LoggedBatch, to_arrow
+    from modelwatch_monitor.serve.prediction_log import LoggedBatch, to_arrow
+    from modelwatch_monitor.store.feature_schema import SchemaError, frames_from_records
 
     state = request.app[STATE_KEY]
     if state.loaded is None:

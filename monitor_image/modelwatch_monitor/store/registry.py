@@ -35,7 +35,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from modelwatch_monitor import compat, contract
+from modelwatch_monitor import contract
+from modelwatch_monitor.store import compat
 
 log = logging.getLogger(__name__)
 

@@ -1,13 +1,13 @@
 """A thin adapter over FLAML AutoML: fit, predict, score.
 
-Everything FLAML-specific lives here; :mod:`modelwatch_monitor.retrain` only sees
+Everything FLAML-specific lives here; :mod:`modelwatch_monitor.train.retrain` only sees
 :class:`AutoMLSettings`, :func:`fit` and :class:`FittedModel`, and the registry only
 pickles a :class:`FittedModel`.
 
 The stored model is not FLAML's ``AutoML`` object (which keeps the training data) but
 the parts needed to predict: FLAML's data transformer, the best estimator and the
 label encoder, together with the feature schema of
-:mod:`modelwatch_monitor.feature_schema`.
+:mod:`modelwatch_monitor.store.feature_schema`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.feature_schema import Feature, coerce_frame
+from modelwatch_monitor.store.feature_schema import Feature, coerce_frame
 
 if TYPE_CHECKING:
     import numpy as np
@@ -396,7 +396,7 @@ class FittedModel:
             Holds at least the schema's columns.
         coerce : bool
             Type the columns with :func:`coerce_frame` first; pass False when ``X``
-            comes from :func:`~modelwatch_monitor.feature_schema.frame_from_records`.
+            comes from :func:`~modelwatch_monitor.store.feature_schema.frame_from_records`.
 
         Returns
         -------

@@ -34,12 +34,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from modelwatch_monitor import compat, contract
+from modelwatch_monitor import contract
+from modelwatch_monitor.store import compat
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from modelwatch_monitor.automl import AutoMLSettings, FittedModel
+    from modelwatch_monitor.train.automl import AutoMLSettings, FittedModel
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _failure(version: int, trigger: str, reason: str, message: str) -> dict[str,
 def _automl_settings(
     *, time_budget: Any, metric: Any, estimators: Any, seed: Any, n_jobs: int | None
 ) -> AutoMLSettings:
-    from modelwatch_monitor.automl import AutoMLSettings, cpu_limit
+    from modelwatch_monitor.train.automl import AutoMLSettings, cpu_limit
 
     if isinstance(estimators, str):
         estimators = [e.strip() for e in estimators.split(",") if e.strip()]
@@ -376,7 +377,7 @@ def plan_from_flags(args: argparse.Namespace) -> Plan:
 
 
 def _read(uri: str, what: str) -> pd.DataFrame:
-    from modelwatch_monitor.dataio import DataError, read_table
+    from modelwatch_monitor.store.dataio import DataError, read_table
 
     try:
         frame = read_table(uri)
@@ -736,7 +737,7 @@ def _secondary_metrics(task: str, primary: str) -> list[str]:
 def _score_all(
     model: Any, X: pd.DataFrame, y: pd.Series, metrics: Sequence[str]
 ) -> dict[str, float]:
-    from modelwatch_monitor.automl import score
+    from modelwatch_monitor.train.automl import score
 
     out: dict[str, float] = {}
     for name in metrics:
@@ -757,15 +758,15 @@ def retrain(plan: Plan) -> dict[str, Any]:
     RetrainError
         Whenever no version can be written; nothing is written then.
     """
-    from modelwatch_monitor import automl
-    from modelwatch_monitor.dataio import DataError, require_store
-    from modelwatch_monitor.feature_schema import SchemaError, coerce_frame, infer_schema
-    from modelwatch_monitor.registry import (
+    from modelwatch_monitor.store.dataio import DataError, require_store
+    from modelwatch_monitor.store.feature_schema import SchemaError, coerce_frame, infer_schema
+    from modelwatch_monitor.store.registry import (
         IntegrityError,
         Registry,
         RegistryError,
         VersionExistsError,
     )
+    from modelwatch_monitor.train import automl
 
     try:
         require_store(plan.store)
@@ -986,7 +987,7 @@ def _training_profile(data: Dataset, plan: Any, model: Any = None) -> bytes | No
     """
     import tempfile
 
-    from modelwatch_monitor.profile import Roles, build_profile
+    from modelwatch_monitor.check.profile import Roles, build_profile
 
     columns = [c for c in [*data.features, plan.target] if c in data.train.columns]
     try:
@@ -1012,7 +1013,7 @@ def _holdout_calibration(data: Dataset, plan: Any, model: Any) -> dict[str, Any]
     stores it; None for regression or when the holdout cannot calibrate."""
     if model is None or plan.task != "classification" or getattr(model, "classes_", None) is None:
         return None
-    from modelwatch_monitor.estimation import reference_calibration
+    from modelwatch_monitor.check.estimation import reference_calibration
 
     proba = model.predict_proba(data.holdout)
     columns = {str(c): proba[:, j] for j, c in enumerate(model.classes_)}

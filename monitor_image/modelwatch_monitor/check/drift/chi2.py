@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from modelwatch_monitor.drift._base import Counts, DriftResult, aligned, as_counts
+from modelwatch_monitor.check.drift._base import Counts, DriftResult, aligned, as_counts
 
 
 def chi2(reference: Counts | Iterable[object], current: Counts | Iterable[object]) -> DriftResult:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from modelwatch_monitor.drift._base import (
+from modelwatch_monitor.check.drift._base import (
     Counts,
     Distribution,
     DriftResult,
@@ -16,7 +16,7 @@ from modelwatch_monitor.drift._base import (
     as_counts,
     as_distribution,
 )
-from modelwatch_monitor.drift.psi import quantile_bin_probabilities
+from modelwatch_monitor.check.drift.psi import quantile_bin_probabilities
 
 N_BINS = 20
 

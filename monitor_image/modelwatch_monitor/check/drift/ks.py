@@ -7,8 +7,8 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike
 
-from modelwatch_monitor.drift._base import Distribution, DriftResult, as_distribution
-from modelwatch_monitor.drift._kolmogorov import kstwo_sf_large
+from modelwatch_monitor.check.drift._base import Distribution, DriftResult, as_distribution
+from modelwatch_monitor.check.drift._kolmogorov import kstwo_sf_large
 
 #: Up to this sample size scipy's ``ks_2samp(method="auto")`` computes the exact
 #: p-value; above it, Smirnov's asymptotic distribution. We follow the same rule.

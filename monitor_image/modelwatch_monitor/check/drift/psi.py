@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 from numpy.typing import ArrayLike
 
-from modelwatch_monitor.drift._base import (
+from modelwatch_monitor.check.drift._base import (
     Counts,
     Distribution,
     DriftResult,

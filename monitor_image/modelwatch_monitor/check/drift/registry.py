@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from modelwatch_monitor.drift._base import DriftTest, FeatureType
-from modelwatch_monitor.drift.chi2 import chi2
-from modelwatch_monitor.drift.jensenshannon import jensenshannon
-from modelwatch_monitor.drift.ks import ks
-from modelwatch_monitor.drift.psi import psi
-from modelwatch_monitor.drift.wasserstein import wasserstein
+from modelwatch_monitor.check.drift._base import DriftTest, FeatureType
+from modelwatch_monitor.check.drift.chi2 import chi2
+from modelwatch_monitor.check.drift.jensenshannon import jensenshannon
+from modelwatch_monitor.check.drift.ks import ks
+from modelwatch_monitor.check.drift.psi import psi
+from modelwatch_monitor.check.drift.wasserstein import wasserstein
 
 _TESTS: dict[str, DriftTest] = {}
 

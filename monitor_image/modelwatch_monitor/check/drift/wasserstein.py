@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from modelwatch_monitor.drift._base import Distribution, DriftResult, as_distribution
+from modelwatch_monitor.check.drift._base import Distribution, DriftResult, as_distribution
 
 
 def wasserstein_distance(reference: Distribution, current: Distribution) -> float:
