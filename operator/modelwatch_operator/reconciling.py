@@ -1025,6 +1025,10 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
             sha256=str(rollout.get("sha256") or ""),
         ):
             return None  # the patch has not landed (or was undone): the resync applies it
+        if not rollout.get("generation"):
+            # Patched but not yet acknowledged: the Deployment's conditions may still speak
+            # of the previous rollout. The acknowledgement (or the resync) comes next.
+            return None
         state = policies.rollout_state(
             deployment,
             generation=int(rollout.get("generation") or 0),

@@ -183,8 +183,9 @@ def plan_in_flight(
 
     First match wins: the Deployment is missing (wait for it, or fail once timed out); it
     was recreated (another uid: apply the target again); its template does not carry the
-    target (the patch never landed: apply it again); the rollout timed out (fail it); else
-    follow the Deployment's own rollout status.
+    target (the patch never landed: apply it again); the patch landed but its generation
+    was never recorded (apply it again, which records it); the rollout timed out (fail it);
+    else follow the Deployment's own rollout status.
     """
     version = int(rollout.get("version") or 0)
     name = (spec.get("deployment") or {}).get("name")
@@ -212,6 +213,14 @@ def plan_in_flight(
             REAPPLY,
             "TargetNotApplied",
             f'deployment "{name}" does not carry version {version}; applying it again',
+        )
+    if not rollout.get("generation"):
+        # The patch landed but was never acknowledged (a crash in between): patch again
+        # (the same template, so no new rollout) and record the generation.
+        return InFlightPlan(
+            REAPPLY,
+            "NotAcknowledged",
+            f'deployment "{name}" carries version {version}; recording its generation',
         )
     if timeout.fire:
         return InFlightPlan(FAIL, timeout.reason, timeout.message)

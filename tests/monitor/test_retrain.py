@@ -531,3 +531,27 @@ def test_a_bad_since_is_a_config_error(stale: dict[str, Any], tmp_path: pathlib.
     )  # fmt: skip
     assert code == 1 and result["reason"] == "ConfigError"
     assert "The '--since' parameter must be an RFC 3339 time" in result["message"]
+
+
+@pytest.mark.slow
+def test_a_rerun_of_the_same_reservation_reports_the_published_version(
+    stale: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    """The Job for version 2 ran to the end, then ran again (its pod restarted, or the Job
+    was recreated): the second run reports version 2 as published, trains nothing and
+    writes nothing, and the operator's strict reader accepts the result."""
+    store = _scenario(stale, tmp_path, concept="b")
+    cfg = _config(tmp_path, store, stale, trainingData="recent")
+    argv = ("retrain", "--config", cfg, "--version", "2", "--termination-log")
+    code, first, err = synth.run_cli(*argv, str(tmp_path / "t1"))
+    assert code == 0, err
+    folder = pathlib.Path(contract.version_dir(store, "churn", 2))
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    code, again, err = synth.run_cli(*argv, str(tmp_path / "t2"))
+    assert code == 0, err
+    assert again["reused"] is True and "training done" not in err
+    for key in ("version", "sha256", "metric", "promote", "reason", "libraries"):
+        assert again[key] == first[key], key
+    assert again["challenger"]["score"] == pytest.approx(first["challenger"]["score"])
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before
+    assert contract.validate_result(contract.parse_result((tmp_path / "t2").read_text())) == []

@@ -82,6 +82,10 @@ NOT_ACKED = {k: v for k, v in IN_FLIGHT.items() if k != "generation"}
         (NOT_ACKED, deployment(version="1", sha="sha1"), 10, rollout.REAPPLY, "TargetNotApplied"),
         # Never acknowledged: the patch never landed, whatever the time.
         (NOT_ACKED, deployment(version="1", sha="sha1"), 500, rollout.REAPPLY, "TargetNotApplied"),
+        # Landed but never acknowledged (a crash in between): patch again and record it,
+        # never judged on the Deployment's conditions of the previous rollout.
+        (NOT_ACKED, deployment(), 10, rollout.REAPPLY, "NotAcknowledged"),
+        (NOT_ACKED, deployment(), 500, rollout.REAPPLY, "NotAcknowledged"),
         # Landed once, then changed outside and past its deadline: give up, do not fight.
         (IN_FLIGHT, deployment(version="1", sha="sha1"), 10, rollout.REAPPLY, "TargetNotApplied"),
         (IN_FLIGHT, deployment(version="1", sha="sha1"), 90, rollout.FAIL, "RolloutTimedOut"),

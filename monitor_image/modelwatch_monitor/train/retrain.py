@@ -108,6 +108,9 @@ class Plan:
     labels_id_column: str | None = None
     train_uri: str | None = None
     holdout_uri: str | None = None
+    # The operator's reservation (--config): a version already published for it was written
+    # by an earlier run of the same Job, and is reported rather than refused.
+    reuse_published: bool = False
 
 
 @dataclass
@@ -313,6 +316,7 @@ def plan_from_config(args: argparse.Namespace) -> Plan:
         labels_uri=None if labels is None else labels.uri,
         labels_id_column=spec.labels_id_column,
         since=_parse_since(getattr(args, "since", None)),
+        reuse_published=True,
     )
     return _check_common(plan)
 
@@ -775,6 +779,9 @@ def retrain(plan: Plan) -> dict[str, Any]:
     registry = Registry(plan.store, plan.model)
     try:
         if registry.exists(plan.version):
+            published = _published_result(registry, plan) if plan.reuse_published else None
+            if published is not None:
+                return published
             raise RetrainError(
                 VERSION_EXISTS,
                 f"version {plan.version} of {plan.model!r} already exists; versions are immutable",
@@ -944,6 +951,9 @@ def retrain(plan: Plan) -> dict[str, Any]:
     try:
         meta = registry.publish(plan.version, fitted.model, metadata, extra_files=extra_files)
     except VersionExistsError as exc:
+        published = _published_result(registry, plan) if plan.reuse_published else None
+        if published is not None:
+            return published  # another run of this reservation published it first
         raise RetrainError(VERSION_EXISTS, str(exc)) from exc
     except (OSError, RegistryError) as exc:
         raise RetrainError(STORE_ERROR, f"cannot write version {plan.version}: {exc}") from exc
@@ -968,6 +978,60 @@ def retrain(plan: Plan) -> dict[str, Any]:
         "rows": {"train": len(X_train), "holdout": len(data.holdout)},
         "uri": registry.uri(plan.version),
         "libraries": meta["libraries"],
+    }
+
+
+def _published_result(registry: Any, plan: Plan) -> dict[str, Any] | None:
+    """The result of the run that already published ``plan.version``, from its metadata.
+
+    The operator hands out version numbers and reserves each for one retrain Job, so a
+    published version N found by the Job for N was written by an earlier run of that same
+    Job: its pod was restarted, or the Job recreated after the operator lost track of it,
+    after the write. Training again could only fail on the immutable version; reporting the
+    published one keeps the work and the loop going. None when the metadata is not one a
+    retrain writes (then the version is refused as before).
+    """
+    try:
+        meta = registry.metadata(plan.version)
+    except Exception as exc:  # unreadable: refuse as before
+        log.warning("version %d exists but its metadata is unreadable: %s", plan.version, exc)
+        return None
+    needed = ("sha256", "metric", "promote", "reason", "metrics")
+    if any(meta.get(key) is None for key in needed):
+        return None
+    metric = str(meta["metric"])
+    challenger = (meta.get("metrics") or {}).get("challenger") or {}
+    champion = meta.get("champion") or None
+    log.info(
+        "version %d was already published by an earlier run of this retrain (sha256 %s); "
+        "reporting it instead of training again",
+        plan.version,
+        meta["sha256"],
+    )
+    return {
+        "kind": "retrain",
+        "ok": True,
+        "version": plan.version,
+        "sha256": meta["sha256"],
+        "metric": metric,
+        "greaterIsBetter": bool(meta.get("greaterIsBetter", True)),
+        "challenger": {"score": challenger.get(metric)},
+        "champion": None
+        if not champion
+        else {"version": champion.get("version"), "score": champion.get("score")},
+        "minImprovement": meta.get("minImprovement"),
+        "promote": bool(meta["promote"]),
+        "reason": meta["reason"],
+        "message": f"{meta.get('message') or ''} (published by an earlier run of this Job)",
+        "reportId": plan.trigger_report or meta.get("triggerReport") or "",
+        "bestEstimator": (meta.get("flaml") or {}).get("bestEstimator"),
+        "rows": {
+            "train": (meta.get("training") or {}).get("rows"),
+            "holdout": (meta.get("holdout") or {}).get("rows"),
+        },
+        "uri": registry.uri(plan.version),
+        "libraries": meta.get("libraries"),
+        "reused": True,
     }
 
 
