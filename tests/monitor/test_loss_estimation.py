@@ -159,3 +159,20 @@ def test_the_loss_model_is_stored_beside_the_profile_and_reused(
     assert code == 0, again
     assert again["estimatedMetric"]["value"] == pytest.approx(first["estimatedMetric"]["value"])
     assert again["estimatedMetric"]["name"] == "rmse" and again["estimatedMetric"]["estimated"]
+
+
+def test_an_id_like_categorical_is_left_out_of_the_loss_model() -> None:
+    from modelwatch_monitor.check.loss_estimation import fit_loss_model
+
+    rng = np.random.default_rng(0)
+    n = 600
+    features = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "shop": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "order": pd.Categorical([f"o-{i}" for i in range(n)]),
+        }
+    )
+    y = features["x"].to_numpy() + rng.normal(scale=0.2, size=n)
+    model = fit_loss_model(features, y, features["x"].to_numpy(), categorical=["shop", "order"])
+    assert model.features == ["x", "shop"] and model.categorical == ["shop"]

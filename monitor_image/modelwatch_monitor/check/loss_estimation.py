@@ -120,7 +120,10 @@ def fit_loss_model(
     rows = np.flatnonzero(keep)
     if len(rows) > MAX_ROWS:
         rows = np.sort(rng.choice(rows, MAX_ROWS, replace=False))
-    names = [str(c) for c in features.columns]
+    # HistGradientBoosting takes at most 255 categories per feature: an id-like column
+    # (thousands of values) says nothing about the error anyway, so it is left out.
+    too_many = {c for c in categorical if c in features and features[c].nunique() > 255}
+    names = [str(c) for c in features.columns if c not in too_many]
     model = LossModel(names, [c for c in categorical if c in names], None, None)
     X = model.frame(features.iloc[rows].reset_index(drop=True), yp[rows])
     err = yt[rows] - yp[rows]

@@ -57,6 +57,7 @@ DATA_ERROR = "DataError"
 CONFIG_ERROR = "ConfigError"
 TRAINING_FAILED = "TrainingFailed"
 VERSION_EXISTS = "VersionExists"
+LOSS_MODEL_FILE = "loss-model.joblib"  # the regression loss model stored with a version
 STORE_ERROR = "StoreError"
 CHAMPION_HASH_MISMATCH = "ChampionHashMismatch"
 
@@ -944,8 +945,8 @@ def retrain(plan: Plan) -> dict[str, Any]:
             log.info("removed temp folders of crashed retrains: %s", ", ".join(swept))
     except OSError as exc:  # housekeeping only
         log.warning("cannot sweep temp folders: %s", exc)
-    extra_files = {}
-    profile_bytes = _training_profile(data, plan, fitted.model)
+    extra_files: dict[str, bytes] = {}
+    profile_bytes = _training_profile(data, plan, fitted.model, extra_files)
     if profile_bytes is not None:
         extra_files[contract.PROFILE_FILE] = profile_bytes
     try:
@@ -1040,7 +1041,9 @@ def _json_scalar(value: Any) -> Any:
     return item() if callable(item) else value
 
 
-def _training_profile(data: Dataset, plan: Any, model: Any = None) -> bytes | None:
+def _training_profile(
+    data: Dataset, plan: Any, model: Any = None, extra_files: dict[str, bytes] | None = None
+) -> bytes | None:
     """The reference profile of the training data, stored with the version.
 
     Once this version serves, checks compare live data with the data it was trained
@@ -1066,10 +1069,52 @@ def _training_profile(data: Dataset, plan: Any, model: Any = None) -> bytes | No
         if calibration is not None:
             profile.performance = {"task": plan.task, "metrics": {}, **(profile.performance or {})}
             profile.performance["calibration"] = calibration
+        loss = _holdout_loss_model(data, plan, model, profile)
+        if loss is not None and extra_files is not None:
+            payload, entry = loss
+            extra_files[LOSS_MODEL_FILE] = payload
+            profile.performance = {"task": plan.task, "metrics": {}, **(profile.performance or {})}
+            profile.performance["lossModel"] = entry
         return json.dumps(profile.to_dict(), separators=(",", ":")).encode()
     except Exception as exc:  # never fail a retrain over its profile
         log.warning("could not profile the training data: %s", exc)
         return None
+
+
+def _holdout_loss_model(
+    data: Dataset, plan: Any, model: Any, profile: Any
+) -> tuple[bytes, dict[str, Any]] | None:
+    """For a regressor, the loss model of its error fitted on the holdout (features and
+    this model's predictions), stored with the version: once it serves, checks estimate
+    its error before labels arrive. None for classifiers or a holdout too small."""
+    if model is None or plan.task != "regression":
+        return None
+    import hashlib
+
+    from modelwatch_monitor.check import loss_estimation
+
+    features = [f for f in data.features if f in data.holdout.columns]
+    categorical = [
+        f for f in features if f in profile.columns and profile.columns[f].type == "categorical"
+    ]
+    try:
+        fitted = loss_estimation.fit_loss_model(
+            data.holdout[features],
+            data.holdout[plan.target].to_numpy(dtype=float),
+            model.predict(data.holdout),
+            categorical=categorical,
+        )
+    except (ValueError, TypeError) as exc:
+        log.info("no loss model with this version: %s", exc)
+        return None
+    payload = loss_estimation.dump(fitted)
+    uri = f"{contract.version_dir(plan.store, plan.model, plan.version)}/{LOSS_MODEL_FILE}"
+    entry = {
+        "uri": uri,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "rows": len(data.holdout),
+    }
+    return payload, entry
 
 
 def _holdout_calibration(data: Dataset, plan: Any, model: Any) -> dict[str, Any] | None:
