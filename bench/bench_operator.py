@@ -190,15 +190,18 @@ def counter_delta(before: Mapping[str, float], after: Mapping[str, float]) -> di
 
 # kopf: "Request attempt 1 failed; will retry: ... -> APITooManyRequestsError(429, ...)";
 # the kubernetes client: "(429)\nReason: Too Many Requests". A bare 429 does not count:
-# log timestamps have milliseconds (",429]").
+# log timestamps have milliseconds (",429]"). kopf's own "Throttling for 60 seconds due to
+# an unexpected error" is its back-off after a handler crash, counted apart (KOPF_BACKOFF).
 _THROTTLED = re.compile(
-    r"too ?many ?requests|throttl|(?:\(|\bHTTP\s?|\bstatus[\s:=]*|\bcode[\s:=]*)429\b",
+    r"too ?many ?requests|client-side throttling|rate.limit"
+    r"|(?:\(|\bHTTP\s?|\bstatus[\s:=]*|\bcode[\s:=]*)429\b",
     re.IGNORECASE,
 )
+KOPF_BACKOFF = re.compile(r"Throttling for \S+ seconds")
 
 
 def throttled_lines(lines: Iterable[str]) -> list[str]:
-    """Return the log lines that report an HTTP 429 or client-side throttling."""
+    """Return the log lines that report an HTTP 429 or client-side rate limiting."""
     return [line for line in lines if _THROTTLED.search(line)]
 
 
@@ -772,11 +775,15 @@ def main() -> dict[str, Any]:
         figures["scale"] = bench_scale()
         figures["reaction"] = bench_reaction()
         queues = sampler.result()
-        throttled = throttled_lines(operator_log())
+        log = operator_log()
+        throttled = throttled_lines(log)
         figures["throttling"] = {
-            # The operator's log: HTTP 429 answers it saw (kopf retries them) or throttling.
+            # The operator's log: HTTP 429 answers it saw (kopf retries them) or rate limiting.
             "operator_log_429_or_throttled": len(throttled),
             "operator_log_examples": throttled[:3],
+            # kopf pausing a monitor's processing after an unexpected error (not the API's).
+            "operator_log_error_backoffs": sum(1 for line in log if KOPF_BACKOFF.search(line)),
+            "operator_log_errors": sum(1 for line in log if "ERROR" in line),
             # The API server's priority and fairness, over the scale and reaction phases.
             "apiserver": flow_delta(before, flow_counters(apiserver_metrics())),
             "apiserver_inqueue": queues,

@@ -112,8 +112,10 @@ def test_throttled_lines_find_429_but_not_timestamps() -> None:
         "Waited for 1.1s due to client-side throttling, not priority and fairness",
         "resourceVersion 14290 observed",
         "HTTP 429 from the API server",
+        "[...] kopf.objects [ERROR ] Throttling for 1 seconds due to an unexpected error: X()",
     ]
     assert bo.throttled_lines(lines) == [lines[1], lines[2], lines[3], lines[4], lines[6]]
+    assert [line for line in lines if bo.KOPF_BACKOFF.search(line)] == [lines[7]]
 
 
 def test_parse_proc_status_names_a_missing_field() -> None:
