@@ -501,7 +501,7 @@ def bench_scale() -> dict[str, Any]:
     init = list(recorder.initialised.values())
     t_cron = max(cron) - start if len(cron) >= N_MONITORS else None
     t_status = max(init) - start if len(init) >= N_MONITORS else None
-    time.sleep(10)  # idle: the reconciles are done, the first resync timers not yet due
+    time.sleep(10)  # idle: the last reconciles have settled
     memory = operator_memory()
     return {
         "monitors": N_MONITORS,
