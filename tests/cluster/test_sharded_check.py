@@ -67,13 +67,15 @@ def test_a_sharded_check_equals_the_one_pod_check(operator: Kube, namespace: str
     assert spec["completionMode"] == "Indexed" and spec["completions"] == 2
 
     run_check(kube, namespace, "check-sharded")
-    sharded = wait_status(
+    read = wait_status(
         kube,
         namespace,
         lambda s: s.get("lastCheckJob") == "check-sharded",
         timeout=300,
         what="the operator to read the sharded check",
-    )["lastCheck"]
+    )
+    assert "lastCheck" in read, read.get("lastFailure")
+    sharded = read["lastCheck"]
     (job,) = [j for j in jobs(kube, namespace, "check") if j["metadata"]["name"] == "check-sharded"]
     assert job["spec"]["completionMode"] == "Indexed"
     assert job["status"].get("succeeded") == 2, job["status"]

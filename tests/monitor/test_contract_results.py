@@ -100,6 +100,27 @@ def _with(doc: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 VALID = [
     ("check ok", CHECK_OK),
+    # A metric without a baseline: no verdict (degraded null), and the reason says why.
+    (
+        "check ok, metric without a baseline",
+        CHECK_OK
+        | {
+            "metric": {
+                "name": "roc_auc", "value": 0.81, "baseline": None, "baselineSource": None,
+                "relativeChange": None, "degraded": None, "undefinedReason": "NoBaseline",
+            }
+        },
+    ),
+    (
+        "check ok, baseline from the serving version's holdout",
+        CHECK_OK
+        | {
+            "metric": {
+                "name": "accuracy", "value": 0.7, "baseline": 0.9, "baselineSource": "holdout",
+                "relativeChange": -0.22, "degraded": True,
+            }
+        },
+    ),
     ("check ok, minimal", {k: CHECK_OK[k] for k in ("schema", "kind", "ok", "reportId")}
      | {"datasetDrift": False, "driftShare": 0, "nDrifted": 0, "nFeatures": 0}),
     ("check ok, no metric", _with(CHECK_OK, "metric", None)),

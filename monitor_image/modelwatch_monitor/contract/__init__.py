@@ -1108,7 +1108,9 @@ _CHECK_OK = _object(
                         "value": (False, _SCORE),
                         "baseline": (False, _SCORE),
                         "relativeChange": (False, _SCORE),
-                        "degraded": (False, _bool),
+                        "baselineSource": (False, _nullable(_string(IDENTIFIER_RE))),
+                        # null when undefined (no baseline, too few labels): no verdict
+                        "degraded": (False, _nullable(_bool)),
                         "undefinedReason": (False, _nullable(_string())),
                     }
                 )
