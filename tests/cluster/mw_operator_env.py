@@ -102,6 +102,10 @@ def deploy_operator(kube: Kube, *, replicas: int = 1) -> None:
         "crd/clusterkopfpeerings.kopf.dev",
         "crd/kopfpeerings.kopf.dev",
     )
+    # The namespace first: the ServiceAccount in manifests/rbac lives in it.
+    kube.kubectl(
+        "apply", "--server-side", "-f", str(REPO / "manifests" / "operator" / "namespace.yaml")
+    )
     kube.kubectl(
         "apply", "--server-side", "--force-conflicts", "-k", str(REPO / "manifests" / "rbac")
     )
