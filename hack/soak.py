@@ -38,8 +38,9 @@ demo.NS = NS
 STATE_DIR = pathlib.Path(os.environ.get("MODELWATCH_STATE", "/var/lib/modelwatch-cluster"))
 PERIOD = 60.0  # the sample's schedule: every minute
 WINDOW = 600.0  # the sample's spec.data.current.window (10m)
-# (start minute, shift, concept): the traffic each episode switches to.
-EPISODES = ((8, 1.0, True), (26, -1.0, False), (44, 1.0, True))
+# (start, as a share of the run; shift; concept): the traffic each episode switches to.
+# With the default 60 periods they begin at minutes 8, 26 and 44.
+EPISODES = ((0.13, 1.0, True), (0.43, -1.0, False), (0.73, 1.0, True))
 
 
 @dataclass
@@ -265,7 +266,8 @@ def summarise(fig: Figures) -> dict[str, Any]:
 def main() -> int:
     periods = int(os.environ.get("SOAK_PERIODS", "60"))
     random.seed(int(os.environ.get("SOAK_SEED", str(int(time.time())))))
-    say(f"soak: {periods} check periods, episodes at minutes {[e[0] for e in EPISODES]}")
+    starts = [round(share * periods) for share, _, _ in EPISODES]
+    say(f"soak: {periods} check periods, episodes at minutes {starts}")
     demo.deploy_operator()
     fresh_namespace()
     sha = demo.train_v1()
@@ -283,12 +285,13 @@ def main() -> int:
     watcher.start()
     total = periods * PERIOD
     faults = sorted(
-        [("operator", random.uniform(12, periods - 4) * PERIOD),
-         ("apiserver", random.uniform(12, periods - 4) * PERIOD)],
+        [("operator", random.uniform(0.2, 0.9) * periods * PERIOD),
+         ("apiserver", random.uniform(0.2, 0.9) * periods * PERIOD)],
         key=lambda f: f[1],
     )  # fmt: skip
     pending: list[tuple[str, float, tuple[float, bool] | None]] = [
-        ("episode", m * PERIOD, (shift, concept)) for m, shift, concept in EPISODES
+        ("episode", m * PERIOD, (shift, concept))
+        for m, (_, shift, concept) in zip(starts, EPISODES, strict=True)
     ]
     pending += [(kind, at, None) for kind, at in faults]
     pending.sort(key=lambda p: p[1])
