@@ -588,3 +588,24 @@ def test_a_regression_version_carries_its_loss_model(tmp_path: pathlib.Path) -> 
     assert entry["sha256"] == hashlib.sha256(payload).hexdigest() and entry["rows"] == 300
     model = load(entry)  # the check reads it through the profile, hash checked
     assert model.features == ["x1", "x2", "x3", "color"]
+
+
+@pytest.mark.slow
+def test_the_versions_reference_is_its_newest_data(
+    stale: dict[str, Any], tmp_path: pathlib.Path
+) -> None:
+    """The profile stored with a version (its own traffic's reference once it serves) is
+    built from the newest rows it was given, the holdout, not the whole training window,
+    which still holds traffic from before the change."""
+    store = _scenario(stale, tmp_path, concept="b", rows=800)
+    cfg = _config(tmp_path, store, stale, trainingData="recent")
+    code, result, err = synth.run_cli(
+        "retrain", "--config", cfg, "--version", "2", "--termination-log", str(tmp_path / "t")
+    )
+    assert code == 0, err
+    holdout = result["rows"]["holdout"]
+    assert holdout >= 200
+    folder = pathlib.Path(contract.version_dir(store, "churn", 2))
+    profile = json.loads((folder / contract.PROFILE_FILE).read_text())
+    assert profile["rows"] == holdout
+    assert profile["source"] == f"the newest {holdout} rows of the training data"

@@ -58,6 +58,8 @@ CONFIG_ERROR = "ConfigError"
 TRAINING_FAILED = "TrainingFailed"
 VERSION_EXISTS = "VersionExists"
 LOSS_MODEL_FILE = "loss-model.joblib"  # the regression loss model stored with a version
+# The fewest holdout rows the version's reference profile is built from (else: training rows).
+PROFILE_MIN_ROWS = 200
 STORE_ERROR = "StoreError"
 CHAMPION_HASH_MISMATCH = "ChampionHashMismatch"
 
@@ -1044,10 +1046,14 @@ def _json_scalar(value: Any) -> Any:
 def _training_profile(
     data: Dataset, plan: Any, model: Any = None, extra_files: dict[str, bytes] | None = None
 ) -> bytes | None:
-    """The reference profile of the training data, stored with the version.
+    """The reference profile of the version's data, stored with the version.
 
     Once this version serves, checks compare live data with the data it was trained
-    on, not with the original reference. For a classifier, the profile also carries
+    on, not with the original reference: the newest of it, the holdout (the latest rows
+    by time), when it holds at least :data:`PROFILE_MIN_ROWS` rows. A retrain starts at
+    the first violating check, so its training window still holds some traffic from
+    before the change; the newest rows are the new normal that the version's own traffic
+    will look like. For a classifier, the profile also carries
     the calibration of this model's probabilities on the holdout (the model is at
     hand here), for estimated performance before labels arrive. A failure here only
     loses that refinement.
@@ -1056,15 +1062,19 @@ def _training_profile(
 
     from modelwatch_monitor.check.profile import Roles, build_profile
 
-    columns = [c for c in [*data.features, plan.target] if c in data.train.columns]
+    newest = len(data.holdout) >= PROFILE_MIN_ROWS
+    frame = data.holdout if newest else data.train
+    columns = [c for c in [*data.features, plan.target] if c in frame.columns]
     try:
         with tempfile.TemporaryDirectory(prefix="mw-profile-") as tmp:
             path = os.path.join(tmp, "train.parquet")
-            data.train[columns].to_parquet(path, index=False)
+            frame[columns].to_parquet(path, index=False)
             profile = build_profile(
                 path, roles=Roles(target=plan.target), features=data.features, task=plan.task
             )
-        profile.source = "training data"
+        profile.source = (
+            f"the newest {len(frame)} rows of the training data" if newest else "training data"
+        )
         calibration = _holdout_calibration(data, plan, model)
         if calibration is not None:
             profile.performance = {"task": plan.task, "metrics": {}, **(profile.performance or {})}
