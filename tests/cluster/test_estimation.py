@@ -62,6 +62,13 @@ def test_estimate_shows_before_labels(operator: Kube, namespace: str) -> None:
     doc["spec"]["data"].pop("labels")
     doc["spec"]["model"]["predictionColumn"] = "prediction"
     kube.apply(doc)
+    wait_status(  # the operator has made the CronJob the check is created from
+        kube,
+        namespace,
+        lambda s: s.get("observedGeneration") == 1,
+        timeout=60,
+        what="the status to be initialised",
+    )
     run_check(kube, namespace, "check-1")
     st = wait_status(
         kube,
