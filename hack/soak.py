@@ -98,11 +98,27 @@ def traffic_deployment(*, shift: float, concept: bool) -> dict[str, Any]:
     }
 
 
+def retrying(action: Any, *, what: str, timeout: float = 300.0) -> Any:
+    """Run ``action`` until it succeeds: the API server may be restarting (a fault)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            say(f"{what}: {str(exc).splitlines()[0][:160]}; retrying")
+            time.sleep(3)
+
+
 def set_traffic(*, shift: float, concept: bool) -> None:
     manifest = traffic_deployment(shift=shift, concept=concept)
-    demo.kubectl(
-        "apply", "--server-side", "--force-conflicts", "-n", NS, "-f", "-",
-        stdin=json.dumps(manifest),
+    retrying(
+        lambda: demo.kubectl(
+            "apply", "--server-side", "--force-conflicts", "-n", NS, "-f", "-",
+            stdin=json.dumps(manifest),
+        ),
+        what="changing the traffic",
     )  # fmt: skip
 
 
@@ -307,9 +323,9 @@ def main() -> int:
                 set_traffic(shift=shift, concept=concept)
                 fig.episodes.append({"at": time.time(), "shift": shift, "concept": concept})
             elif kind == "operator":
-                restart_operator(fig)
+                retrying(lambda: restart_operator(fig), what="restarting the operator")
             else:
-                restart_apiserver(fig)
+                retrying(lambda: restart_apiserver(fig), what="restarting the apiserver")
             line = demo.kubectl("get", "mm", "churn", "-n", NS, "--no-headers", check=False)
             say(line.strip())
         remaining = fig.started + total - time.time()
