@@ -415,7 +415,11 @@ def known_sha256(status: Mapping[str, Any], version: int) -> str | None:
 
 
 def rollout_state(
-    deployment: Mapping[str, Any], *, generation: int, started: dt.datetime | None = None
+    deployment: Mapping[str, Any],
+    *,
+    generation: int,
+    started: dt.datetime | None = None,
+    now: dt.datetime | None = None,
 ) -> RolloutState:
     """Return where the rollout of Deployment generation ``generation`` stands.
 
@@ -426,7 +430,8 @@ def rollout_state(
     With 2 updated, 2 in total and 2 available it is Complete. A Progressing condition with
     reason ``ProgressDeadlineExceeded`` makes it Failed -- unless the condition was last
     updated before ``started``: a stale verdict on the previous rollout (the controller keeps
-    it until the new one progresses), as after a rollback.
+    it until the new one progresses), as after a rollback -- or when less than
+    ``progressDeadlineSeconds`` have passed since ``started`` (at ``now``).
     """
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
@@ -440,6 +445,17 @@ def rollout_state(
         if cond.get("type") != "Progressing" or cond.get("reason") != "ProgressDeadlineExceeded":
             continue
         updated_at = parse_time(cond.get("lastUpdateTime"))
+        deadline = spec.get("progressDeadlineSeconds")
+        if (
+            started is not None
+            and now is not None
+            and deadline is not None
+            and (now - started).total_seconds() < float(deadline)
+        ):
+            # No rollout exceeds its deadline before the deadline has passed since it
+            # began: the controller measured from an older condition (a short deadline set
+            # long after the previous rollout). The timeout policy still bounds it.
+            continue
         if started is None or updated_at is None or updated_at > started:
             return RolloutState(
                 FAILED,

@@ -1033,6 +1033,7 @@ def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> 
             deployment,
             generation=int(rollout.get("generation") or 0),
             started=parse_time(rollout.get("startedAt")),
+            now=now(),
         )
         if state.state == policies.PROGRESSING:
             return None

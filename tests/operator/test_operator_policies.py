@@ -536,3 +536,33 @@ def test_circuit_open_message_says_what_it_waits_for() -> None:
 )
 def test_drift_onset(history: list[dict[str, Any]], onset: str | None) -> None:
     assert policies.drift_onset(history) == onset
+
+
+def test_a_deadline_cannot_pass_before_the_deadline_has_passed() -> None:
+    """The controller may mark a rollout timed out at once when the previous Progressing
+    condition is older than a short progressDeadlineSeconds: not a failure yet."""
+    started = dt.datetime(2026, 11, 29, 14, 44, 30, tzinfo=dt.UTC)
+    dep = {
+        "metadata": {"generation": 3},
+        "spec": {"replicas": 1, "progressDeadlineSeconds": 30},
+        "status": {
+            "observedGeneration": 3,
+            "updatedReplicas": 0,
+            "conditions": [
+                {
+                    "type": "Progressing",
+                    "reason": "ProgressDeadlineExceeded",
+                    "lastUpdateTime": "2026-11-29T14:44:31Z",
+                    "message": 'ReplicaSet "server-5dc5756d6f" has timed out progressing.',
+                }
+            ],
+        },
+    }
+    early = policies.rollout_state(
+        dep, generation=3, started=started, now=started + dt.timedelta(seconds=5)
+    )
+    assert early.state == policies.PROGRESSING
+    late = policies.rollout_state(
+        dep, generation=3, started=started, now=started + dt.timedelta(seconds=31)
+    )
+    assert late.state == policies.FAILED and late.reason == "ProgressDeadlineExceeded"
