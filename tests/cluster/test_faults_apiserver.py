@@ -105,7 +105,10 @@ def test_apiserver_down_while_a_check_job_finishes(operator: Any, namespace: str
 def test_apiserver_down_while_a_rollout_is_in_flight(operator: Any, namespace: str) -> None:
     kube = operator
     setup_model(kube, namespace, drifted=True)
-    kube.apply(monitor(namespace))
+    # A deadline longer than the outage (30 s down plus the restart): while the apiserver is
+    # gone no pod can report ready, and a 30 s deadline would rightly fail the rollout.
+    deployment = {"name": "server", "container": "server", "progressDeadlineSeconds": 240}
+    kube.apply(monitor(namespace, deployment=deployment))
     wait_status(
         kube, namespace, lambda s: s.get("currentVersion") == 1, timeout=90,
         what="the monitor at version 1",
