@@ -129,6 +129,33 @@ def deploy_operator(kube: Kube, *, replicas: int = 1) -> None:
     )
 
 
+def force_delete_pod(kube: Kube, pod: dict[str, Any]) -> None:
+    """Delete operator ``pod`` at once, as a node failure or an OOM kill would end it."""
+    kube.kubectl(
+        "delete", "pod", "-n", OPERATOR_NS, pod["metadata"]["name"],
+        "--grace-period=0", "--force", check=False,
+    )  # fmt: skip
+
+
+def await_new_operator_pod(kube: Kube, old: dict[str, Any]) -> None:
+    """Wait until an operator pod other than ``old`` is ready."""
+    kube.wait_for(
+        lambda: (
+            (p := operator_pod(kube)) is not None
+            and p["metadata"]["uid"] != old["metadata"]["uid"]
+            and operator_ready(kube)
+        ),
+        timeout=180,
+        what="a new operator pod",
+    )
+
+
+def kill_operator_pod(kube: Kube, pod: dict[str, Any]) -> None:
+    """Force-delete operator ``pod`` and wait for its successor to be ready."""
+    force_delete_pod(kube, pod)
+    await_new_operator_pod(kube, pod)
+
+
 def operator_logs(kube: Kube) -> str:
     """The last lines of the active (oldest) operator pod's log."""
     pod = operator_pod(kube)

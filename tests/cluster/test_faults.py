@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from tests.cluster.mw_operator_env import (
-    OPERATOR_NS,
+    await_new_operator_pod,
     condition,
     deploy_operator,
     events,
+    force_delete_pod,
     jobs,
     monitor,
     operator_pod,
     operator_pods,
-    operator_ready,
     run_check,
     served_version,
     server_deployment,
@@ -32,20 +32,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 def status(kube: Any, namespace: str) -> dict[str, Any]:
     result: dict[str, Any] = kube.get("modelmonitor", "iris", namespace).get("status") or {}
     return result
-
-
-def kill(kube: Any, pod: dict[str, Any]) -> None:
-    """Delete a pod at once, as a node failure or an OOM kill would end it."""
-    kube.kubectl(
-        "delete",
-        "pod",
-        "-n",
-        OPERATOR_NS,
-        pod["metadata"]["name"],
-        "--grace-period=0",
-        "--force",
-        check=False,
-    )
 
 
 def test_operator_killed_right_after_reserving_a_version(operator: Any, namespace: str) -> None:
@@ -74,7 +60,7 @@ def test_operator_killed_right_after_reserving_a_version(operator: Any, namespac
         what="version 2 to be reserved",
     )
     assert (st["retrain"]["version"], st["retrain"]["job"]) == (2, "iris-retrain-2")
-    kill(kube, old)
+    force_delete_pod(kube, old)
     # Its Job too, pods first (foreground), before the pod can publish version 2.
     kube.kubectl(
         "delete",
@@ -86,15 +72,7 @@ def test_operator_killed_right_after_reserving_a_version(operator: Any, namespac
         "--wait=true",
         check=False,
     )
-    kube.wait_for(
-        lambda: (
-            (p := operator_pod(kube)) is not None
-            and p["metadata"]["uid"] != old["metadata"]["uid"]
-            and operator_ready(kube)
-        ),
-        timeout=180,
-        what="a new operator pod",
-    )
+    await_new_operator_pod(kube, old)
     st = wait_status(
         kube,
         namespace,

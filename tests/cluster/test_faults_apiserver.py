@@ -16,12 +16,11 @@ from typing import Any
 import pytest
 
 from tests.cluster.mw_operator_env import (
-    OPERATOR_NS,
     events,
     jobs,
+    kill_operator_pod,
     monitor,
     operator_pod,
-    operator_ready,
     run_check,
     served_version,
     setup_model,
@@ -157,19 +156,7 @@ def test_operator_killed_right_after_the_deployment_patch(operator: Any, namespa
         interval=0.2,
         what="the Deployment patch to version 2",
     )
-    kube.kubectl(
-        "delete", "pod", "-n", OPERATOR_NS, old["metadata"]["name"],
-        "--grace-period=0", "--force", check=False,
-    )  # fmt: skip
-    kube.wait_for(
-        lambda: (
-            (p := operator_pod(kube)) is not None
-            and p["metadata"]["uid"] != old["metadata"]["uid"]
-            and operator_ready(kube)
-        ),
-        timeout=180,
-        what="a new operator pod",
-    )
+    kill_operator_pod(kube, old)
     st = wait_status(
         kube,
         namespace,

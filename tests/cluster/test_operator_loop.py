@@ -16,10 +16,10 @@ from tests.cluster.mw_operator_env import (
     condition,
     events,
     jobs,
+    kill_operator_pod,
     monitor,
     operator_logs,
     operator_pod,
-    operator_ready,
     run_check,
     s3_spec,
     served_version,
@@ -290,25 +290,7 @@ def test_operator_restart_mid_retrain(operator: Any, namespace: str) -> None:
     assert old is not None
     (running,) = jobs(kube, namespace, "retrain")
     assert not running.get("status", {}).get("conditions"), "the retrain finished too soon"
-    kube.kubectl(
-        "delete",
-        "pod",
-        "-n",
-        OPERATOR_NS,
-        old["metadata"]["name"],
-        "--grace-period=0",
-        "--force",
-        check=False,
-    )
-    kube.wait_for(
-        lambda: (
-            (p := operator_pod(kube)) is not None
-            and p["metadata"]["uid"] != old["metadata"]["uid"]
-            and operator_ready(kube)
-        ),
-        timeout=180,
-        what="a new operator pod",
-    )
+    kill_operator_pod(kube, old)
     # The new operator neither forgot the retrain nor started a second one.
     assert status(kube, namespace).get("retrain", {}).get("version") in (2, None)
     st = wait_status(
