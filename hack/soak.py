@@ -214,8 +214,10 @@ def in_distribution(fig: Figures, check: dict[str, Any], seen: float) -> bool:
     """Did the check judge traffic of the distribution its version was trained on?
 
     Version 1 was trained on the baseline; version k+1 on the traffic of episode k. A check
-    counts when its whole window lies after that distribution began (and after the
-    version began serving) and before the next episode changed the traffic.
+    of version v judges the rows v served within the window: from ``max(v began serving,
+    seen - window)`` to ``seen``. It counts when v has served for at least a period, those
+    rows all come after the distribution v was trained for began, and the next episode
+    had not yet changed the traffic.
     """
     version = check.get("servingVersion")
     if version is None:
@@ -229,7 +231,8 @@ def in_distribution(fig: Figures, check: dict[str, Any], seen: float) -> bool:
     if served is None:
         return False
     following = starts[idx + 1] if idx + 1 < len(starts) else float("inf")
-    return seen - WINDOW > max(began, served) - PERIOD and seen < following
+    judged_from = max(served, seen - WINDOW)
+    return seen - served >= PERIOD and judged_from >= began and seen < following
 
 
 def summarise(fig: Figures) -> dict[str, Any]:

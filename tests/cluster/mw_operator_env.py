@@ -129,6 +129,25 @@ def deploy_operator(kube: Kube, *, replicas: int = 1) -> None:
     )
 
 
+def active_operator_pod(kube: Kube) -> dict[str, Any] | None:
+    """The operator pod that kopf peering lets act: the live peer of highest priority.
+
+    The ClusterKopfPeering's status holds one entry per live peer, keyed by its id (in a
+    pod, the pod's name), with the priority it runs at.
+    """
+    peers = kube.get("clusterkopfpeering", "modelwatch").get("status") or {}
+    pods = {p["metadata"]["name"]: p for p in operator_pods(kube)}
+    ranked = sorted(
+        ((int(info.get("priority", 0)), peer) for peer, info in peers.items() if info),
+        reverse=True,
+    )
+    for _, peer in ranked:
+        for name, pod in pods.items():
+            if peer == name or peer.split("/")[0].endswith(f"@{name}"):
+                return pod
+    return None
+
+
 def force_delete_pod(kube: Kube, pod: dict[str, Any]) -> None:
     """Delete operator ``pod`` at once, as a node failure or an OOM kill would end it."""
     kube.kubectl(

@@ -1,5 +1,6 @@
 """Faults on the real cluster: the operator killed right after it reserved a version, the
-serving Deployment recreated during a rollout, and two operator replicas at once."""
+serving Deployment recreated during a rollout, two operator replicas at once, and the active
+one of two replicas killed mid-retrain and mid-rollout."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.mw_operator_env import (
+    active_operator_pod,
     await_new_operator_pod,
     condition,
     deploy_operator,
@@ -194,5 +196,128 @@ def test_two_replicas_fold_each_result_once(operator: Any, namespace: str) -> No
             said = events(kube, namespace, reason=reason)
             assert len(said) == 1, (reason, said)
         assert peering["metadata"]["name"] == "modelwatch"
+    finally:
+        deploy_operator(kube, replicas=1)
+
+
+def _two_replicas_at_version_one(kube: Any, namespace: str, **overrides: Any) -> None:
+    """Two operator replicas in the peering object, and the monitor at version 1."""
+    deploy_operator(kube, replicas=2)
+    kube.wait_for(
+        lambda: len(kube.get("clusterkopfpeering", "modelwatch").get("status") or {}) == 2,
+        timeout=90,
+        what="both replicas in the peering object",
+    )
+    setup_model(kube, namespace, drifted=True)
+    spec = monitor(namespace)["spec"]
+    retrain = {**spec["retrain"], "automl": {"timeBudgetSeconds": 20, "estimators": ["lgbm", "rf"]}}
+    kube.apply(monitor(namespace, retrain=retrain, **overrides))
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=90,
+        what="the monitor at version 1",
+    )
+
+
+def _kill_the_active_replica(kube: Any) -> str:
+    """Force-delete the replica that peering lets act; return its name. The standby is
+    left to take over once the dead peer's record expires."""
+    active = active_operator_pod(kube)
+    assert active is not None, "no active replica in the peering object"
+    standby = [p for p in operator_pods(kube) if p["metadata"]["uid"] != active["metadata"]["uid"]]
+    assert len(standby) == 1
+    force_delete_pod(kube, active)
+    return str(active["metadata"]["name"])
+
+
+def _loop_completed_once(kube: Any, namespace: str) -> dict[str, Any]:
+    """Version 2 serves, from one retrain Job, one result each, no version lost."""
+    st = wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 2 and not s.get("rollout") and not s.get("retrain"),
+        timeout=600,
+        what="the standby replica to finish the loop at version 2",
+    )
+    names = [j["metadata"]["name"] for j in jobs(kube, namespace, "retrain")]
+    assert names == ["iris-retrain-2"]
+    assert [r["version"] for r in st["retrains"]] == [2]
+    assert st["retrains"][0]["outcome"] == "Promoted"
+    assert sorted(v["version"] for v in st.get("versions") or []) == [1, 2]
+    assert st["latestVersion"] == 2
+    assert condition(st, "RolloutComplete")["status"] == "True"
+    assert served_version(kube, namespace) == "2"
+    for reason in ("RetrainStarted", "RolloutComplete"):
+        said = events(kube, namespace, reason=reason)
+        assert len(said) == 1, (reason, said)
+    assert not events(kube, namespace, reason="RolledBack")
+    return st
+
+
+def test_active_replica_killed_mid_retrain(operator: Any, namespace: str) -> None:
+    """Of two replicas, the active one dies while the retrain Job runs: the standby reads
+    that Job's result once, promotes and rolls out; no second retrain Job."""
+    kube = operator
+    try:
+        _two_replicas_at_version_one(kube, namespace)
+        kube.kubectl(
+            "annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1"
+        )
+        wait_status(
+            kube,
+            namespace,
+            lambda s: (
+                (s.get("retrain") or {}).get("job") == "iris-retrain-2"
+                and any(
+                    j["metadata"]["name"] == "iris-retrain-2"
+                    for j in jobs(kube, namespace, "retrain")
+                )
+            ),
+            timeout=90,
+            what="the retrain Job of version 2 to exist",
+        )
+        killed = _kill_the_active_replica(kube)
+        st = _loop_completed_once(kube, namespace)
+        survivors = [p["metadata"]["name"] for p in operator_pods(kube)]
+        assert killed not in survivors
+        assert st["retrains"][0]["version"] == 2
+    finally:
+        deploy_operator(kube, replicas=1)
+
+
+def test_active_replica_killed_mid_rollout(operator: Any, namespace: str) -> None:
+    """Of two replicas, the active one dies once the rollout to version 2 is recorded and
+    patched, while the new pods are not yet ready: the standby judges that rollout (never
+    patching twice, never rolling back) and records it complete."""
+    kube = operator
+    deployment = {"name": "server", "container": "server", "progressDeadlineSeconds": 300}
+    try:
+        _two_replicas_at_version_one(kube, namespace, deployment=deployment)
+        kube.kubectl(
+            "annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1"
+        )
+        st = wait_status(
+            kube,
+            namespace,
+            lambda s: (s.get("rollout") or {}).get("version") == 2,
+            timeout=480,
+            what="the rollout to version 2 to be recorded",
+        )
+        assert st["rollout"]["previousVersion"] == 1
+        kube.wait_for(
+            lambda: served_version(kube, namespace) == "2", timeout=60, what="the patch to land"
+        )
+        generation = kube.get("deployment", "server", namespace)["metadata"]["generation"]
+        _kill_the_active_replica(kube)
+        _loop_completed_once(kube, namespace)
+        # One patch: the standby did not roll the Deployment again, nor back.
+        assert kube.get("deployment", "server", namespace)["metadata"]["generation"] == generation
+        kube.wait_for(
+            lambda: ready_pods_at(kube, namespace, 2),
+            timeout=90,
+            what="ready server pods at version 2",
+        )
     finally:
         deploy_operator(kube, replicas=1)
