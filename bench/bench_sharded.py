@@ -42,9 +42,17 @@ ROW_GROUP = 250_000
 MERGE_RE = re.compile(r"merged \d+ shards in ([0-9.]+)s")
 
 
-def write_file(path: pathlib.Path, rows: int, *, seed: int, shift: float, v1_share: float) -> None:
-    """``rows`` x FEATURES normal columns (the first two shifted by ``shift`` in the judged
-    version's rows), and a ``model_version`` column."""
+def write_file(
+    path: pathlib.Path,
+    rows: int,
+    *,
+    seed: int,
+    shift: float,
+    v1_share: float,
+    float_type: str = "float64",
+) -> None:
+    """``rows`` x FEATURES normal columns of ``float_type`` (the first two shifted by
+    ``shift`` in the judged version's rows), and a ``model_version`` column."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -54,14 +62,19 @@ def write_file(path: pathlib.Path, rows: int, *, seed: int, shift: float, v1_sha
     rng = np.random.default_rng(seed)
     names = [f"f{i:02d}" for i in range(FEATURES)]
     schema = pa.schema(
-        [*((n, pa.float64()) for n in names), (contract.LOG_MODEL_VERSION, pa.int64())]
+        [
+            *((n, pa.from_numpy_dtype(np.dtype(float_type))) for n in names),
+            (contract.LOG_MODEL_VERSION, pa.int64()),
+        ]
     )
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, rows, ROW_GROUP):
             n = min(ROW_GROUP, rows - start)
             v1 = rng.random(n) < v1_share
             cols = [
-                rng.normal(size=n) + (np.where(v1, 1.0, shift) if i < 2 else 0.0)
+                (rng.normal(size=n) + (np.where(v1, 1.0, shift) if i < 2 else 0.0)).astype(
+                    float_type
+                )
                 for i in range(FEATURES)
             ]
             version = np.where(v1, 1, 2).astype(np.int64)

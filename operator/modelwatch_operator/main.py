@@ -116,6 +116,13 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
     # Retry a failed reconcile quickly first, then back off to a minute.
     settings.queueing.error_delays = (1, 2, 5, 10, 20, 30, 60)
     settings.execution.max_workers = 16
+    # At most 50 objects in flight at once (kopf's per-object workers, each patching its
+    # finalizer and progress before any handler runs): 1,000 monitors applied together would
+    # otherwise send 1,000 PATCHes at once, and the API server's priority-and-fairness
+    # queues answer 429. An idle worker gives its slot back after a second, not five.
+    settings.queueing.worker_limit = 50
+    settings.queueing.idle_timeout = 1.0
+    settings.posting.worker_limit = 20
     settings.networking.error_backoffs = (1, 2, 4, 8, 16)
     # The operator only needs its own resources: no CRD or namespace scanning (and no RBAC).
     settings.scanning.disabled = True

@@ -34,6 +34,7 @@ import argparse
 import datetime as dt
 import logging
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -1138,6 +1139,12 @@ def _shard_options(args: argparse.Namespace, settings: CheckSettings) -> dict[st
     }
 
 
+def _log_peak_memory() -> None:
+    """Log this process's peak resident memory (a pod's figure, for sizing its limits)."""
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    log.info("peak RSS %.0f MiB", peak_kib / 1024)
+
+
 def run(args: argparse.Namespace) -> int:
     result_path = getattr(args, "result_path", contract.TERMINATION_MESSAGE_PATH)
     index = 0
@@ -1154,6 +1161,7 @@ def run(args: argparse.Namespace) -> int:
             index = options["index"]
             merged = run_sharded(settings, **options)
             if merged is None:  # a shard's share is in the store; shard 0 has the result
+                _log_peak_memory()
                 return 0
             result = merged
         code = 0
@@ -1170,6 +1178,7 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # the operator must always get a result
         log.exception("the check failed")
         result, code = _failure("CheckFailed", f"{type(exc).__name__}: {exc}"), 1
+    _log_peak_memory()
     if index == 0 and (code == 0 or result.get("reason") == contract.REASON_NO_DATA):
         prune_log(settings)
     explicit = result_path != contract.TERMINATION_MESSAGE_PATH
