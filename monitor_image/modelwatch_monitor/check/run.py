@@ -253,13 +253,9 @@ def parse_since(text: str) -> dt.datetime:
     '2026-11-29T12:00:00+00:00'
     """
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            "The '--serving-since' parameter must be an RFC 3339 time such as "
-            f"2026-11-29T12:00:00Z. Got {text!r} instead."
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return contract.parse_timestamp(text, contract.ARG_SERVING_SINCE)
+    except contract.ContractError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,16 @@ Three contracts live here:
 
 Besides, the tables both sides share, each once: the enums and defaults of the spec
 (:class:`Spec` and its parts; ``tests/test_contract_crd.py`` holds the CRD to them), the
-one duration parser (:func:`parse_duration`), the one table of metric directions
-(:data:`METRICS`), and the one promotion rule (:func:`decide_promotion`), which the
-retrain Job applies and the operator records.
+one duration parser (:func:`parse_duration`), the one timestamp parser
+(:func:`parse_timestamp`), the one table of metric directions (:data:`METRICS`), and the
+one promotion rule (:func:`decide_promotion`), which the retrain Job applies and the
+operator records.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import math
 import re
@@ -151,6 +153,28 @@ def parse_duration(text: str) -> float:
             f"The duration must be a number followed by s, m, h or d. Got {text!r} instead."
         )
     return float(int(text.strip()[:-1]) * _UNIT_SECONDS[text.strip()[-1]])
+
+
+def parse_timestamp(text: str, name: str) -> dt.datetime:
+    """Return the time of an RFC 3339 string such as ``"2026-11-29T12:00:00Z"``, aware.
+
+    The one timestamp parser of the command lines (``--serving-since``, ``--since``).
+    A ``Z`` or an offset is kept; a time without one is UTC. Raise :class:`ContractError`
+    naming ``name`` (the option or field) when ``text`` is not a time.
+
+    >>> parse_timestamp("2026-11-29T12:00:00Z", "--since").isoformat()
+    '2026-11-29T12:00:00+00:00'
+    >>> parse_timestamp("2026-11-29T13:00:00+01:00", "--since").isoformat()
+    '2026-11-29T13:00:00+01:00'
+    """
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        raise ContractError(
+            f"The '{name}' parameter must be an RFC 3339 time such as 2026-11-29T12:00:00Z. "
+            f"Got {text!r} instead."
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 #: A prediction log partition older than this many windows is deleted, unless
