@@ -126,6 +126,33 @@ def test_parse_timestamp_names_the_option_when_the_time_is_bad(text: Any) -> Non
 
 
 @pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (1, None),
+        (500, None),
+        (0, "--min-rows must be an integer >= 1; got 0 instead"),
+        (-3, "--min-rows must be an integer >= 1; got -3 instead"),
+        (True, "--min-rows must be an integer; got True (bool) instead"),
+        (2.5, "--min-rows must be an integer; got 2.5 (float) instead"),
+    ],
+)
+def test_parse_field_checks_an_option_as_the_spec_checks_its_field(
+    value: Any, error: str | None
+) -> None:
+    """``--min-rows`` takes what ``spec.data.current.minRows`` takes, no more."""
+    if error is None:
+        assert contract.parse_field(contract.CurrentSpec, "min_rows", value, "--min-rows") == value
+        doc = {"minRows": value}
+        assert contract.parse_section(contract.CurrentSpec, doc, "current").min_rows == value
+        return
+    with pytest.raises(contract.ContractError) as info:
+        contract.parse_field(contract.CurrentSpec, "min_rows", value, "--min-rows")
+    assert str(info.value) == error
+    with pytest.raises(contract.ContractError, match=r"current\.minRows must be an integer"):
+        contract.parse_section(contract.CurrentSpec, {"minRows": value}, "current")
+
+
+@pytest.mark.parametrize(
     ("result", "nulls"),
     [
         ({"driftShare": NAN}, ["driftShare=nan"]),

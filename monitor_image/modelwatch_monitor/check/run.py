@@ -239,13 +239,6 @@ def _attach_loss_model(
     )
 
 
-def _min_rows(value: Any, name: str) -> int:
-    """Validate a minimum row count (an int >= 1)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"The '{name}' parameter must be an integer >= 1. Got {value!r} instead.")
-    return value
-
-
 def parse_since(text: str) -> dt.datetime:
     """Parse ``--serving-since`` (RFC 3339; naive times are UTC).
 
@@ -1089,7 +1082,12 @@ def _with_serving(settings: CheckSettings, args: argparse.Namespace) -> CheckSet
         settings.serving_since = parse_since(since)
     min_rows = getattr(args, "min_rows", None)
     if min_rows is not None:
-        settings.min_rows = _min_rows(min_rows, "--min-rows")
+        try:
+            settings.min_rows = contract.parse_field(
+                contract.CurrentSpec, "min_rows", min_rows, "--min-rows"
+            )
+        except contract.ContractError as exc:
+            raise ConfigError(str(exc)) from None
     return settings
 
 

@@ -661,6 +661,24 @@ def parse_section(cls: type[_T], doc: Any, path: str) -> _T:
     return cls(**kwargs)
 
 
+def parse_field(cls: type[Any], name: str, value: Any, path: str) -> Any:
+    """Check ``value`` as the spec checks field ``name`` of ``cls``: its type and bounds.
+
+    For a command-line option that stands in for one spec field (``--min-rows`` for
+    ``spec.data.current.minRows``): the same check, a :class:`ContractError` naming ``path``.
+
+    >>> parse_field(CurrentSpec, "min_rows", 10, "--min-rows")
+    10
+    >>> parse_field(CurrentSpec, "min_rows", 0, "--min-rows")
+    Traceback (most recent call last):
+    ...
+    modelwatch_monitor.contract.ContractError: --min-rows must be an integer >= 1; got 0 instead
+    """
+    (spec_field,) = [f for f in dataclasses.fields(cls) if f.name == name]
+    hint = typing.get_type_hints(cls)[name]
+    return _parse_value(hint, value, path, spec_field.metadata)
+
+
 def parse_spec(spec: Any) -> Spec:
     """Parse and check a ``ModelMonitor`` spec; raise :class:`ContractError` naming the field."""
     parsed = parse_section(Spec, spec, "spec")
