@@ -572,15 +572,18 @@ def _estimate(
     estimator = (
         estimation.estimate_window if task == "classification" else loss_estimation.estimate_window
     )
-    return estimator(
-        source,
-        profile.performance,
+    terms = estimation.EstimateTerms(
         metric,
-        prediction_column=settings.roles.prediction or contract.LOG_PREDICTION,
         baseline=baseline,
         baseline_source=source_of,
         max_degradation=settings.max_degradation,
         realized=realized,
+    )
+    return estimator(
+        source,
+        profile.performance,
+        terms,
+        prediction_column=settings.roles.prediction or contract.LOG_PREDICTION,
     )
 
 
