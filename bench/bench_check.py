@@ -100,17 +100,23 @@ def write_data(folder: pathlib.Path, rows: int, features: int) -> tuple[str, str
     return str(ref), str(cur)
 
 
+def write_profile(folder: pathlib.Path, ref: str) -> str:
+    """Profile ``ref`` with ``modelwatch profile`` into ``folder/profile.json``; return its path."""
+    profile = str(folder / "profile.json")
+    subprocess.run(
+        [sys.executable, "-m", "modelwatch_monitor", "profile", ref, "--output", profile],
+        check=True,
+        capture_output=True,
+    )
+    return profile
+
+
 def main() -> dict[str, Any]:
     py = sys.executable
     with tempfile.TemporaryDirectory(prefix="mw-bench-") as tmp:
         folder = pathlib.Path(tmp)
         ref, cur = write_data(folder, ROWS, FEATURES)
-        profile = str(folder / "profile.json")
-        subprocess.run(
-            [py, "-m", "modelwatch_monitor", "profile", ref, "--output", profile],
-            check=True,
-            capture_output=True,
-        )
+        profile = write_profile(folder, ref)
         raw = run_measured([py, "-c", RAW, cur])
         check = run_measured(
             [

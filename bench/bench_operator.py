@@ -285,19 +285,7 @@ def deploy_operator() -> None:
     kubectl("rollout", "status", "-n", OPERATOR_NS, "deploy/modelwatch-operator", "--timeout=180s")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        pods = json.loads(
-            kubectl(
-                "get",
-                "pods",
-                "-n",
-                OPERATOR_NS,
-                "-l",
-                "app.kubernetes.io/name=modelwatch-operator",
-                "-o",
-                "json",
-            )
-        )
-        live = [p for p in pods["items"] if not p["metadata"].get("deletionTimestamp")]
+        live = [p for p in operator_pods() if not p["metadata"].get("deletionTimestamp")]
         if len(live) == 1 and any(
             c["type"] == "Ready" and c["status"] == "True"
             for c in live[0]["status"].get("conditions", [])
@@ -305,6 +293,16 @@ def deploy_operator() -> None:
             return
         time.sleep(1)
     raise RuntimeError("the operator did not become ready")
+
+
+def operator_pods() -> list[dict[str, Any]]:
+    """Return the operator's pods (as ``kubectl get pods -o json`` lists them)."""
+    out = kubectl(
+        "get", "pods", "-n", OPERATOR_NS, "-l", "app.kubernetes.io/name=modelwatch-operator",
+        "-o", "json",
+    )  # fmt: skip
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
 
 
 def operator_memory() -> dict[str, float]:
@@ -337,21 +335,9 @@ def operator_restarts() -> int | None:
     """Return the operator container's restart count (None for a local process)."""
     if LOCAL:
         return None
-    pods = json.loads(
-        kubectl(
-            "get",
-            "pods",
-            "-n",
-            OPERATOR_NS,
-            "-l",
-            "app.kubernetes.io/name=modelwatch-operator",
-            "-o",
-            "json",
-        )
-    )
     return sum(
         int(cs.get("restartCount", 0))
-        for p in pods["items"]
+        for p in operator_pods()
         for cs in (p.get("status") or {}).get("containerStatuses", [])
     )
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
 import sys
 import tempfile
 import time
 from typing import Any
 
-from bench.bench_check import run_measured, write_data
+from bench.bench_check import run_measured, write_data, write_profile
 
 ROWS = int(os.environ.get("BENCH_STORE_ROWS", 1_000_000))
 FEATURES = int(os.environ.get("BENCH_STORE_FEATURES", 20))
@@ -75,16 +74,10 @@ def main() -> dict[str, Any]:
     reason = missing_reason()
     if reason:
         raise RuntimeError(reason)
-    py = sys.executable
     with tempfile.TemporaryDirectory(prefix="mw-bench-store-") as tmp:
         folder = pathlib.Path(tmp)
         ref, cur = write_data(folder, ROWS, FEATURES)
-        profile = str(folder / "profile.json")
-        subprocess.run(
-            [py, "-m", "modelwatch_monitor", "profile", ref, "--output", profile],
-            check=True,
-            capture_output=True,
-        )
+        profile = write_profile(folder, ref)
         file_store = f"file://{folder}/store"
         figures: dict[str, Any] = {
             "rows": ROWS,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 
 import numpy as np
 import pytest
@@ -128,3 +129,29 @@ def test_monitors_spread_over_the_namespaces() -> None:
     assert names[0] == "bench-operator-scale-00" and len(set(names)) == 20
     mm = bo.scale_monitor(names[3], 999)
     assert mm["metadata"] == {"name": "mm-0999", "namespace": "bench-operator-scale-03"}
+
+
+def test_operator_restarts_sums_every_container_of_the_operator_pods(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The restart count reads the pods ``operator_pods`` lists (kubectl's JSON)."""
+    asked: list[tuple[str, ...]] = []
+    pods = {
+        "items": [
+            {"status": {"containerStatuses": [{"restartCount": 2}, {"restartCount": 1}]}},
+            {"status": {"containerStatuses": [{}]}},  # no count yet
+            {"metadata": {"name": "pending"}},  # no status yet
+        ]
+    }
+
+    def kubectl(*args: str, **_: object) -> str:
+        asked.append(args)
+        return json.dumps(pods)
+
+    monkeypatch.setattr(bo, "kubectl", kubectl)
+    monkeypatch.setattr(bo, "LOCAL", False)
+    assert bo.operator_restarts() == 3
+    assert asked == [
+        ("get", "pods", "-n", bo.OPERATOR_NS, "-l", "app.kubernetes.io/name=modelwatch-operator",
+         "-o", "json"),
+    ]  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import doctest
 import json
 import math
@@ -82,6 +83,73 @@ def test_decide_promotion_message() -> None:
 def test_an_unknown_metric_has_no_direction() -> None:
     with pytest.raises(contract.ContractError, match="The metric must be one of"):
         contract.greater_is_better("speed")
+
+
+UTC = dt.UTC
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-29T12:00:00Z", dt.datetime(2026, 11, 29, 12, tzinfo=UTC)),
+        ("2026-11-29T12:00:00.250Z", dt.datetime(2026, 11, 29, 12, 0, 0, 250_000, tzinfo=UTC)),
+        ("2026-11-29T12:00:00+00:00", dt.datetime(2026, 11, 29, 12, tzinfo=UTC)),
+        (
+            "2026-11-29T13:30:00+01:30",
+            dt.datetime(2026, 11, 29, 13, 30, tzinfo=dt.timezone(dt.timedelta(hours=1.5))),
+        ),
+        (
+            "2026-11-29T07:00:00-05:00",
+            dt.datetime(2026, 11, 29, 7, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        ),
+        ("  2026-11-29T12:00:00Z\n", dt.datetime(2026, 11, 29, 12, tzinfo=UTC)),
+        # Without an offset the time is UTC, as the command lines always read it.
+        ("2026-11-29T12:00:00", dt.datetime(2026, 11, 29, 12, tzinfo=UTC)),
+    ],
+)
+def test_parse_timestamp_reads_rfc3339(text: str, expected: dt.datetime) -> None:
+    value = contract.parse_timestamp(text, "--since")
+    assert value == expected
+    assert value.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "text", ["yesterday", "", "   ", "2026-13-01T00:00:00Z", "2026-11-29T25:00:00Z", "12:00", None]
+)
+def test_parse_timestamp_names_the_option_when_the_time_is_bad(text: Any) -> None:
+    with pytest.raises(contract.ContractError) as info:
+        contract.parse_timestamp(text, "--serving-since")
+    assert str(info.value) == (
+        "The '--serving-since' parameter must be an RFC 3339 time such as "
+        f"2026-11-29T12:00:00Z. Got {text!r} instead."
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (1, None),
+        (500, None),
+        (0, "--min-rows must be an integer >= 1; got 0 instead"),
+        (-3, "--min-rows must be an integer >= 1; got -3 instead"),
+        (True, "--min-rows must be an integer; got True (bool) instead"),
+        (2.5, "--min-rows must be an integer; got 2.5 (float) instead"),
+    ],
+)
+def test_parse_field_checks_an_option_as_the_spec_checks_its_field(
+    value: Any, error: str | None
+) -> None:
+    """``--min-rows`` takes what ``spec.data.current.minRows`` takes, no more."""
+    if error is None:
+        assert contract.parse_field(contract.CurrentSpec, "min_rows", value, "--min-rows") == value
+        doc = {"minRows": value}
+        assert contract.parse_section(contract.CurrentSpec, doc, "current").min_rows == value
+        return
+    with pytest.raises(contract.ContractError) as info:
+        contract.parse_field(contract.CurrentSpec, "min_rows", value, "--min-rows")
+    assert str(info.value) == error
+    with pytest.raises(contract.ContractError, match=r"current\.minRows must be an integer"):
+        contract.parse_section(contract.CurrentSpec, {"minRows": value}, "current")
 
 
 @pytest.mark.parametrize(

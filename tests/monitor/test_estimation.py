@@ -13,9 +13,11 @@ import pytest
 from sklearn import metrics as skm
 
 from modelwatch_monitor.check import estimation as est
+from modelwatch_monitor.check import loss_estimation as dle
 from modelwatch_monitor.check.performance import compute_metrics, evaluate, reference_metrics
 from modelwatch_monitor.check.profile import Roles, build_profile
 from modelwatch_monitor.cli import main
+from modelwatch_monitor.store.dataio import open_source
 
 COEF = np.array([1.5, -1.0, 0.0])
 
@@ -203,6 +205,46 @@ def test_evaluate_estimate_counts_the_band(
         realized={"value": 0.9},
     )
     assert over["overridden"] is True
+
+
+@pytest.mark.parametrize(
+    ("module", "metric", "performance", "reason"),
+    [
+        (est, "r2", {}, "NotEstimable: r2 is not estimated without labels"),
+        (est, "accuracy", {}, "NoCalibration: the reference needs the target"),
+        (dle, "accuracy", {}, "NotEstimable: accuracy is not estimated without labels"),
+        (dle, "mae", {}, "NoLossModel: the reference needs the features"),
+    ],
+)
+def test_both_estimators_state_the_terms_in_their_entry(
+    tmp_path: pathlib.Path, module: Any, metric: str, performance: dict[str, Any], reason: str
+) -> None:
+    """Without an estimate, either estimator's entry still carries the terms it was given."""
+    source = open_source(_write(tmp_path / "w.parquet", {"prediction": [1, 0, 1]}))
+    terms = est.EstimateTerms(
+        metric,
+        baseline=0.8,
+        baseline_source="holdout",
+        max_degradation=0.2,
+        realized={"value": 0.7},
+        level=0.9,
+    )
+    entry = module.estimate_window(source, performance, terms, prediction_column="prediction")
+    assert entry["undefinedReason"].startswith(reason)
+    assert entry == terms.entry(None, 0, entry["undefinedReason"])
+    assert entry == est.evaluate_estimate(
+        None,
+        metric,
+        baseline=0.8,
+        baseline_source="holdout",
+        max_degradation=0.2,
+        rows=0,
+        level=0.9,
+        realized={"value": 0.7},
+        undefined_reason=entry["undefinedReason"],
+    )
+    assert (entry["name"], entry["baseline"], entry["baselineSource"]) == (metric, 0.8, "holdout")
+    assert (entry["level"], entry["overridden"], entry["value"]) == (0.9, True, None)
 
 
 # ---------------------------------------------------------------------------

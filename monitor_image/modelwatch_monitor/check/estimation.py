@@ -420,6 +420,39 @@ def evaluate_estimate(
     return entry
 
 
+@dataclass(frozen=True)
+class EstimateTerms:
+    """What the ``estimatedMetric`` entry of a window holds besides the estimate.
+
+    The metric, the baseline it is judged against, the allowed degradation, the band's
+    level and the realized metric of the window (labels, when they cover it); both
+    estimators (this module's and :mod:`modelwatch_monitor.check.loss_estimation`) make
+    their entries with :meth:`entry`.
+    """
+
+    metric: str
+    baseline: float | None
+    baseline_source: str | None
+    max_degradation: float
+    realized: Mapping[str, Any] | None = None
+    level: float = DEFAULT_LEVEL
+
+    def entry(self, estimate: Estimate | None, rows: int, reason: str | None) -> dict[str, Any]:
+        """The entry (see :func:`evaluate_estimate`) of ``estimate`` over ``rows`` rows;
+        ``reason`` says why there is no estimate."""
+        return evaluate_estimate(
+            estimate,
+            self.metric,
+            baseline=self.baseline,
+            baseline_source=self.baseline_source,
+            max_degradation=self.max_degradation,
+            rows=rows,
+            level=self.level,
+            realized=self.realized,
+            undefined_reason=reason,
+        )
+
+
 def reference_calibration(
     y_true: ArrayLike, proba: Mapping[str, ArrayLike]
 ) -> dict[str, Any] | None:
@@ -443,14 +476,9 @@ def reference_calibration(
 def estimate_window(
     source: Source,
     performance: Mapping[str, Any] | None,
-    metric: str,
+    terms: EstimateTerms,
     *,
     prediction_column: str | None,
-    baseline: float | None,
-    baseline_source: str | None,
-    max_degradation: float,
-    realized: Mapping[str, Any] | None = None,
-    level: float = DEFAULT_LEVEL,
 ) -> dict[str, Any]:
     """The ``estimatedMetric`` entry of one window of logged predictions.
 
@@ -460,19 +488,7 @@ def estimate_window(
     """
     from modelwatch_monitor import contract
 
-    def entry(estimate: Estimate | None, rows: int, reason: str | None) -> dict[str, Any]:
-        return evaluate_estimate(
-            estimate,
-            metric,
-            baseline=baseline,
-            baseline_source=baseline_source,
-            max_degradation=max_degradation,
-            rows=rows,
-            level=level,
-            realized=realized,
-            undefined_reason=reason,
-        )
-
+    metric, level, entry = terms.metric, terms.level, terms.entry
     if metric not in ESTIMABLE_METRICS:
         return entry(None, 0, f"{REASON_NOT_ESTIMABLE}: {metric} is not estimated without labels")
     doc = (performance or {}).get("calibration")

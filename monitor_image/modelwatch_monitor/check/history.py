@@ -51,10 +51,9 @@ def _time(text: Any) -> dt.datetime | None:
     if not isinstance(text, str) or not text:
         return None
     try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return contract.parse_timestamp(text, "created")
+    except contract.ContractError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _float(value: Any) -> float | None:

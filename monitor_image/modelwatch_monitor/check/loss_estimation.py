@@ -31,7 +31,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from modelwatch_monitor.check.estimation import DEFAULT_LEVEL, Estimate, evaluate_estimate
+from modelwatch_monitor.check.estimation import DEFAULT_LEVEL, Estimate, EstimateTerms
 from modelwatch_monitor.store.dataio import DataError, Source
 
 log = logging.getLogger(__name__)
@@ -223,31 +223,13 @@ def attach(
 def estimate_window(
     source: Source,
     performance: Mapping[str, Any] | None,
-    metric: str,
+    terms: EstimateTerms,
     *,
     prediction_column: str | None,
-    baseline: float | None,
-    baseline_source: str | None,
-    max_degradation: float,
-    realized: Mapping[str, Any] | None = None,
-    level: float = DEFAULT_LEVEL,
 ) -> dict[str, Any]:
     """The ``estimatedMetric`` entry of a regression window (see
     :func:`modelwatch_monitor.check.estimation.evaluate_estimate`)."""
-
-    def entry(estimate: Estimate | None, rows: int, reason: str | None) -> dict[str, Any]:
-        return evaluate_estimate(
-            estimate,
-            metric,
-            baseline=baseline,
-            baseline_source=baseline_source,
-            max_degradation=max_degradation,
-            rows=rows,
-            level=level,
-            realized=realized,
-            undefined_reason=reason,
-        )
-
+    metric, level, entry = terms.metric, terms.level, terms.entry
     if metric not in ESTIMABLE_METRICS:
         return entry(None, 0, f"NotEstimable: {metric} is not estimated without labels")
     doc = (performance or {}).get("lossModel")

@@ -240,13 +240,6 @@ def _attach_loss_model(
     )
 
 
-def _min_rows(value: Any, name: str) -> int:
-    """Validate a minimum row count (an int >= 1)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"The '{name}' parameter must be an integer >= 1. Got {value!r} instead.")
-    return value
-
-
 def parse_since(text: str) -> dt.datetime:
     """Parse ``--serving-since`` (RFC 3339; naive times are UTC).
 
@@ -254,13 +247,9 @@ def parse_since(text: str) -> dt.datetime:
     '2026-11-29T12:00:00+00:00'
     """
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            "The '--serving-since' parameter must be an RFC 3339 time such as "
-            f"2026-11-29T12:00:00Z. Got {text!r} instead."
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return contract.parse_timestamp(text, contract.ARG_SERVING_SINCE)
+    except contract.ContractError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -584,15 +573,18 @@ def _estimate(
     estimator = (
         estimation.estimate_window if task == "classification" else loss_estimation.estimate_window
     )
-    return estimator(
-        source,
-        profile.performance,
+    terms = estimation.EstimateTerms(
         metric,
-        prediction_column=settings.roles.prediction or contract.LOG_PREDICTION,
         baseline=baseline,
         baseline_source=source_of,
         max_degradation=settings.max_degradation,
         realized=realized,
+    )
+    return estimator(
+        source,
+        profile.performance,
+        terms,
+        prediction_column=settings.roles.prediction or contract.LOG_PREDICTION,
     )
 
 
@@ -1094,7 +1086,12 @@ def _with_serving(settings: CheckSettings, args: argparse.Namespace) -> CheckSet
         settings.serving_since = parse_since(since)
     min_rows = getattr(args, "min_rows", None)
     if min_rows is not None:
-        settings.min_rows = _min_rows(min_rows, "--min-rows")
+        try:
+            settings.min_rows = contract.parse_field(
+                contract.CurrentSpec, "min_rows", min_rows, "--min-rows"
+            )
+        except contract.ContractError as exc:
+            raise ConfigError(str(exc)) from None
     return settings
 
 

@@ -18,14 +18,16 @@ Three contracts live here:
 
 Besides, the tables both sides share, each once: the enums and defaults of the spec
 (:class:`Spec` and its parts; ``tests/test_contract_crd.py`` holds the CRD to them), the
-one duration parser (:func:`parse_duration`), the one table of metric directions
-(:data:`METRICS`), and the one promotion rule (:func:`decide_promotion`), which the
-retrain Job applies and the operator records.
+one duration parser (:func:`parse_duration`), the one timestamp parser
+(:func:`parse_timestamp`), the one table of metric directions (:data:`METRICS`), and the
+one promotion rule (:func:`decide_promotion`), which the retrain Job applies and the
+operator records.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import math
 import re
@@ -151,6 +153,28 @@ def parse_duration(text: str) -> float:
             f"The duration must be a number followed by s, m, h or d. Got {text!r} instead."
         )
     return float(int(text.strip()[:-1]) * _UNIT_SECONDS[text.strip()[-1]])
+
+
+def parse_timestamp(text: str, name: str) -> dt.datetime:
+    """Return the time of an RFC 3339 string such as ``"2026-11-29T12:00:00Z"``, aware.
+
+    The one timestamp parser of the command lines (``--serving-since``, ``--since``).
+    A ``Z`` or an offset is kept; a time without one is UTC. Raise :class:`ContractError`
+    naming ``name`` (the option or field) when ``text`` is not a time.
+
+    >>> parse_timestamp("2026-11-29T12:00:00Z", "--since").isoformat()
+    '2026-11-29T12:00:00+00:00'
+    >>> parse_timestamp("2026-11-29T13:00:00+01:00", "--since").isoformat()
+    '2026-11-29T13:00:00+01:00'
+    """
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except (AttributeError, TypeError, ValueError):
+        raise ContractError(
+            f"The '{name}' parameter must be an RFC 3339 time such as 2026-11-29T12:00:00Z. "
+            f"Got {text!r} instead."
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 #: A prediction log partition older than this many windows is deleted, unless
@@ -635,6 +659,24 @@ def parse_section(cls: type[_T], doc: Any, path: str) -> _T:
             continue
         kwargs[f.name] = _parse_value(hints[f.name], doc[key], sub, f.metadata)
     return cls(**kwargs)
+
+
+def parse_field(cls: type[Any], name: str, value: Any, path: str) -> Any:
+    """Check ``value`` as the spec checks field ``name`` of ``cls``: its type and bounds.
+
+    For a command-line option that stands in for one spec field (``--min-rows`` for
+    ``spec.data.current.minRows``): the same check, a :class:`ContractError` naming ``path``.
+
+    >>> parse_field(CurrentSpec, "min_rows", 10, "--min-rows")
+    10
+    >>> parse_field(CurrentSpec, "min_rows", 0, "--min-rows")
+    Traceback (most recent call last):
+    ...
+    modelwatch_monitor.contract.ContractError: --min-rows must be an integer >= 1; got 0 instead
+    """
+    (spec_field,) = [f for f in dataclasses.fields(cls) if f.name == name]
+    hint = typing.get_type_hints(cls)[name]
+    return _parse_value(hint, value, path, spec_field.metadata)
 
 
 def parse_spec(spec: Any) -> Spec:

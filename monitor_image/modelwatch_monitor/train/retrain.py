@@ -329,14 +329,9 @@ def _parse_since(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise RetrainError(
-            CONFIG_ERROR,
-            f"The '--since' parameter must be an RFC 3339 time such as 2026-11-29T12:00:00Z. "
-            f"Got {text!r} instead.",
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return contract.parse_timestamp(text, "--since")
+    except contract.ContractError as exc:
+        raise RetrainError(CONFIG_ERROR, str(exc)) from None
 
 
 def plan_from_flags(args: argparse.Namespace) -> Plan:
