@@ -3,8 +3,8 @@
 Each entry point runs three steps, in this order in the module:
 
 1. **gather** -- read the cluster into plain values: the finished Job's result from its
-   pods' termination messages (:func:`gather_result`, over the pure readers
-   :func:`job_finished` ... :func:`read_result`), and for a retrain the serving Deployment;
+   pods' termination messages (:func:`gather_result`, read by
+   :mod:`~modelwatch_operator.job_results`), and for a retrain the serving Deployment;
 2. **decide** -- pure functions over the monitor body, a copy of its status and what was
    gathered (:func:`decide_retrain`, :func:`decide_check`, :func:`decide_retrain_result`),
    with the policies of :mod:`modelwatch_operator.policies`;
@@ -24,9 +24,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from modelwatch_monitor import contract
-from modelwatch_operator import acting, builders, children, events, kube, metrics, policies
+from modelwatch_operator import (
+    acting,
+    builders,
+    children,
+    events,
+    job_results,
+    kube,
+    metrics,
+    policies,
+    reconcile_rollout,
+)
 from modelwatch_operator import constants as c
-from modelwatch_operator import reconcile_rollout as rolling
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
 from modelwatch_operator.actions import Action, PostEvent
@@ -34,94 +43,8 @@ from modelwatch_operator.builders import monitor_generation, monitor_spec
 from modelwatch_operator.policies import Decision, format_time, parse_time
 
 # ---------------------------------------------------------------------------
-# Gather: a finished Job and its result
+# Gather: a finished Job's result
 # ---------------------------------------------------------------------------
-
-
-def job_finished(job: Mapping[str, Any]) -> tuple[bool, bool, str]:
-    """Return (finished, succeeded, message) from a Job's conditions."""
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("status") != "True":
-            continue
-        if cond.get("type") == "Complete":
-            return True, True, ""
-        if cond.get("type") == "Failed":
-            return True, False, f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}"
-    return False, False, ""
-
-
-def job_finished_at(job: Mapping[str, Any]) -> dt.datetime | None:
-    """When a finished Job finished: ``completionTime``, else (a failed Job) the time its
-    Complete or Failed condition turned True."""
-    status = job.get("status") or {}
-    done = parse_time(status.get("completionTime"))
-    if done is not None:
-        return done
-    for cond in status.get("conditions") or []:
-        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
-            return parse_time(cond.get("lastTransitionTime"))
-    return None
-
-
-def check_already_read(status: Mapping[str, Any], job: str, finished: dt.datetime | None) -> bool:
-    """True when check Job ``job`` was read, or finished before the last check read (an
-    operator restart lists the finished Jobs the CronJob keeps: read once, in order)."""
-    if status.get("lastCheckJob") == job:
-        return True
-    watermark = parse_time(status.get("lastCheckFinishedAt"))
-    return finished is not None and watermark is not None and finished < watermark
-
-
-def completion_index(pod: Mapping[str, Any]) -> str | None:
-    """The completion index of a pod of an Indexed Job (its annotation, else its label)."""
-    meta = pod.get("metadata") or {}
-    for where in ("annotations", "labels"):
-        value = (meta.get(where) or {}).get(c.ANNOTATION_COMPLETION_INDEX)
-        if value is not None:
-            return str(value)
-    return None
-
-
-def result_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The pods whose termination message is the Job's result: every pod of a Job, or
-    the pods of index 0 of an Indexed Job (a sharded check: index 0 merges and decides;
-    the other shards leave their share in the store, not a result)."""
-    if all(completion_index(p) is None for p in pods):
-        return pods
-    return [p for p in pods if completion_index(p) == contract.SHARD_RESULT_INDEX]
-
-
-def read_result(
-    pods: list[dict[str, Any]], *, container: str, succeeded: bool, job_message: str
-) -> dict[str, Any]:
-    """Return the result document of a finished Job from its pods' termination messages
-    (of index 0 in an Indexed Job; the newest pod's when the index was retried)."""
-    messages: list[str] = []
-    pods = result_pods(pods)
-    for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp"))):
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            if cs.get("name") != container:
-                continue
-            terminated = (cs.get("state") or {}).get("terminated") or {}
-            if terminated.get("message"):
-                messages.append(str(terminated["message"]))
-    text = messages[-1] if messages else None
-    try:
-        result = contract.parse_result(text)
-    except contract.ContractError as exc:
-        reason = "JobFailed" if not succeeded else "NoResult"
-        detail = str(exc) if text or not job_message else job_message
-        return {"ok": False, "reason": reason, "message": detail}
-    problems = contract.validate_result(result)
-    if problems:
-        return {
-            "ok": False,
-            "reason": contract.REASON_INVALID_RESULT,
-            "message": "; ".join(problems),
-        }
-    if not succeeded and result.get("ok"):
-        result = {**result, "ok": False, "reason": "JobFailed", "message": job_message}
-    return result
 
 
 def gather_result(
@@ -129,7 +52,7 @@ def gather_result(
 ) -> dict[str, Any]:
     """Read the result of finished Job ``job`` of ``kind`` from its pods."""
     meta = job.get("metadata") or {}
-    return read_result(
+    return job_results.read_result(
         kube.list_job_pods(str(meta.get("namespace")), str(meta.get("name"))),
         container=c.CHECK_CONTAINER if kind == c.JOB_KIND_CHECK else c.RETRAIN_CONTAINER,
         succeeded=succeeded,
@@ -211,7 +134,7 @@ def decide_check(
 ) -> st.Status | None:
     """Fold one check result into status; None when it was read already (the status may
     have moved since the Job was looked at)."""
-    if check_already_read(s, job, finished):
+    if job_results.check_already_read(s, job, finished):
         return None
     if finished is not None:
         s["lastCheckFinishedAt"] = format_time(finished)
@@ -242,7 +165,7 @@ def decide_retrain_result(
     *,
     job: str,
     result: Mapping[str, Any],
-    serving: rolling.Serving,
+    serving: reconcile_rollout.Serving,
     actions: list[Action],
     now: dt.datetime,
 ) -> tuple[Decision, st.Status] | None:
@@ -309,7 +232,7 @@ def decide_retrain_result(
             now=now,
         )
     if decision.fire:
-        rolling.begin(
+        reconcile_rollout.begin(
             body,
             s,
             kind="Promote",
@@ -395,7 +318,7 @@ def create_retrain_job(
 
 def handle_job(job: Mapping[str, Any], *, now: Clock = utcnow) -> None:
     """A check or retrain Job changed: once finished, fold its result into the monitor."""
-    finished, succeeded, job_message = job_finished(job)
+    finished, succeeded, job_message = job_results.job_finished(job)
     if not finished:
         return
     meta = job.get("metadata") or {}
@@ -409,8 +332,8 @@ def handle_job(job: Mapping[str, Any], *, now: Clock = utcnow) -> None:
     if body is None:
         return
     st_now = body.get("status") or {}
-    finished_at = job_finished_at(job)
-    if kind == c.JOB_KIND_CHECK and check_already_read(st_now, job_name, finished_at):
+    finished_at = job_results.job_finished_at(job)
+    if kind == c.JOB_KIND_CHECK and job_results.check_already_read(st_now, job_name, finished_at):
         return
     if kind == c.JOB_KIND_RETRAIN and (st_now.get("retrain") or {}).get("job") != job_name:
         return  # not the retrain in flight: already read, or not ours
@@ -531,7 +454,9 @@ def handle_retrain_result(
 ) -> None:
     """Fold one retrain result into status, decide promotion, record the rollout; then act."""
     body = kube.get_monitor(namespace, name)
-    serving = rolling.gather_serving(body) if body is not None and result.get("ok") else None
+    serving = (
+        reconcile_rollout.gather_serving(body) if body is not None and result.get("ok") else None
+    )
     outcome: list[Decision] = []
     actions: list[Action] = []
 
@@ -543,7 +468,7 @@ def handle_retrain_result(
             s,
             job=job,
             result=result,
-            serving=serving or rolling.Serving(None),
+            serving=serving or reconcile_rollout.Serving(None),
             actions=actions,
             now=now(),
         )

@@ -22,10 +22,17 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from modelwatch_operator import acting, builders, children, events, guards, kube
+from modelwatch_operator import (
+    acting,
+    builders,
+    children,
+    events,
+    guards,
+    kube,
+    reconcile_jobs,
+    reconcile_rollout,
+)
 from modelwatch_operator import constants as c
-from modelwatch_operator import reconcile_jobs as jobs
-from modelwatch_operator import reconcile_rollout as rolling
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
 from modelwatch_operator.actions import Action, ClaimDeployment, PostEvent
@@ -48,13 +55,13 @@ class Gathered(NamedTuple):
     """What the reconcile reads: the serving Deployment (None while a child is blocked:
     nothing else runs then) and whether the store's claim exists (None: none named)."""
 
-    serving: rolling.Serving | None
+    serving: reconcile_rollout.Serving | None
     store_claim_exists: bool | None
 
 
 def gather(body: Mapping[str, Any], *, blocked: Decision | None) -> Gathered:
     """Read the serving Deployment and its claimant, and the store's PersistentVolumeClaim."""
-    serving = rolling.gather_serving(body) if blocked is None else None
+    serving = reconcile_rollout.gather_serving(body) if blocked is None else None
     claim = ((monitor_spec(body).get("store") or {}).get("volume") or {}).get("claimName")
     exists = kube.pvc_exists(builders.monitor_namespace(body), str(claim)) if claim else None
     return Gathered(serving, exists)
@@ -77,7 +84,7 @@ class Takeover(NamedTuple):
 
 
 def decide_takeover(
-    body: Mapping[str, Any], serving: rolling.Serving
+    body: Mapping[str, Any], serving: reconcile_rollout.Serving
 ) -> tuple[Takeover | None, list[Action]]:
     """Decide whether to take the serving Deployment over (label it as this monitor's) and
     read its current version; None without ``spec.deployment.name``."""
@@ -275,16 +282,16 @@ def reconcile(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | None:
         return None
     if blocked is not None:
         return blocked.message  # nothing else runs until the conflict is resolved
-    rolling.reapply_cronjob_if_serving_moved(applied_args, fresh)
+    reconcile_rollout.reapply_cronjob_if_serving_moved(applied_args, fresh)
     _resume_retrain(fresh)
     _resume_rollout(fresh, now=now)
     annotations: Mapping[str, str] = (fresh.get("metadata") or {}).get("annotations") or {}
     if c.ANNOTATION_CHECK_NOW in annotations:
         _check_now(fresh, annotations[c.ANNOTATION_CHECK_NOW])
     if c.ANNOTATION_RETRAIN_NOW in annotations:
-        jobs.start_retrain(namespace, name, manual=True, now=now)
+        reconcile_jobs.start_retrain(namespace, name, manual=True, now=now)
         kube.patch_monitor_annotations(namespace, name, {c.ANNOTATION_RETRAIN_NOW: None})
-    rolling.apply_pin(namespace, name, now=now)
+    reconcile_rollout.apply_pin(namespace, name, now=now)
     if takeover is not None and not takeover.fire:
         return takeover.message
     return missing_claim
@@ -296,7 +303,7 @@ def _resume_retrain(body: Mapping[str, Any]) -> None:
     if not in_flight.get("job"):
         return
     if not kube.job_exists(builders.monitor_namespace(body), str(in_flight["job"])):
-        jobs.create_retrain_job(body, in_flight)
+        reconcile_jobs.create_retrain_job(body, in_flight)
 
 
 def _resume_rollout(body: Mapping[str, Any], *, now: Clock) -> None:
@@ -307,7 +314,7 @@ def _resume_rollout(body: Mapping[str, Any], *, now: Clock) -> None:
         return
     dep = kube.get_deployment(builders.monitor_namespace(body), dep_name)
     if dep is not None:
-        rolling.handle_deployment(dep, now=now)
+        reconcile_rollout.handle_deployment(dep, now=now)
 
 
 def _check_now(body: Mapping[str, Any], value: str) -> None:

@@ -5,7 +5,7 @@ transient API error would be lost. Every ModelMonitor therefore has a timer that
 what is in flight from the cluster:
 
 * finished Jobs of this monitor that were not read (read through the same fold as the event
-  handler, so each result still lands once: :func:`reconcile_jobs.check_already_read`);
+  handler, so each result still lands once: :func:`job_results.check_already_read`);
 * a reserved version (``status.retrain``) without its Job: create it (a rejected Job ends
   the retrain as failed, with the API's reason);
 * a rollout in flight: follow it on the live Deployment, apply its target again when the
@@ -24,10 +24,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from modelwatch_operator import acting, builders, kube, metrics
+from modelwatch_operator import (
+    acting,
+    builders,
+    job_results,
+    kube,
+    metrics,
+    reconcile_jobs,
+    reconcile_rollout,
+)
 from modelwatch_operator import constants as c
-from modelwatch_operator import reconcile_jobs as jobs_
-from modelwatch_operator import reconcile_rollout as rolling
 from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
@@ -76,15 +82,15 @@ class FailRollout:
     kind: str
     reason: str
     message: str
-    serving: rolling.Serving
+    serving: reconcile_rollout.Serving
 
 
 Step = ReadJob | CreateRetrainJob | FollowRollout | ReapplyRollout | FailRollout
 
 
 class Gathered(NamedTuple):
-    """What the resync reads from the cluster: the monitor, its Jobs, its Deployment (and
-    the monitor that Deployment's label names, when another: see :func:`rolling.begin`)."""
+    """What the resync reads from the cluster: the monitor, its Jobs, its Deployment, and
+    the monitor that Deployment's label names when another (its claim, for a rollback)."""
 
     body: Mapping[str, Any]
     jobs: Sequence[Mapping[str, Any]]
@@ -98,12 +104,12 @@ def gather(namespace: str, name: str) -> Gathered | None:
     if body is None:
         return None
     jobs = kube.list_monitor_jobs(namespace, name)
-    serving = rolling.gather_serving(body)
+    serving = reconcile_rollout.gather_serving(body)
     return Gathered(body, jobs, serving.deployment, serving.claimant)
 
 
 def _finished_order(job: Mapping[str, Any]) -> tuple[int, str, str]:
-    at = jobs_.job_finished_at(job)
+    at = job_results.job_finished_at(job)
     meta = job.get("metadata") or {}
     return (0 if at is not None else 1, at.isoformat() if at else "", str(meta.get("name")))
 
@@ -124,12 +130,14 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
         meta = job.get("metadata") or {}
         job_name = str(meta.get("name"))
         names.add(job_name)
-        finished, _, _ = jobs_.job_finished(job)
+        finished, _, _ = job_results.job_finished(job)
         if not finished:
             continue
         kind = (meta.get("labels") or {}).get(c.LABEL_JOB_KIND)
         if kind == c.JOB_KIND_CHECK:
-            if not jobs_.check_already_read(status, job_name, jobs_.job_finished_at(job)):
+            if not job_results.check_already_read(
+                status, job_name, job_results.job_finished_at(job)
+            ):
                 steps.append(ReadJob(job))
         elif kind == c.JOB_KIND_RETRAIN and in_flight.get("job") == job_name:
             steps.append(ReadJob(job))
@@ -150,7 +158,7 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
         elif step.step == rollouts.REAPPLY:
             steps.append(ReapplyRollout(version, kind, step.reason, step.message))
         elif step.step == rollouts.FAIL:
-            serving = rolling.Serving(deployment, gathered.claimant)
+            serving = reconcile_rollout.Serving(deployment, gathered.claimant)
             steps.append(FailRollout(version, kind, step.reason, step.message, serving))
     return steps
 
@@ -182,14 +190,14 @@ def _perform(gathered: Gathered, step: Step, *, now: Clock) -> None:
     body = gathered.body
     namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
     if isinstance(step, ReadJob):
-        jobs_.handle_job(step.job, now=now)
+        reconcile_jobs.handle_job(step.job, now=now)
     elif isinstance(step, CreateRetrainJob):
         fresh = kube.get_monitor(namespace, name)
         in_flight = ((fresh or {}).get("status") or {}).get("retrain") or {}
         if fresh is not None and in_flight.get("job") == step.job:
-            jobs_.create_retrain_job(fresh, in_flight, now=now)
+            reconcile_jobs.create_retrain_job(fresh, in_flight, now=now)
     elif isinstance(step, FollowRollout):
-        rolling.handle_deployment(step.deployment, now=now)
+        reconcile_rollout.handle_deployment(step.deployment, now=now)
     elif isinstance(step, ReapplyRollout):
         fresh = kube.get_monitor(namespace, name)
         current = _same_rollout((fresh or {}).get("status") or {}, step.version, step.kind)
@@ -220,7 +228,7 @@ def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: Clock) -
         current = _same_rollout(s, step.version, step.kind)
         if current is None:
             return None  # finished meanwhile
-        return rolling.fail(
+        return reconcile_rollout.fail(
             b,
             s,
             current,
@@ -234,4 +242,4 @@ def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: Clock) -
     body = kube.update_status(namespace, name, give_up)
     if body is None:
         return
-    rolling.act(body, actions, now=now)
+    reconcile_rollout.act(body, actions, now=now)
