@@ -2,6 +2,8 @@
 
 A failure here leaves the intent in status: the periodic resync sees a rollout whose
 Deployment does not carry its target and patches again (:func:`rollout.plan_in_flight`).
+One action comes before the status write instead: the claim on the serving Deployment
+(:class:`~modelwatch_operator.actions.ClaimDeployment`), since status reports its outcome.
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@
 (``--standalone`` instead of ``--peering`` for a single process outside the cluster.) With
 peering, replicas stand by while an older one runs: see :func:`peering_priority`.
 
-Handlers hand off by verb -- :mod:`~modelwatch_operator.reconcile_monitor` (the monitor),
-:mod:`~modelwatch_operator.reconcile_jobs` (its Jobs), :mod:`~modelwatch_operator.reconcile_rollout`
-(its Deployment) and :mod:`~modelwatch_operator.resync` (the timer); they return None and write
-status through the API (serialised per monitor), never through kopf's result storage.
+Handlers hand off by verb, each module a gather -> decide -> act:
+:mod:`~modelwatch_operator.reconcile_monitor` (the monitor),
+:mod:`~modelwatch_operator.reconcile_jobs` (its Jobs),
+:mod:`~modelwatch_operator.reconcile_rollout` (its Deployment) and
+:mod:`~modelwatch_operator.resync` (the timer). They return None and write status through the
+API (serialised per monitor), never through kopf's result storage.
 """
 
 from __future__ import annotations
