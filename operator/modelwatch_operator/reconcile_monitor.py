@@ -7,8 +7,8 @@ serves, its status, what was in flight, and the manual controls.
    (:func:`children.ensure_children` reads, decides with :mod:`guards` and writes each);
 2. **gather** -- read the serving Deployment, the monitor that claims it, and whether the
    store's PersistentVolumeClaim exists (:func:`gather`);
-3. **decide** -- pure: take the Deployment over or say why not (:func:`decide_takeover`),
-   and the new status (:func:`decide_status`);
+3. **decide** -- pure: take the Deployment over or say why not, and whether the store's
+   claim is missing (:func:`decide_found`), then the new status (:func:`decide_status`);
 4. **act** -- claim the Deployment and post what blocks the monitor *before* the status
    write (the status reports the claim); write the status, conditional on the
    resourceVersion it read; then resume a retrain or rollout in flight, run the manual
@@ -128,6 +128,30 @@ def decide_takeover(
     return Takeover(True, "DeploymentFound", f'serving deployment "{dep_name}"', version, sha), (
         actions
     )
+
+
+class Found(NamedTuple):
+    """What the reconcile found before the status write, and what to do about it first."""
+
+    takeover: Takeover | None
+    missing_claim: str | None
+    actions: list[Action]
+
+
+def decide_found(body: Mapping[str, Any], gathered: Gathered, *, blocked: Decision | None) -> Found:
+    """Decide the takeover and the store's claim; the actions post what blocks the monitor
+    and claim the Deployment."""
+    actions: list[Action] = []
+    if blocked is not None:
+        actions.append(PostEvent("Warning", blocked.reason, blocked.message))
+    takeover = None
+    if gathered.serving is not None:
+        takeover, claim_actions = decide_takeover(body, gathered.serving)
+        actions.extend(claim_actions)
+    missing_claim = missing_store_claim(body, gathered.store_claim_exists)
+    if missing_claim is not None:
+        actions.append(PostEvent("Warning", "StoreClaimNotFound", missing_claim))
+    return Found(takeover, missing_claim, actions)
 
 
 def missing_store_claim(body: Mapping[str, Any], exists: bool | None) -> str | None:
@@ -259,16 +283,7 @@ def reconcile(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | None:
     namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
     blocked = children.ensure_children(body)
     gathered = gather(body, blocked=blocked)
-    actions: list[Action] = []
-    if blocked is not None:
-        actions.append(PostEvent("Warning", blocked.reason, blocked.message))
-    takeover = None
-    if gathered.serving is not None:
-        takeover, claim_actions = decide_takeover(body, gathered.serving)
-        actions.extend(claim_actions)
-    missing_claim = missing_store_claim(body, gathered.store_claim_exists)
-    if missing_claim is not None:
-        actions.append(PostEvent("Warning", "StoreClaimNotFound", missing_claim))
+    takeover, missing_claim, actions = decide_found(body, gathered, blocked=blocked)
     acting.perform(body, actions, now=now)  # before the status write, which reports the claim
     applied_args = builders.check_args(body)
 
