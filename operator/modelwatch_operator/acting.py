@@ -2,6 +2,8 @@
 
 A failure here leaves the intent in status: the periodic resync sees a rollout whose
 Deployment does not carry its target and patches again (:func:`rollout.plan_in_flight`).
+One action comes before the status write instead: the claim on the serving Deployment
+(:class:`~modelwatch_operator.actions.ClaimDeployment`), since status reports its outcome.
 """
 
 from __future__ import annotations
@@ -12,28 +14,40 @@ from typing import Any
 
 from modelwatch_operator import builders, events, kube, rollout
 from modelwatch_operator import status as st
-from modelwatch_operator.actions import Action, PatchDeployment, PostEvent
+from modelwatch_operator.actions import Action, ClaimDeployment, PatchDeployment, PostEvent
 
 Clock = Callable[[], dt.datetime]
 
 
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
+    """The clock of the operator: now, in UTC (tests pass their own :data:`Clock`)."""
     return dt.datetime.now(dt.UTC)
 
 
-def perform(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = _utcnow) -> None:
-    """Perform ``actions`` in order: Deployment patches first, then Events (an Event says
-    what happened only once it has)."""
+def perform(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = utcnow) -> None:
+    """Perform ``actions`` in order: Deployment claims and patches first, then Events (an
+    Event says what happened only once it has)."""
     for action in actions:
-        if isinstance(action, PatchDeployment):
+        if isinstance(action, ClaimDeployment):
+            claim_deployment(body, action)
+        elif isinstance(action, PatchDeployment):
             patch_deployment(body, action, now=now)
     for action in actions:
         if isinstance(action, PostEvent):
             events.post(body, type=action.type, reason=action.reason, message=action.message)
 
 
+def claim_deployment(body: Mapping[str, Any], action: ClaimDeployment) -> None:
+    """Label the serving Deployment as this monitor's, conditional on the resourceVersion the
+    claim was decided on (a claim meanwhile answers 409: the handler fails and retries)."""
+    patch = builders.build_takeover_patch(body)
+    if action.resource_version:
+        patch["metadata"]["resourceVersion"] = action.resource_version
+    kube.patch_deployment(builders.monitor_namespace(body), action.name, patch)
+
+
 def patch_deployment(
-    body: Mapping[str, Any], action: PatchDeployment, *, now: Clock = _utcnow
+    body: Mapping[str, Any], action: PatchDeployment, *, now: Clock = utcnow
 ) -> bool:
     """Patch the serving Deployment to the recorded target, then acknowledge it in status.
 

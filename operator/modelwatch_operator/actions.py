@@ -25,6 +25,18 @@ class PatchDeployment:
 
 
 @dataclass(frozen=True)
+class ClaimDeployment:
+    """Label the serving Deployment ``name`` with this monitor (take it over).
+
+    ``resource_version`` is the one the claim was decided on: a claim by another monitor
+    meanwhile makes the patch answer 409 instead of overwriting that claim.
+    """
+
+    name: str
+    resource_version: str | None
+
+
+@dataclass(frozen=True)
 class PostEvent:
     """Post one Event on the ModelMonitor."""
 
@@ -33,4 +45,4 @@ class PostEvent:
     message: str
 
 
-Action = PatchDeployment | PostEvent
+Action = ClaimDeployment | PatchDeployment | PostEvent

@@ -36,6 +36,15 @@ def monitor_namespace(body: Body) -> str:
     return str(_meta(body).get("namespace") or "default")
 
 
+def monitor_spec(body: Body) -> Mapping[str, Any]:
+    spec: Mapping[str, Any] = body.get("spec") or {}
+    return spec
+
+
+def monitor_generation(body: Body) -> int:
+    return int(_meta(body).get("generation") or 0)
+
+
 def get_labels(body: Body, *, component: str) -> dict[str, str]:
     """Return the labels every child of one ModelMonitor carries."""
     return {

@@ -6,8 +6,12 @@
 (``--standalone`` instead of ``--peering`` for a single process outside the cluster.) With
 peering, replicas stand by while an older one runs: see :func:`peering_priority`.
 
-Handlers hand off to :mod:`modelwatch_operator.reconciling`; they return None and write
-status through the API (serialised per monitor), never through kopf's result storage.
+Handlers hand off by verb, each module a gather -> decide -> act:
+:mod:`~modelwatch_operator.reconcile_monitor` (the monitor),
+:mod:`~modelwatch_operator.reconcile_jobs` (its Jobs),
+:mod:`~modelwatch_operator.reconcile_rollout` (its Deployment) and
+:mod:`~modelwatch_operator.resync` (the timer). They return None and write status through the
+API (serialised per monitor), never through kopf's result storage.
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ from typing import Any, ParamSpec, TypeVar
 import kopf
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import kube, metrics, reconciling, resync
+from modelwatch_operator import (
+    kube,
+    metrics,
+    reconcile_jobs,
+    reconcile_monitor,
+    reconcile_rollout,
+    resync,
+)
 
 RETRY_SECONDS = 15  # until the serving Deployment exists
 # The periodic resync of each monitor (see modelwatch_operator.resync): every 30 s, once the
@@ -138,7 +149,7 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
 @_counting_errors("reconcile")
 def reconcile(body: kopf.Body, **_: Any) -> None:
     """Ensure the ConfigMap and CronJob, take over the Deployment, apply manual controls."""
-    retry = reconciling.reconcile_monitor(dict(body))
+    retry = reconcile_monitor.reconcile(dict(body))
     if retry:
         raise kopf.TemporaryError(retry, delay=RETRY_SECONDS)
 
@@ -154,7 +165,7 @@ def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A modelwatch Job changed; once it has finished, read its result."""
     if type == "DELETED":
         return
-    reconciling.handle_job(dict(body))
+    reconcile_jobs.handle_job(dict(body))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_MONITOR: kopf.PRESENT})
@@ -163,7 +174,7 @@ def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     """A serving Deployment changed; follow the rollout in flight, if any."""
     if type == "DELETED":
         return
-    reconciling.handle_deployment(dict(body))
+    reconcile_rollout.handle_deployment(dict(body))
 
 
 @kopf.timer(

@@ -5,7 +5,7 @@ transient API error would be lost. Every ModelMonitor therefore has a timer that
 what is in flight from the cluster:
 
 * finished Jobs of this monitor that were not read (read through the same fold as the event
-  handler, so each result still lands once: :func:`reconciling.check_already_read`);
+  handler, so each result still lands once: :func:`job_results.check_already_read`);
 * a reserved version (``status.retrain``) without its Job: create it (a rejected Job ends
   the retrain as failed, with the API's reason);
 * a rollout in flight: follow it on the live Deployment, apply its target again when the
@@ -24,10 +24,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from modelwatch_operator import acting, kube, metrics, reconciling
+from modelwatch_operator import (
+    acting,
+    builders,
+    job_results,
+    kube,
+    metrics,
+    reconcile_jobs,
+    reconcile_rollout,
+)
 from modelwatch_operator import constants as c
 from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
+from modelwatch_operator.acting import Clock, utcnow
 from modelwatch_operator.actions import Action, PatchDeployment
 
 log = logging.getLogger(__name__)
@@ -73,18 +82,20 @@ class FailRollout:
     kind: str
     reason: str
     message: str
-    deployment: Mapping[str, Any] | None
+    serving: reconcile_rollout.Serving
 
 
 Step = ReadJob | CreateRetrainJob | FollowRollout | ReapplyRollout | FailRollout
 
 
 class Gathered(NamedTuple):
-    """What the resync reads from the cluster: the monitor, its Jobs, its Deployment."""
+    """What the resync reads from the cluster: the monitor, its Jobs, its Deployment, and
+    the monitor that Deployment's label names when another (its claim, for a rollback)."""
 
     body: Mapping[str, Any]
     jobs: Sequence[Mapping[str, Any]]
     deployment: Mapping[str, Any] | None
+    claimant: Mapping[str, Any] | None = None
 
 
 def gather(namespace: str, name: str) -> Gathered | None:
@@ -93,13 +104,12 @@ def gather(namespace: str, name: str) -> Gathered | None:
     if body is None:
         return None
     jobs = kube.list_monitor_jobs(namespace, name)
-    dep_name = ((body.get("spec") or {}).get("deployment") or {}).get("name")
-    deployment = kube.get_deployment(namespace, str(dep_name)) if dep_name else None
-    return Gathered(body, jobs, deployment)
+    serving = reconcile_rollout.gather_serving(body)
+    return Gathered(body, jobs, serving.deployment, serving.claimant)
 
 
 def _finished_order(job: Mapping[str, Any]) -> tuple[int, str, str]:
-    at = reconciling.job_finished_at(job)
+    at = job_results.job_finished_at(job)
     meta = job.get("metadata") or {}
     return (0 if at is not None else 1, at.isoformat() if at else "", str(meta.get("name")))
 
@@ -110,7 +120,7 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
     Unread check results first (oldest first, as they finished), then the retrain in flight
     (its result, or its missing Job), then the rollout in flight.
     """
-    body, jobs, deployment = gathered
+    body, jobs, deployment, _ = gathered
     status: Mapping[str, Any] = body.get("status") or {}
     spec: Mapping[str, Any] = body.get("spec") or {}
     steps: list[Step] = []
@@ -120,13 +130,13 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
         meta = job.get("metadata") or {}
         job_name = str(meta.get("name"))
         names.add(job_name)
-        finished, _, _ = reconciling.job_finished(job)
+        finished, _, _ = job_results.job_finished(job)
         if not finished:
             continue
         kind = (meta.get("labels") or {}).get(c.LABEL_JOB_KIND)
         if kind == c.JOB_KIND_CHECK:
-            if not reconciling.check_already_read(
-                status, job_name, reconciling.job_finished_at(job)
+            if not job_results.check_already_read(
+                status, job_name, job_results.job_finished_at(job)
             ):
                 steps.append(ReadJob(job))
         elif kind == c.JOB_KIND_RETRAIN and in_flight.get("job") == job_name:
@@ -148,13 +158,12 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
         elif step.step == rollouts.REAPPLY:
             steps.append(ReapplyRollout(version, kind, step.reason, step.message))
         elif step.step == rollouts.FAIL:
-            steps.append(FailRollout(version, kind, step.reason, step.message, deployment))
+            serving = reconcile_rollout.Serving(deployment, gathered.claimant)
+            steps.append(FailRollout(version, kind, step.reason, step.message, serving))
     return steps
 
 
-def resync_monitor(
-    namespace: str, name: str, *, now: reconciling.Clock = reconciling.utcnow
-) -> list[str]:
+def resync_monitor(namespace: str, name: str, *, now: Clock = utcnow) -> list[str]:
     """Gather, plan and perform; return the errors of the steps that failed (none: [])."""
     gathered = gather(namespace, name)
     if gathered is None:
@@ -177,18 +186,18 @@ def _same_rollout(status: Mapping[str, Any], version: int, kind: str) -> Mapping
     return current
 
 
-def _perform(gathered: Gathered, step: Step, *, now: reconciling.Clock) -> None:
+def _perform(gathered: Gathered, step: Step, *, now: Clock) -> None:
     body = gathered.body
-    namespace, name = reconciling._ids(body)
+    namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
     if isinstance(step, ReadJob):
-        reconciling.handle_job(step.job, now=now)
+        reconcile_jobs.handle_job(step.job, now=now)
     elif isinstance(step, CreateRetrainJob):
         fresh = kube.get_monitor(namespace, name)
         in_flight = ((fresh or {}).get("status") or {}).get("retrain") or {}
         if fresh is not None and in_flight.get("job") == step.job:
-            reconciling._create_retrain_job(fresh, in_flight, now=now)
+            reconcile_jobs.create_retrain_job(fresh, in_flight, now=now)
     elif isinstance(step, FollowRollout):
-        reconciling.handle_deployment(step.deployment, now=now)
+        reconcile_rollout.handle_deployment(step.deployment, now=now)
     elif isinstance(step, ReapplyRollout):
         fresh = kube.get_monitor(namespace, name)
         current = _same_rollout((fresh or {}).get("status") or {}, step.version, step.kind)
@@ -211,24 +220,21 @@ def _perform(gathered: Gathered, step: Step, *, now: reconciling.Clock) -> None:
         _fail_rollout(namespace, name, step, now=now)
 
 
-def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: reconciling.Clock) -> None:
-    notes: list[tuple[str, str, str]] = []
+def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: Clock) -> None:
     actions: list[Action] = []
 
     def give_up(b: dict[str, Any], s: st.Status) -> st.Status | None:
-        notes.clear()
         actions.clear()
         current = _same_rollout(s, step.version, step.kind)
         if current is None:
             return None  # finished meanwhile
-        return reconciling._fail_rollout(
+        return reconcile_rollout.fail(
             b,
             s,
             current,
             reason=step.reason,
             message=step.message,
-            deployment=step.deployment,
-            notes=notes,
+            serving=step.serving,
             actions=actions,
             now=now(),
         )
@@ -236,5 +242,4 @@ def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: reconcil
     body = kube.update_status(namespace, name, give_up)
     if body is None:
         return
-    acting.perform(body, actions, now=now)
-    reconciling.post_notes(body, notes)
+    reconcile_rollout.act(body, actions, now=now)

@@ -60,6 +60,21 @@ def set_condition(
     status["conditions"] = conditions
 
 
+def ensure_condition(
+    status: Status,
+    ctype: str,
+    value: bool | None,
+    reason: str,
+    message: str,
+    *,
+    generation: int,
+    now: dt.datetime,
+) -> None:
+    """Set condition ``ctype`` only when status has none yet (its value until a step decides)."""
+    if not condition(status, ctype):
+        set_condition(status, ctype, value, reason, message, generation=generation, now=now)
+
+
 def set_decision(
     status: Status, ctype: str, decision: Decision, *, generation: int, now: dt.datetime
 ) -> None:
@@ -234,16 +249,15 @@ def finalize(
     status: Status, spec: Mapping[str, Any], *, generation: int, now: dt.datetime
 ) -> Status:
     """Recompute derived fields (phase, observedGeneration) after any change."""
-    if not condition(status, c.COND_READY):
-        set_condition(
-            status,
-            c.COND_READY,
-            None,
-            "AwaitingFirstCheck",
-            "no check has run yet",
-            generation=generation,
-            now=now,
-        )
+    ensure_condition(
+        status,
+        c.COND_READY,
+        None,
+        "AwaitingFirstCheck",
+        "no check has run yet",
+        generation=generation,
+        now=now,
+    )
     status["phase"] = compute_phase(spec, status)
     status["observedGeneration"] = int(generation)
     return status

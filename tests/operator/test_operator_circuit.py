@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import reconciling
+from modelwatch_operator import reconcile_jobs, reconcile_monitor
 from modelwatch_operator import status as st
 from tests.operator.test_operator_reconciling import (
     CHECK_DRIFT,
@@ -31,20 +31,20 @@ def drifted_check(api: FakeApi, clock: Clock, n: int) -> None:
     clock.tick(3600)
     scheduled_check(api, f"mm-check-{n}")
     done = api.finish_job(f"mm-check-{n}", {**CHECK_DRIFT, "reportId": f"r{n}"}, at=clock.now)
-    reconciling.handle_job(done, now=clock)
+    reconcile_jobs.handle_job(done, now=clock)
 
 
 def test_three_losses_open_the_circuit_until_asked_by_hand(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["retrain"].update({"cooldown": "1s", "maxPerDay": 20})
     clock = Clock()
     clock.now = T0
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     for n, version in ((1, 2), (2, 3), (3, 4)):
         drifted_check(api, clock, n)
         job = f"mm-retrain-{version}"
         assert api.created_jobs[-1] == job
         clock.tick(60)
-        reconciling.handle_job(api.finish_job(job, {**LOSS, "version": version}), now=clock)
+        reconcile_jobs.handle_job(api.finish_job(job, {**LOSS, "version": version}), now=clock)
     assert cond(api, c.COND_RETRAINING) == ("False", "CircuitOpen")
     message = st.condition(status(api), c.COND_RETRAINING)["message"]
     assert "versions 2, 3, 4" in message and "modelwatch.io/retrain-now" in message
@@ -54,6 +54,6 @@ def test_three_losses_open_the_circuit_until_asked_by_hand(api: FakeApi) -> None
     assert cond(api, c.COND_RETRAINING) == ("False", "CircuitOpen")
 
     api.monitors["mm"]["metadata"]["annotations"] = {c.ANNOTATION_RETRAIN_NOW: "1"}
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     assert api.created_jobs[-1] == "mm-retrain-5"
     assert status(api)["retrain"]["trigger"] == "ManualRequest"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from modelwatch_monitor import contract
-from modelwatch_operator import children, guards, kube, reconciling
+from modelwatch_operator import children, guards, kube, reconcile_jobs, reconcile_monitor
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
 from tests.operator.test_operator_reconciling import (
@@ -55,7 +55,7 @@ def _users_cronjob(name: str = "mm-check") -> dict[str, Any]:
 
 
 def _reconcile(api: FakeApi) -> str | None:
-    return reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    return reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
 
 
 def _ready(api: FakeApi) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def test_users_job_named_like_the_retrain_is_left_alone(api: FakeApi) -> None:
     _reconcile(api)
     users = {"metadata": {"name": "mm-retrain-2", "namespace": NS, "uid": "users"}, "spec": {}}
     api.jobs["mm-retrain-2"] = copy.deepcopy(users)
-    reconciling.start_retrain(NS, "mm", manual=True, now=Clock())
+    reconcile_jobs.start_retrain(NS, "mm", manual=True, now=Clock())
     assert api.jobs["mm-retrain-2"] == users
     s = status(api)
     assert not s.get("retrain")
@@ -181,11 +181,11 @@ def test_users_job_named_like_the_retrain_is_left_alone(api: FakeApi) -> None:
 
 def test_own_job_found_on_retry_is_fine(api: FakeApi) -> None:
     _reconcile(api)
-    reconciling.start_retrain(NS, "mm", manual=True, now=Clock())
+    reconcile_jobs.start_retrain(NS, "mm", manual=True, now=Clock())
     assert api.created_jobs == ["mm-retrain-2"]
     body = kube.get_monitor(NS, "mm")
     assert body is not None
-    reconciling._create_retrain_job(body, body["status"]["retrain"])  # a retried handler
+    reconcile_jobs.create_retrain_job(body, body["status"]["retrain"])  # a retried handler
     assert status(api)["retrain"]["job"] == "mm-retrain-2"  # still in flight
     assert api.created_jobs == ["mm-retrain-2"]
 
@@ -207,7 +207,7 @@ def test_second_monitor_does_not_touch_a_claimed_deployment(api: FakeApi) -> Non
     _reconcile(api)
     before = copy.deepcopy(api.deployments["srv"])
     second = _second_monitor(api)
-    retry = reconciling.reconcile_monitor(second, now=Clock())
+    retry = reconcile_monitor.reconcile(second, now=Clock())
     s2 = api.monitors["mm2"]["status"]
     ready = st.condition(s2, c.COND_READY)
     assert (ready["status"], ready["reason"]) == ("False", guards.DEPLOYMENT_CLAIMED)
@@ -239,9 +239,9 @@ def test_takeover_is_conditional_on_the_deployment_as_read(
 def test_second_monitor_takes_over_once_the_first_is_gone(api: FakeApi) -> None:
     _reconcile(api)
     second = _second_monitor(api)
-    reconciling.reconcile_monitor(second, now=Clock())
+    reconcile_monitor.reconcile(second, now=Clock())
     del api.monitors["mm"]  # its label stays on the Deployment
-    assert reconciling.reconcile_monitor(api.monitors["mm2"], now=Clock()) is None
+    assert reconcile_monitor.reconcile(api.monitors["mm2"], now=Clock()) is None
     assert api.deployments["srv"]["metadata"]["labels"] == {c.LABEL_MONITOR: "mm2"}
     s2 = api.monitors["mm2"]["status"]
     assert st.condition(s2, c.COND_READY)["reason"] == "DeploymentFound"
@@ -254,7 +254,7 @@ def test_rollout_refused_on_a_deployment_another_monitor_claimed(api: FakeApi) -
     _second_monitor(api)  # names srv too, and took it over meanwhile
     api.deployments["srv"]["metadata"]["labels"][c.LABEL_MONITOR] = "mm2"
     before = copy.deepcopy(api.deployments["srv"])
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     assert api.deployments["srv"] == before
     assert cond(api, c.COND_ROLLOUT) == ("False", guards.DEPLOYMENT_CLAIMED)
     assert not status(api).get("rollout")
@@ -289,7 +289,7 @@ def test_allowlist_from_the_operator_env(api: FakeApi, monkeypatch: pytest.Monke
 def test_retrain_with_a_disallowed_image_is_not_started(api: FakeApi) -> None:
     _reconcile(api)  # the CronJob exists from before the image changed
     api.monitors["mm"]["spec"]["images"] = {"monitor": "evil.example/miner:1"}
-    reconciling.start_retrain(NS, "mm", manual=True, now=Clock())
+    reconcile_jobs.start_retrain(NS, "mm", manual=True, now=Clock())
     assert api.jobs == {}
     assert status(api)["lastFailure"]["reason"] == guards.IMAGE_NOT_ALLOWED
 
@@ -311,7 +311,7 @@ def test_check_result_with_nan_is_a_failed_check(api: FakeApi) -> None:
     _reconcile(api)
     _check_job(api)
     bad = {**CHECK_DRIFT, "driftShare": math.nan}
-    reconciling.handle_job(api.finish_job("mm-check-1", bad), now=Clock())
+    reconcile_jobs.handle_job(api.finish_job("mm-check-1", bad), now=Clock())
     s = status(api)
     assert "lastCheck" not in s and "drift" not in s
     assert s["lastFailure"]["reason"] == contract.REASON_INVALID_RESULT
@@ -327,7 +327,7 @@ def test_retrain_result_with_a_bad_sha256_is_not_promoted(api: FakeApi) -> None:
     run_to_rollout(api, clock)
     before = copy.deepcopy(api.deployments["srv"])
     bad = {**RETRAIN_WIN, "sha256": "../../etc/passwd"}
-    reconciling.handle_job(api.finish_job("mm-retrain-2", bad), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", bad), now=clock)
     s = status(api)
     assert not s.get("retrain") and not s.get("rollout")
     assert cond(api, c.COND_RETRAINING) == ("False", contract.REASON_INVALID_RESULT)

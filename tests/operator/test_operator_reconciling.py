@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import kube, reconciling
+from modelwatch_operator import events, kube, reconcile_jobs, reconcile_monitor, reconcile_rollout
 from modelwatch_operator import status as st
 from modelwatch_operator.policies import format_time
 
@@ -350,7 +350,7 @@ RETRAIN_WIN = {
 
 
 def test_create_takes_over_and_initialises(api: FakeApi) -> None:
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     assert set(api.config_maps) == {"mm-config"}
     assert set(api.cronjobs) == {"mm-check"}
     assert api.deployments["srv"]["metadata"]["labels"] == {c.LABEL_MONITOR: "mm"}
@@ -363,7 +363,7 @@ def test_create_takes_over_and_initialises(api: FakeApi) -> None:
 
 def test_missing_deployment_is_a_readable_condition(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["deployment"]["name"] = "nope"
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     ready = st.condition(status(api), c.COND_READY)
     assert ready["reason"] == "DeploymentNotFound"
     assert 'deployment "nope" not found in namespace "ml"' in ready["message"]
@@ -372,7 +372,7 @@ def test_missing_deployment_is_a_readable_condition(api: FakeApi) -> None:
 
 def test_missing_store_claim_is_a_readable_condition(api: FakeApi) -> None:
     api.claims.clear()
-    retry = reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    retry = reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     ready = st.condition(status(api), c.COND_READY)
     assert ready["reason"] == "StoreClaimNotFound"
     assert 'persistentvolumeclaim "store" not found in namespace "ml"' in ready["message"]
@@ -381,7 +381,7 @@ def test_missing_store_claim_is_a_readable_condition(api: FakeApi) -> None:
     assert status(api)["currentVersion"] == 1  # the Deployment was still taken over
 
     api.claims.add("store")  # the user creates the claim
-    assert reconciling.reconcile_monitor(api.monitors["mm"], now=Clock()) is None
+    assert reconcile_monitor.reconcile(api.monitors["mm"], now=Clock()) is None
     assert cond(api, c.COND_READY) == ("Unknown", "StoreFound")
     assert status(api)["phase"] == "Pending"
 
@@ -389,19 +389,19 @@ def test_missing_store_claim_is_a_readable_condition(api: FakeApi) -> None:
 def test_missing_deployment_outranks_a_missing_claim(api: FakeApi) -> None:
     api.claims.clear()
     api.monitors["mm"]["spec"]["deployment"]["name"] = "nope"
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     assert cond(api, c.COND_READY) == ("False", "DeploymentNotFound")
 
 
 def run_to_rollout(api: FakeApi, clock: Clock) -> None:
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     cronjob_job = {"metadata": {"name": "mm-check-1", "namespace": NS, "labels": {}}}
     cronjob_job["spec"] = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]
     cronjob_job["metadata"]["labels"] = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["metadata"][
         "labels"
     ]
     api.jobs["mm-check-1"] = cronjob_job
-    reconciling.handle_job(api.finish_job("mm-check-1", CHECK_DRIFT), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-check-1", CHECK_DRIFT), now=clock)
 
 
 def test_the_whole_loop(api: FakeApi) -> None:
@@ -423,11 +423,11 @@ def test_the_whole_loop(api: FakeApi) -> None:
 
     # The same Job event again (a restart re-lists it): nothing changes.
     before = copy.deepcopy(status(api))
-    reconciling.handle_job(api.jobs["mm-check-1"], now=clock)
+    reconcile_jobs.handle_job(api.jobs["mm-check-1"], now=clock)
     assert status(api) == before and api.created_jobs == ["mm-retrain-2"]
 
     clock.tick(60)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     s = status(api)
     assert "retrain" not in s
     assert s["rollout"]["version"] == 2 and s["rollout"]["previousVersion"] == 1
@@ -436,9 +436,9 @@ def test_the_whole_loop(api: FakeApi) -> None:
     assert {e["name"]: e["value"] for e in env} == {"MODEL_VERSION": "2", "MODEL_SHA256": SHA2}
     assert api.deployments["srv"]["spec"]["progressDeadlineSeconds"] == 30
 
-    reconciling.handle_deployment(api.set_rollout("srv", done=False), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=False), now=clock)
     assert status(api)["phase"] == "RollingOut"
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     s = status(api)
     assert s["currentVersion"] == 2 and s["currentSha256"] == SHA2
     assert cond(api, c.COND_ROLLOUT) == ("True", "RolloutComplete")
@@ -450,9 +450,9 @@ def test_the_whole_loop(api: FakeApi) -> None:
 def test_failed_rollout_rolls_back(api: FakeApi) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     clock.tick(40)
-    reconciling.handle_deployment(
+    reconcile_rollout.handle_deployment(
         api.set_rollout("srv", deadline_at=format_time(clock.now)), now=clock
     )
     s = status(api)
@@ -461,11 +461,11 @@ def test_failed_rollout_rolls_back(api: FakeApi) -> None:
     env = api.deployments["srv"]["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {e["name"]: e["value"] for e in env} == {"MODEL_VERSION": "1", "MODEL_SHA256": "sha1"}
     # The controller still shows the old verdict for a moment: not a second failure.
-    reconciling.handle_deployment(
+    reconcile_rollout.handle_deployment(
         api.set_rollout("srv", deadline_at=format_time(clock.now)), now=clock
     )
     assert status(api)["rollout"]["kind"] == "Rollback"
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     s = status(api)
     assert "rollout" not in s
     assert s["currentVersion"] == 1
@@ -487,20 +487,20 @@ def test_version_changed_outside_is_followed_with_a_warning(
 ) -> None:
     posted: list[tuple[str, str, str]] = []
     monkeypatch.setattr(
-        reconciling.events,
+        events,
         "post",
         lambda body, *, type, reason, message: posted.append((type, reason, message)),
     )
     clock = Clock()
     run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     assert status(api)["currentVersion"] == 2
 
     _set_env_version(api, "1", "sha1")  # kubectl apply -f server.yaml, again
-    reconciling.handle_deployment(api.set_rollout("srv", done=False), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=False), now=clock)
     assert status(api)["currentVersion"] == 2  # v1 pods not ready yet: nothing to say
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     s = status(api)
     assert s["currentVersion"] == 1 and s["currentSha256"] == "sha1"
     assert cond(api, c.COND_ROLLOUT) == ("True", "ChangedOutside")
@@ -514,14 +514,14 @@ def test_version_changed_outside_is_followed_with_a_warning(
 
     # The same Deployment event again: nothing new.
     before, said = copy.deepcopy(status(api)), len(posted)
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     assert status(api) == before and len(posted) == said
 
 
 def _fail_check(api: FakeApi, reason: str, message: str) -> dict[str, Any]:
     """A scheduled check Job fails with ``reason``; return the monitor's status after."""
     clock = Clock()
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     api.jobs["mm-check-9"] = {
         "metadata": {
             "name": "mm-check-9",
@@ -531,7 +531,7 @@ def _fail_check(api: FakeApi, reason: str, message: str) -> dict[str, Any]:
         "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
     }
     failure = {"kind": "check", "ok": False, "reason": reason, "message": message}
-    reconciling.handle_job(api.finish_job("mm-check-9", failure, ok=False), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-check-9", failure, ok=False), now=clock)
     return status(api)
 
 
@@ -549,19 +549,19 @@ def _scheduled_check(api: FakeApi, name: str) -> None:
 def test_restart_does_not_read_old_checks_again(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["retrain"]["triggers"] = {"violations": 2, "window": 3}
     clock = Clock()
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     clean = {**CHECK_DRIFT, "datasetDrift": False, "nDrifted": 0, "driftShare": 0.0}
     clean["metric"] = {**CHECK_DRIFT["metric"], "value": 0.9, "degraded": False}
     for i, (result, minute) in enumerate(((CHECK_DRIFT, 1), (clean, 2)), start=1):
         _scheduled_check(api, f"mm-check-{i}")
         done = T0 + dt.timedelta(minutes=minute)
-        reconciling.handle_job(api.finish_job(f"mm-check-{i}", result, at=done), now=clock)
+        reconcile_jobs.handle_job(api.finish_job(f"mm-check-{i}", result, at=done), now=clock)
     before = copy.deepcopy(status(api))
     assert len(before["history"]) == 2 and before["lastCheckJob"] == "mm-check-2"
 
     # The operator restarts; kopf lists the Jobs the CronJob kept, the older one last.
-    reconciling.handle_job(api.jobs["mm-check-2"], now=clock)
-    reconciling.handle_job(api.jobs["mm-check-1"], now=clock)
+    reconcile_jobs.handle_job(api.jobs["mm-check-2"], now=clock)
+    reconcile_jobs.handle_job(api.jobs["mm-check-1"], now=clock)
     assert status(api) == before
     assert api.created_jobs == []  # 1 violation in 3 checks, not 2
 
@@ -570,7 +570,7 @@ def test_restart_does_not_read_old_checks_again(api: FakeApi) -> None:
     for i, minute in ((4, 4), (3, 3)):
         _scheduled_check(api, f"mm-check-{i}")
         done = T0 + dt.timedelta(minutes=minute)
-        reconciling.handle_job(api.finish_job(f"mm-check-{i}", clean, at=done), now=clock)
+        reconcile_jobs.handle_job(api.finish_job(f"mm-check-{i}", clean, at=done), now=clock)
     s = status(api)
     assert s["lastCheckJob"] == "mm-check-4" and len(s["history"]) == 3
     assert s["lastCheckFinishedAt"] == format_time(T0 + dt.timedelta(minutes=4))
@@ -597,7 +597,7 @@ def test_empty_window_shows_no_data(api: FakeApi) -> None:
 
 
 def test_crash_without_result_uses_the_log_tail(api: FakeApi) -> None:
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     api.jobs["mm-check-8"] = {
         "metadata": {
             "name": "mm-check-8",
@@ -606,7 +606,7 @@ def test_crash_without_result_uses_the_log_tail(api: FakeApi) -> None:
         },
         "spec": api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"],
     }
-    reconciling.handle_job(api.finish_job("mm-check-8", None, ok=False), now=Clock())
+    reconcile_jobs.handle_job(api.finish_job("mm-check-8", None, ok=False), now=Clock())
     assert status(api)["lastFailure"]["reason"] == "JobFailed"
     assert "Traceback: boom" in status(api)["lastFailure"]["message"]
 
@@ -615,8 +615,8 @@ def test_restart_recreates_a_missing_retrain_job_once(api: FakeApi) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
     del api.jobs["mm-retrain-2"]  # as if the operator died between status write and create
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     assert api.created_jobs == ["mm-retrain-2", "mm-retrain-2"]
     assert set(api.jobs) >= {"mm-retrain-2"}
     assert status(api)["retrain"]["version"] == 2
@@ -624,7 +624,7 @@ def test_restart_recreates_a_missing_retrain_job_once(api: FakeApi) -> None:
 
 def test_retrain_now_annotation_is_cleared(api: FakeApi) -> None:
     api.monitors["mm"]["metadata"]["annotations"] = {c.ANNOTATION_RETRAIN_NOW: "1"}
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     assert api.created_jobs == ["mm-retrain-2"]
     assert status(api)["retrain"]["trigger"] == "ManualRequest"
     assert c.ANNOTATION_RETRAIN_NOW not in api.monitors["mm"]["metadata"]["annotations"]
@@ -633,21 +633,21 @@ def test_retrain_now_annotation_is_cleared(api: FakeApi) -> None:
 def test_pin_rolls_to_a_known_version(api: FakeApi) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     api.monitors["mm"]["spec"]["pinnedVersion"] = 1
     api.monitors["mm"]["metadata"]["generation"] = 2
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     s = status(api)
     assert s["rollout"]["kind"] == "Pin" and s["rollout"]["version"] == 1
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     assert status(api)["currentVersion"] == 1
     assert status(api)["pin"]["outcome"] == "Complete"
 
 
 def test_pin_to_unknown_version(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["pinnedVersion"] = 9
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     assert cond(api, c.COND_ROLLOUT) == ("False", "UnknownVersion")
     assert "rollout" not in status(api)
 
@@ -658,9 +658,9 @@ def test_rejected_retrain_job_ends_the_retrain(
     def reject(manifest: dict[str, Any]) -> bool:
         raise kube.ApiException(status=422, reason="Unprocessable Entity")
 
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     monkeypatch.setattr(kube, "create_job", reject)
-    reconciling.start_retrain(NS, "mm", manual=True, now=Clock())
+    reconcile_jobs.start_retrain(NS, "mm", manual=True, now=Clock())
     s = status(api)
     assert "retrain" not in s
     assert cond(api, c.COND_RETRAINING) == ("False", "JobRejected")
@@ -691,13 +691,13 @@ def test_an_estimated_drop_retrains_only_when_triggered(
 
     posted: list[tuple[str, str, str]] = []
     monkeypatch.setattr(
-        reconciling.events,
+        events,
         "post",
         lambda body, *, type, reason, message: posted.append((type, reason, message)),
     )
     api.monitors["mm"]["spec"]["performance"] = {"estimate": {"trigger": trigger}}
     clock = Clock()
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     result = {
         **CHECK_DRIFT,
         "datasetDrift": False,
@@ -707,7 +707,7 @@ def test_an_estimated_drop_retrains_only_when_triggered(
         "estimatedMetric": ESTIMATED_DROP,
     }
     _scheduled_check(api, "mm-check-1")
-    reconciling.handle_job(api.finish_job("mm-check-1", result, at=T0), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-check-1", result, at=T0), now=clock)
     s = status(api)
     assert cond(api, c.COND_DEGRADED) == ("True", "EstimatedDegraded")
     assert s["estimatedMetric"] == "accuracy~0.6[0.55,0.65]"
@@ -720,6 +720,6 @@ def test_an_estimated_drop_retrains_only_when_triggered(
     undefined = {**result, "estimatedMetric": {"name": "accuracy", "value": None}}
     _scheduled_check(api, "mm-check-2")
     later = T0 + dt.timedelta(minutes=1)
-    reconciling.handle_job(api.finish_job("mm-check-2", undefined, at=later), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-check-2", undefined, at=later), now=clock)
     assert status(api)["estimatedMetric"] == "accuracy~n/a"
     assert (NS, "mm", "accuracy", "lower") not in metrics.ESTIMATED_METRIC._metrics

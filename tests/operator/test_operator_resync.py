@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import kube, reconciling, resync
+from modelwatch_operator import (
+    events,
+    kube,
+    reconcile_jobs,
+    reconcile_monitor,
+    reconcile_rollout,
+    resync,
+)
 from modelwatch_operator import status as st
 from tests.operator.test_operator_reconciling import (
     CHECK_DRIFT,
@@ -47,7 +54,7 @@ def scheduled_check(api: FakeApi, name: str) -> None:
 
 def test_a_lost_check_event_is_read_once(api: FakeApi) -> None:
     clock = Clock()
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     scheduled_check(api, "mm-check-1")
     api.finish_job("mm-check-1", CHECK_DRIFT)  # the Job event handler never ran
     assert resync.resync_monitor(NS, "mm", now=clock) == []
@@ -62,7 +69,7 @@ def test_a_lost_check_event_is_read_once(api: FakeApi) -> None:
 def test_unread_checks_are_read_in_the_order_they_finished(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["retrain"]["enabled"] = False
     clock = Clock()
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     clean = {**CHECK_DRIFT, "datasetDrift": False, "nDrifted": 0}
     for name, minute in (("mm-check-b", 2), ("mm-check-a", 1)):
         scheduled_check(api, name)
@@ -120,7 +127,7 @@ def test_crash_between_record_and_patch_is_repaired_with_the_right_previous_vers
 
     monkeypatch.setattr(kube, "patch_deployment", crash)
     with pytest.raises(kube.ApiException):
-        reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+        reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     s = status(api)
     assert s["rollout"]["version"] == 2 and s["rollout"]["previousVersion"] == 1
     assert s["rollout"]["previousSha256"] == "sha1"
@@ -138,7 +145,7 @@ def test_crash_between_record_and_patch_is_repaired_with_the_right_previous_vers
 def test_a_recreated_deployment_gets_the_target_again(api: FakeApi) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     assert status(api)["rollout"]["deploymentUid"] == "d1"
     # kubectl delete + apply of the original manifest (edited a few times since): a new
     # uid, version 1 again, and a generation past the one the rollout recorded.
@@ -150,19 +157,19 @@ def test_a_recreated_deployment_gets_the_target_again(api: FakeApi) -> None:
     ]
     dep["status"] = {}
     # Its first event: the rollout must not complete at version 1.
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     assert status(api)["rollout"]["version"] == 2
     resync.resync_monitor(NS, "mm", now=clock)
     assert env(api)["MODEL_VERSION"] == "2"
     assert status(api)["rollout"]["deploymentUid"] == "d2"
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     assert status(api)["currentVersion"] == 2 and "rollout" not in status(api)
 
 
 def test_a_rollout_that_never_finishes_is_rolled_back(api: FakeApi) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     api.set_rollout("srv", done=False)  # pods never become available, no verdict either
     clock.tick(30 + 59)  # progressDeadlineSeconds 30 + margin 60, less one second
     resync.resync_monitor(NS, "mm", now=clock)
@@ -175,14 +182,14 @@ def test_a_rollout_that_never_finishes_is_rolled_back(api: FakeApi) -> None:
     rolled = st.condition(s, c.COND_ROLLOUT)
     assert rolled["reason"] == "RolledBack" and "RolloutTimedOut" in rolled["message"]
     assert env(api) == {"MODEL_VERSION": "1", "MODEL_SHA256": "sha1"}
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     assert status(api)["currentVersion"] == 1 and "rollout" not in status(api)
 
 
 def test_a_deleted_deployment_fails_the_rollout_once_timed_out(api: FakeApi) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     del api.deployments["srv"]
     resync.resync_monitor(NS, "mm", now=clock)
     assert status(api)["rollout"]["version"] == 2  # waits for it to come back
@@ -198,7 +205,7 @@ def test_two_processes_fold_a_result_once(api: FakeApi, monkeypatch: pytest.Monk
     """Another operator folds the same Job between this one's read and its write: the
     conditional write fails with 409, the fold runs again on fresh status, and finds it read."""
     clock = Clock()
-    reconciling.reconcile_monitor(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
     scheduled_check(api, "mm-check-1")
     job = api.finish_job("mm-check-1", CHECK_DRIFT)
     write = api.patch_monitor_status
@@ -209,15 +216,15 @@ def test_two_processes_fold_a_result_once(api: FakeApi, monkeypatch: pytest.Monk
     ) -> None:
         if not raced and "lastCheckJob" in patch:
             raced.append(True)
-            reconciling.handle_job(job, now=clock)  # the other replica, first
+            reconcile_jobs.handle_job(job, now=clock)  # the other replica, first
         write(namespace, name, patch, resource_version=resource_version)
 
     posted: list[str] = []
     monkeypatch.setattr(
-        reconciling.events, "post", lambda body, *, type, reason, message: posted.append(reason)
+        events, "post", lambda body, *, type, reason, message: posted.append(reason)
     )
     monkeypatch.setattr(kube, "patch_monitor_status", racing_write)
-    reconciling.handle_job(job, now=clock)
+    reconcile_jobs.handle_job(job, now=clock)
     s = status(api)
     assert raced and len(s["history"]) == 1
     assert api.created_jobs == ["mm-retrain-2"]
@@ -249,7 +256,7 @@ def test_plan_relabels_a_deployment_that_carries_the_target_without_the_label(
 ) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", RETRAIN_WIN), now=clock)
     api.deployments["srv"]["metadata"]["labels"] = {}  # re-created from a manifest at v2
     gathered = resync.gather(NS, "mm")
     assert gathered is not None

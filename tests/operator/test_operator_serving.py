@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from modelwatch_monitor import contract
-from modelwatch_operator import builders, policies, reconciling
+from modelwatch_operator import builders, events, policies, reconcile_jobs, reconcile_rollout
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
 from modelwatch_operator.policies import format_time
@@ -144,7 +144,7 @@ def _run_check(api: FakeApi, clock: loop.Clock, name: str, result: dict[str, Any
         "spec": template["spec"],
     }
     args: list[str] = template["spec"]["template"]["spec"]["containers"][0]["args"]
-    reconciling.handle_job(api.finish_job(name, result, at=clock.now), now=clock)
+    reconcile_jobs.handle_job(api.finish_job(name, result, at=clock.now), now=clock)
     return args
 
 
@@ -153,7 +153,7 @@ def test_after_a_rollout_only_the_new_versions_traffic_is_judged(
 ) -> None:
     posted: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        reconciling.events,
+        events,
         "post",
         lambda body, *, type, reason, message: posted.append((reason, message)),
     )
@@ -162,9 +162,9 @@ def test_after_a_rollout_only_the_new_versions_traffic_is_judged(
     args = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     assert args["containers"][0]["args"][3:] == ["--serving-version", "1"]  # no servingSince
     clock.tick(60)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", loop.RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", loop.RETRAIN_WIN), now=clock)
     clock.tick(60)
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     s = loop.status(api)
     assert s["currentVersion"] == 2 and s["servingSince"] == format_time(clock.now)
     rolled_out_at = format_time(clock.now)
@@ -205,12 +205,12 @@ def test_a_rollback_keeps_the_serving_since_of_the_version_that_kept_serving(
 ) -> None:
     clock = loop.Clock()
     loop.run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", loop.RETRAIN_WIN), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", loop.RETRAIN_WIN), now=clock)
     clock.tick(40)
-    reconciling.handle_deployment(
+    reconcile_rollout.handle_deployment(
         api.set_rollout("srv", deadline_at=format_time(clock.now)), now=clock
     )
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     s = loop.status(api)
     assert s["currentVersion"] == 1 and "servingSince" not in s  # v1 served all along
     args = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
@@ -222,11 +222,11 @@ def test_a_version_changed_outside_starts_serving_since_and_moves_the_check(
 ) -> None:
     clock = loop.Clock()
     loop.run_to_rollout(api, clock)
-    reconciling.handle_job(api.finish_job("mm-retrain-2", loop.RETRAIN_WIN), now=clock)
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_jobs.handle_job(api.finish_job("mm-retrain-2", loop.RETRAIN_WIN), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     clock.tick(600)
     loop._set_env_version(api, "1", "sha1")  # the original manifest, re-applied
-    reconciling.handle_deployment(api.set_rollout("srv", done=True), now=clock)
+    reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     s = loop.status(api)
     assert s["currentVersion"] == 1 and s["servingSince"] == format_time(clock.now)
     spec = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]

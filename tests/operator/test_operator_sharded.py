@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modelwatch_monitor import contract
-from modelwatch_operator import builders, reconciling
+from modelwatch_operator import builders, job_results, reconcile_jobs, reconcile_monitor
 from modelwatch_operator import constants as c
 from tests.operator.test_operator_builders import monitor, pod_spec_of
 from tests.operator.test_operator_reconciling import (  # noqa: F401 - the api fixture
@@ -99,7 +99,7 @@ def test_the_result_of_an_indexed_job_is_index_0s() -> None:
         _pod("0", RESULT, created="2026-11-29T12:00:00Z"),
         _pod("1", "shard 1 log tail", created="2026-11-29T12:00:05Z"),  # newer, not a result
     ]
-    result = reconciling.read_result(pods, container="check", succeeded=True, job_message="")
+    result = job_results.read_result(pods, container="check", succeeded=True, job_message="")
     assert result["ok"] and result["nDrifted"] == 3
 
 
@@ -111,7 +111,7 @@ def test_a_retried_index_0_gives_its_newest_result() -> None:
         _pod("0", RESULT, created="2026-11-29T12:00:08Z"),
         _pod("0", failed, created="2026-11-29T12:00:00Z"),
     ]
-    result = reconciling.read_result(pods, container="check", succeeded=True, job_message="")
+    result = job_results.read_result(pods, container="check", succeeded=True, job_message="")
     assert result["ok"] and result["reportId"] == "r1"
 
 
@@ -120,7 +120,7 @@ def test_a_failed_sharded_check_reports_the_shards_reason() -> None:
     failed = json.dumps({"schema": 1, "kind": "check", "ok": False, "reason": "DataError",
                          "message": "shard 1 of 2: cannot read 'x.parquet'"})  # fmt: skip
     pods = [_pod("0", failed, created="a"), _pod("1", "Traceback: bad file", created="b")]
-    result = reconciling.read_result(
+    result = job_results.read_result(
         pods,
         container="check",
         succeeded=False,
@@ -129,7 +129,7 @@ def test_a_failed_sharded_check_reports_the_shards_reason() -> None:
     assert (result["ok"], result["reason"]) == (False, "DataError")
     assert "shard 1 of 2" in result["message"]
     # Index 0 killed before it wrote anything: the Job's own reason.
-    result = reconciling.read_result(
+    result = job_results.read_result(
         [_pod("0", "", created="a"), _pod("1", "Traceback: bad file", created="b")],
         container="check",
         succeeded=False,
@@ -141,13 +141,13 @@ def test_a_failed_sharded_check_reports_the_shards_reason() -> None:
 
 def test_a_plain_job_still_reads_its_newest_pod() -> None:
     pods = [_pod(None, "old", created="a"), _pod(None, RESULT, created="b")]
-    result = reconciling.read_result(pods, container="check", succeeded=True, job_message="")
+    result = job_results.read_result(pods, container="check", succeeded=True, job_message="")
     assert result["ok"] and result["nDrifted"] == 3
 
 
 def test_handle_job_folds_index_0s_result(api: FakeApi) -> None:  # noqa: F811
     api.monitors["mm"]["spec"]["check"] = {"parallelism": 2}
-    reconciling.reconcile_monitor(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
     template = api.cronjobs["mm-check"]["spec"]["jobTemplate"]
     assert template["spec"]["completionMode"] == "Indexed"
     api.jobs["mm-check-1"] = {
@@ -166,7 +166,7 @@ def test_handle_job_folds_index_0s_result(api: FakeApi) -> None:  # noqa: F811
         _pod("1", "", created="2026-11-23T12:00:30Z"),
         _pod("0", RESULT, created="2026-11-23T12:00:00Z"),
     ]
-    reconciling.handle_job(api.jobs["mm-check-1"], now=Clock())
+    reconcile_jobs.handle_job(api.jobs["mm-check-1"], now=Clock())
     s = status(api)
     assert s["lastCheckJob"] == "mm-check-1"
     assert s["lastCheck"]["reportId"] == "r1"
