@@ -243,7 +243,6 @@ def read_report(uri: str, store_dir: pathlib.Path, s3: S3Store | None) -> dict[s
 
 def main() -> dict[str, Any]:
     kube = Kube(os.environ["KUBECONFIG"])
-    deploy_operator(kube, replicas=1)
     for ns in NS.values():
         fresh_namespace(kube, ns)
     store_dir = make_store(kube, NS["file"])
@@ -276,6 +275,7 @@ def main() -> dict[str, Any]:
             uploaded.write_text(shape)
     if PREPARE:
         return figures
+    deploy_operator(kube, replicas=1)
     for kind in STORES:
         ns = NS[kind]
         if kind == "s3":

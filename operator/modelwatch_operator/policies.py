@@ -49,10 +49,9 @@ def parse_time(text: str | None) -> dt.datetime | None:
     if not text:
         return None
     try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return contract.parse_timestamp(text, "time")
+    except contract.ContractError:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def format_time(value: dt.datetime) -> str:
