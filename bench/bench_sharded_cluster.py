@@ -106,10 +106,14 @@ def write_window(data: pathlib.Path) -> float:
 def upload(s3: S3Store, data: pathlib.Path) -> float:
     """Copy ``data`` to ``<s3.uri>/data`` (the key pair in the child's env only)."""
     started = time.perf_counter()
+    # One file at a time: fs.put(recursive=True) reads many files at once and held the
+    # whole 12 GB window in memory.
     code = (
-        "import fsspec, sys\n"
+        "import fsspec, pathlib, sys\n"
         "fs, _ = fsspec.core.url_to_fs(sys.argv[2])\n"
-        "fs.put(sys.argv[1], sys.argv[2], recursive=True)\n"
+        "root = pathlib.Path(sys.argv[1])\n"
+        "for p in sorted(root.rglob('*.parquet')):\n"
+        "    fs.put_file(str(p), sys.argv[2] + '/' + p.relative_to(root).as_posix())\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, f"{data}/", f"{s3.uri}/data"],
@@ -173,16 +177,20 @@ def run_check(kube: Kube, namespace: str, job: str) -> dict[str, Any]:
     read: dict[str, Any] = {}
     deadline = time.monotonic() + 3600
     while time.monotonic() < deadline:
-        pods = json.loads(
-            kube.kubectl(
-                "get", "pods", "-n", namespace, "-l", f"job-name={job}", "-o", "json"
-            ).stdout
-        )["items"]
-        for pod in pods:
-            name = pod["metadata"]["name"]
-            if name not in logs and pod["status"].get("phase") in ("Succeeded", "Failed"):
-                logs[name] = kube.kubectl("logs", "-n", namespace, name, check=False).stdout
-        st = kube.get("modelmonitor", NAME, namespace).get("status") or {}
+        try:
+            pods = json.loads(
+                kube.kubectl(
+                    "get", "pods", "-n", namespace, "-l", f"job-name={job}", "-o", "json"
+                ).stdout
+            )["items"]
+            for pod in pods:
+                name = pod["metadata"]["name"]
+                if name not in logs and pod["status"].get("phase") in ("Succeeded", "Failed"):
+                    logs[name] = kube.kubectl("logs", "-n", namespace, name).stdout
+            st = kube.get("modelmonitor", NAME, namespace).get("status") or {}
+        except (AssertionError, subprocess.SubprocessError):  # an API server blip
+            time.sleep(5)
+            continue
         if st.get("lastCheckJob") == job and not read:
             read = {"at": time.time(), "status": st}
         if read and len(logs) >= len(pods) > 0:
