@@ -50,9 +50,11 @@ def write_file(
     shift: float,
     v1_share: float,
     float_type: str = "float64",
+    timestamps: bool = False,
 ) -> None:
     """``rows`` x FEATURES normal columns of ``float_type`` (the first two shifted by
-    ``shift`` in the judged version's rows), and a ``model_version`` column."""
+    ``shift`` in the judged version's rows), and a ``model_version`` column; with
+    ``timestamps``, a ``timestamp`` column too, within the last day (as a server logs)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -61,12 +63,14 @@ def write_file(
 
     rng = np.random.default_rng(seed)
     names = [f"f{i:02d}" for i in range(FEATURES)]
-    schema = pa.schema(
-        [
-            *((n, pa.from_numpy_dtype(np.dtype(float_type))) for n in names),
-            (contract.LOG_MODEL_VERSION, pa.int64()),
-        ]
-    )
+    fields = [
+        *((n, pa.from_numpy_dtype(np.dtype(float_type))) for n in names),
+        (contract.LOG_MODEL_VERSION, pa.int64()),
+    ]
+    if timestamps:
+        fields.append((contract.LOG_TIMESTAMP, pa.timestamp("us", tz="UTC")))
+    schema = pa.schema(fields)
+    now_us = int(time.time() * 1e6)
     with pq.ParquetWriter(path, schema) as writer:
         for start in range(0, rows, ROW_GROUP):
             n = min(ROW_GROUP, rows - start)
@@ -78,7 +82,10 @@ def write_file(
                 for i in range(FEATURES)
             ]
             version = np.where(v1, 1, 2).astype(np.int64)
-            writer.write_table(pa.table([*cols, version], schema=schema), row_group_size=ROW_GROUP)
+            extra = [now_us - rng.integers(0, 86_400_000_000, size=n)] if timestamps else []
+            writer.write_table(
+                pa.table([*cols, version, *extra], schema=schema), row_group_size=ROW_GROUP
+            )
 
 
 def run_shards(py: str, shards: int, common: list[str], folder: pathlib.Path) -> dict[str, Any]:

@@ -94,11 +94,11 @@ def write_window(data: pathlib.Path) -> float:
     (data / "current").mkdir(parents=True, exist_ok=True)
     write_file(
         data / "reference.parquet", REF_ROWS, seed=1, shift=0.0, v1_share=0.0, float_type="float32"
-    )
+    )  # the reference: no timestamps
     for k in range(FILES):
         write_file(
             data / "current" / f"part-{k:03d}.parquet", ROWS // FILES, seed=100 + k, shift=0.1,
-            v1_share=0.05, float_type="float32",
+            v1_share=0.05, float_type="float32", timestamps=True,
         )  # fmt: skip
     return time.perf_counter() - started
 
@@ -254,7 +254,7 @@ def main() -> dict[str, Any]:
     for ns in NS.values():
         fresh_namespace(kube, ns)
     store_dir = make_store(kube, NS["file"])
-    shape = f"{ROWS} rows in {FILES} files"
+    shape = f"{ROWS} rows in {FILES} files, with timestamps"
     written = store_dir / "data" / ".written"
     write_s = None
     if not (written.exists() and written.read_text() == shape):
@@ -283,7 +283,10 @@ def main() -> dict[str, Any]:
             uploaded.write_text(shape)
     if PREPARE:
         return figures
-    deploy_operator(kube, replicas=1)
+    if kube.kubectl(
+        "get", "deploy/modelwatch-operator", "-n", "modelwatch-system", check=False
+    ).returncode:
+        deploy_operator(kube, replicas=1)  # else the running operator, as it is
     for kind in STORES:
         ns = NS[kind]
         if kind == "s3":
