@@ -12,7 +12,11 @@
 #     container is reached through ports published on 127.0.0.1 by docker's userland proxy, and
 #     nothing in the kind cluster pulls from the internet (every image is preloaded). Containers
 #     get no NAT to the outside, so builds that download (pip) run with --network host;
-#   - its API on the default socket, /var/run/docker.sock, so `kind` and `docker` work unchanged.
+#   - its API on the default socket, /var/run/docker.sock, so `kind` and `docker` work unchanged;
+#   - where this process's capability bounding set lacks capabilities the kernel knows (a
+#     sandbox without CAP_SYS_RESOURCE, say), hack/kind-runc-bounded.sh is the default runtime:
+#     docker gives a --privileged container (a kind node) every capability, and runc fails with
+#     "unable to apply caps" on one it may not hold; the wrapper drops those from the spec.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KIND_STATE="${KIND_STATE:-/var/lib/modelwatch-kind}"
@@ -21,6 +25,18 @@ DOCKER_EXEC="/run/modelwatch-kind/docker"
 DOCKER_PIDFILE="/run/modelwatch-kind/dockerd.pid"
 DOCKER_LOG="${KIND_STATE}/dockerd.log"
 DOCKER_SOCK="/var/run/docker.sock"
+
+# The capabilities (CAP_* names) the kernel knows but this process's bounding set lacks.
+missing_caps() {
+  local bnd last i
+  bnd=$((16#$(awk '/^CapBnd:/ {print $2}' /proc/self/status)))
+  last="$(cat /proc/sys/kernel/cap_last_cap)"
+  for ((i = 0; i <= last; i++)); do
+    if (( ((bnd >> i) & 1) == 0 )); then
+      capsh --decode="$(printf '%x' $((1 << i)))" | cut -d= -f2 | tr '[:lower:]' '[:upper:]'
+    fi
+  done
+}
 
 engine_up() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
@@ -46,8 +62,17 @@ up() {
     ((added)) && rm -f "${policy}"
   fi
   mkdir -p "${DOCKER_DATA}" "${DOCKER_EXEC}" "$(dirname "${DOCKER_PIDFILE}")"
+  command -v capsh >/dev/null 2>&1 || apt_install libcap2-bin
+  command -v jq >/dev/null 2>&1 || apt_install jq
+  local missing runtime_args=()
+  missing="$(missing_caps | paste -sd' ')"
+  if [[ -n "${missing}" ]]; then
+    log "this machine withholds ${missing}: containers run through hack/kind-runc-bounded.sh"
+    install -D -m 0755 "${HACK_DIR}/kind-runc-bounded.sh" "${KIND_STATE}/bin/runc-bounded"
+    runtime_args=(--add-runtime "runc-bounded=${KIND_STATE}/bin/runc-bounded" --default-runtime runc-bounded)
+  fi
   log "starting dockerd (data root ${DOCKER_DATA}, iptables off)"
-  setsid dockerd \
+  RUNC_DROP_CAPS="${missing}" setsid dockerd \
     --data-root "${DOCKER_DATA}" \
     --exec-root "${DOCKER_EXEC}" \
     --pidfile "${DOCKER_PIDFILE}" \
@@ -56,6 +81,7 @@ up() {
     --userland-proxy=true \
     --storage-driver overlay2 \
     --log-driver json-file --log-opt max-size=10m \
+    "${runtime_args[@]}" \
     >>"${DOCKER_LOG}" 2>&1 </dev/null &
   local deadline=$(( $(date +%s) + 60 ))
   until engine_up; do

@@ -17,14 +17,13 @@
 #     provisioner built from its Go module, the helper image a Debian userland.
 # Everything is cached under CACHE_ROOT by version; a warm run only checks the cache.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "${HACK_DIR}/kind-lib.sh"
 require_root
 require_go
 
-KIND_VERSION="${KIND_VERSION:-v0.32.0}"
 COREDNS_MODULE_VERSION="${COREDNS_MODULE_VERSION:-}" # from kubeadm's image list when empty
 LOCAL_PATH_VERSION="${LOCAL_PATH_VERSION:-v0.0.30}"
 CRICTL_VERSION="${CRICTL_VERSION:-v1.34.0}"
-KIND_NODE_IMAGE="${KIND_NODE_IMAGE:-modelwatch-kind/node:${KUBE_VERSION}}"
 NODE_PACKAGES="systemd,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod"
 NODE_PACKAGES+=",libseccomp2,pigz,e2fsprogs,bash,ca-certificates,curl,jq,procps,containerd,runc"
 NODE_PACKAGES+=",containernetworking-plugins"
@@ -196,9 +195,11 @@ install -m 0644 "${KIND_FILES}"/etc/systemd/system/{containerd.service,kubelet.s
   "${mnt}/etc/systemd/system/"
 install -m 0644 "${KIND_FILES}"/etc/systemd/system/kubelet.service.d/* "${mnt}/etc/systemd/system/kubelet.service.d/"
 # kind's containerd config, less the fuse-overlayfs proxy plugin (rootless only, not built
-# here), with the sandbox image kubeadm lists.
+# here), with the sandbox image kubeadm lists, and oom_score_adj clamped to containerd's own:
+# without CAP_SYS_RESOURCE (hack/kind-docker.sh) runc cannot lower a container's below it.
 install -d "${mnt}/etc/containerd"
 sed -e '/^\[proxy_plugins\]/,/^$/d' -e "s|sandbox_image = .*|sandbox_image = \"${PAUSE_REF}\"|" \
+  -e 's|restrict_oom_score_adj = false|restrict_oom_score_adj = true|' \
   "${KIND_FILES}/etc/containerd/config.toml" > "${mnt}/etc/containerd/config.toml"
 # Debian puts containerd in /usr/bin and the CNI plugins in /usr/lib/cni; kind expects
 # /usr/local/bin and /opt/cni/bin.
@@ -258,6 +259,9 @@ for tar in "${IMAGES_DIR}"/*.tar; do
   ctr -a "${BUILD_STATE}/containerd.sock" -n k8s.io images import --no-unpack --all-platforms "${tar}" >/dev/null \
     || die "importing ${tar} into the node image failed"
 done
+# The archives also carry the local build names; only the registry names stay.
+ctr -a "${BUILD_STATE}/containerd.sock" -n k8s.io images ls -q | grep '^localhost/modelwatch-kind/build-' \
+  | xargs -r ctr -a "${BUILD_STATE}/containerd.sock" -n k8s.io images rm >/dev/null || true
 ctr -a "${BUILD_STATE}/containerd.sock" -n k8s.io images ls -q > "${IMAGES_DIR}/preloaded.txt"
 kill "${build_ctr_pid}"; wait "${build_ctr_pid}" 2>/dev/null || true; build_ctr_pid=""
 for ref in "${KUBEADM_IMAGES[@]}"; do
