@@ -270,8 +270,9 @@ done
 log "preloaded: $(tr '\n' ' ' < "${IMAGES_DIR}/preloaded.txt")"
 
 buildah umount "${node}" >/dev/null
+buildah config --cmd '' "${node}" # the base's /bin/bash is no argument of the entrypoint
 buildah config --env container=docker --stop-signal SIGRTMIN+3 \
-  --entrypoint '["/usr/local/bin/entrypoint", "/sbin/init"]' --cmd '' \
+  --entrypoint '["/usr/local/bin/entrypoint", "/sbin/init"]' \
   --label "io.modelwatch.kind-node-key=${key}" "${node}"
 local_ref="localhost/modelwatch-kind/node:${KUBE_VERSION}"
 buildah commit --quiet --squash "${node}" "${local_ref}" >/dev/null
