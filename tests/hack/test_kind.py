@@ -92,6 +92,7 @@ def test_wrapper_without_a_drop_list_leaves_the_spec_alone(tmp_path: Path, fake_
 def cni_daemonset() -> dict[str, Any]:
     docs = [d for d in yaml.safe_load_all(CNI_MANIFEST.read_text()) if d]
     (ds,) = [d for d in docs if d["kind"] == "DaemonSet"]
+    assert isinstance(ds, dict)
     return ds
 
 
