@@ -25,7 +25,7 @@ case "${MODELWATCH_KIND_NODE}" in
     if [[ -z "${published}" ]] || docker_has_or_pulls "${published}"; then
       :
     else
-      log "cannot pull ${published}: building a node image here (${KIND_NODE_IMAGE})"
+      log "cannot pull ${published}: using a node image built here (${KIND_NODE_IMAGE})"
       args=(--image "${KIND_NODE_IMAGE}")
     fi
     ;;
