@@ -99,13 +99,22 @@ down() {
     log "no dockerd started by this script is running"
     return 0
   fi
-  local pid
+  local pid bridges
   pid="$(cat "${DOCKER_PIDFILE}")"
+  # The bridges of its networks (docker0, br-<id> of kind's) outlive dockerd: removed below.
+  bridges="$(docker network ls -q --filter driver=bridge 2>/dev/null | while read -r id; do
+    docker network inspect -f \
+      '{{with index .Options "com.docker.network.bridge.name"}}{{.}}{{else}}br-{{printf "%.12s" $.Id}}{{end}}' "${id}"
+  done)"
   log "stopping dockerd (pid ${pid}) and its containers"
   kill -TERM "${pid}"
   local i
   for i in $(seq 1 60); do [[ -d /proc/${pid} ]] || break; sleep 1; done
   [[ -d /proc/${pid} ]] && die "dockerd (pid ${pid}) did not stop within 60s"
+  local br
+  for br in ${bridges}; do
+    ip link show "${br}" >/dev/null 2>&1 && ip link delete "${br}" && log "removed bridge ${br}"
+  done
   log "dockerd stopped"
 }
 
