@@ -11,10 +11,11 @@ PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv lock test-latest soak lint typecheck unit test test-cluster bench demo \
-        cluster-up cluster-down cluster-status images kind-up kind-load deploy undeploy clean
+        cluster-up cluster-down cluster-status images kind-up kind-load kind-down kind-e2e \
+        deploy undeploy clean
 
 help: ## List the targets.
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 # The venv installs exactly the locked set (every extra and the dev tools, with
 # hashes), then the project itself without dependencies.
@@ -64,13 +65,17 @@ soak: venv cluster-up images ## The loop for SOAK_PERIODS (60) one-minute checks
 demo: venv ## The whole drift -> retrain -> rollout loop on a local cluster.
 	@bash hack/demo.sh
 
-kind-up: ## (kind users) Create a kind cluster named modelwatch.
-	kind create cluster --name modelwatch --config hack/kind.yaml
+kind-up: ## (kind users) Create a kind cluster named modelwatch (node image built here if it cannot be pulled).
+	@bash hack/kind-up.sh
 
 kind-load: ## (kind users) Build the images with docker and load them into kind.
-	docker build -t modelwatch/monitor:dev -f monitor_image/Dockerfile .
-	docker build -t modelwatch/operator:dev -f operator/Dockerfile .
-	kind load docker-image --name modelwatch modelwatch/monitor:dev modelwatch/operator:dev
+	@bash hack/kind-load.sh
+
+kind-down: ## (kind users) Delete the kind cluster (images and caches stay).
+	@bash hack/kind-down.sh
+
+kind-e2e: venv ## The end-to-end loop on kind: kind-up, kind-load, deploy, samples, e2e test.
+	@bash hack/kind-e2e.sh
 
 deploy: ## Install the CRD, RBAC, store and operator into the current kube context.
 	kubectl apply --server-side -k crds

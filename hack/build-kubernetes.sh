@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build etcd and the Kubernetes components from pinned Go modules into a cache
-# outside the repo, keyed by version. A second run with the cache warm is a no-op.
+# outside the repo, keyed by version. A second run with the cache warm is a no-op; a cache
+# that lacks some binaries (kubeadm, added for the kind node image) builds only those.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
 
 have_all() {
   local b
@@ -74,6 +75,7 @@ cat > tools.go <<'GO'
 package kubebuild
 
 import (
+	_ "k8s.io/kubernetes/cmd/kubeadm"
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-proxy"
@@ -93,16 +95,15 @@ for p in "${ver_pkg}" "${cli_pkg}"; do
   ldflags+=" -X ${p}.gitTreeState=clean -X ${p}.buildDate=${build_date}"
 done
 
-log "go build: ${BINARIES[*]} (cold: tens of minutes on 2 cores)"
+# Only the binaries the cache lacks: the others may be running (the local cluster).
+targets=()
+for b in "${BINARIES[@]}"; do
+  [[ -x "${KUBE_BIN_DIR}/${b}" ]] && continue
+  if [[ ${b} == etcd ]]; then targets+=(./cmd/etcd); else targets+=("k8s.io/kubernetes/cmd/${b}"); fi
+done
+log "go build: ${targets[*]##*/} (cold: tens of minutes on 2 cores)"
 start=$(date +%s)
-CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${KUBE_BIN_DIR}/" \
-  ./cmd/etcd \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubelet \
-  k8s.io/kubernetes/cmd/kube-proxy \
-  k8s.io/kubernetes/cmd/kubectl \
+CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${KUBE_BIN_DIR}/" "${targets[@]}" \
   || die "go build of kubernetes ${KUBE_VERSION} failed"
 log "built in $(( $(date +%s) - start ))s into ${KUBE_BIN_DIR}"
 have_all || die "build finished but binaries are missing from ${KUBE_BIN_DIR}"

@@ -22,54 +22,16 @@ command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
 require_disk /var/lib/containers 6000
 
 # --- 1. base image --------------------------------------------------------------
-if ! buildah inspect --type image "${BASE_IMAGE}" >/dev/null 2>&1; then
-  rootfs="$(mktemp -d)"
-  trap 'rm -rf "${rootfs}"' EXIT
-  log "debootstrap: Debian bookworm + ${BASE_PACKAGES} (a few minutes, once)"
-  mirror="$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' \
-    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true)"
-  debootstrap --variant=minbase --include="${BASE_PACKAGES}" bookworm "${rootfs}" \
-    "${mirror:-http://deb.debian.org/debian}" > "${CACHE_ROOT}/debootstrap.log" 2>&1 \
-    || { tail -20 "${CACHE_ROOT}/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
-  rm -rf "${rootfs}"/var/cache/apt/archives/*.deb "${rootfs}"/var/lib/apt/lists/*
-  ctr_id="$(buildah from scratch)"
-  mnt="$(buildah mount "${ctr_id}")"
-  cp -a "${rootfs}/." "${mnt}/"
-  buildah umount "${ctr_id}" >/dev/null
-  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    --env LANG=C.UTF-8 --cmd /bin/bash "${ctr_id}"
-  buildah commit --quiet --rm "${ctr_id}" "${BASE_IMAGE}" >/dev/null
-  log "base image ${BASE_IMAGE} built"
-fi
+debootstrap_image "${BASE_IMAGE}" "${BASE_PACKAGES}" "${CACHE_ROOT}/debootstrap.log"
 
 # --- 2. the repo's images ------------------------------------------------------
 secrets=()
 pipconf="$(mktemp)"
 trap 'rm -f "${pipconf}"' EXIT
-# The effective pip configuration of this machine, files and PIP_* environment alike.
-python3 - "${pipconf}" <<'PY'
-import configparser, subprocess, sys
-out = subprocess.run(
-    [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
-).stdout
-conf = configparser.ConfigParser()
-conf["global"] = {}
-for line in out.splitlines():
-    key, _, value = line.partition("=")
-    option = key.rpartition(".")[2]
-    value = value.strip().strip("'\"")
-    # Host paths (the CA bundle, local wheel folders) do not exist in the build
-    # container; the CA bundle travels as its own secret.
-    if value.startswith("/"):
-        continue
-    conf["global"][option] = value
-with open(sys.argv[1], "w") as fh:
-    conf.write(fh)
-PY
+write_pip_build_conf "${pipconf}"
 secrets+=(--secret "id=pipconf,src=${pipconf}")
-for ca in "${PIP_CERT:-}" "${REQUESTS_CA_BUNDLE:-}" /etc/ssl/certs/ca-certificates.crt; do
-  if [[ -n "${ca}" && -s "${ca}" ]]; then secrets+=(--secret "id=cabundle,src=${ca}"); break; fi
-done
+ca="$(pip_ca_bundle)"
+[[ -n "${ca}" ]] && secrets+=(--secret "id=cabundle,src=${ca}")
 
 build() { # dockerfile ref
   log "buildah build -f $1 -> $2"

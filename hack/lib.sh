@@ -81,6 +81,65 @@ apt_install() {
     || die "apt-get install ${missing[*]} failed"
 }
 
+# Build the buildah image REF once: Debian bookworm from debootstrap (minbase) with PACKAGES
+# (comma-separated); LOGFILE keeps debootstrap's output.
+debootstrap_image() {
+  local ref="$1" packages="$2" logfile="$3" rootfs mirror ctr_id mnt
+  buildah inspect --type image "${ref}" >/dev/null 2>&1 && return 0
+  rootfs="$(mktemp -d)"
+  log "debootstrap: Debian bookworm + ${packages} (a few minutes, once)"
+  mirror="$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' \
+    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true)"
+  if ! debootstrap --variant=minbase --include="${packages}" bookworm "${rootfs}" \
+    "${mirror:-http://deb.debian.org/debian}" > "${logfile}" 2>&1; then
+    tail -20 "${logfile}" >&2
+    rm -rf "${rootfs}"
+    die "debootstrap failed (log above)"
+  fi
+  rm -rf "${rootfs}"/var/cache/apt/archives/*.deb "${rootfs}"/var/lib/apt/lists/*
+  ctr_id="$(buildah from scratch)"
+  mnt="$(buildah mount "${ctr_id}")"
+  cp -a "${rootfs}/." "${mnt}/"
+  buildah umount "${ctr_id}" >/dev/null
+  rm -rf "${rootfs}"
+  buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --env LANG=C.UTF-8 --cmd /bin/bash "${ctr_id}"
+  buildah commit --quiet --rm "${ctr_id}" "${ref}" >/dev/null
+  log "base image ${ref} built"
+}
+
+# The machine's effective pip configuration (files and PIP_* environment alike) as a pip.conf
+# in FILE, for a build secret; host paths are left out (the CA bundle is its own secret).
+write_pip_build_conf() {
+  python3 - "$1" <<'PY'
+import configparser, subprocess, sys
+out = subprocess.run(
+    [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True
+).stdout
+conf = configparser.ConfigParser()
+conf["global"] = {}
+for line in out.splitlines():
+    key, _, value = line.partition("=")
+    option = key.rpartition(".")[2]
+    value = value.strip().strip("'\"")
+    # Host paths (the CA bundle, local wheel folders) do not exist in the build
+    # container; the CA bundle travels as its own secret.
+    if value.startswith("/"):
+        continue
+    conf["global"][option] = value
+with open(sys.argv[1], "w") as fh:
+    conf.write(fh)
+PY
+}
+
+# The CA bundle pip uses here, for a build secret; nothing when there is none.
+pip_ca_bundle() {
+  local ca
+  for ca in "${PIP_CERT:-}" "${REQUESTS_CA_BUNDLE:-}" /etc/ssl/certs/ca-certificates.crt; do
+    if [[ -n "${ca}" && -s "${ca}" ]]; then echo "${ca}"; return 0; fi
+  done
+}
+
 # ---------------------------------------------------------------------------
 # Processes started by the tooling: one pid file each, checked against the
 # binary before anything is signalled, so nothing we did not start is touched.
