@@ -36,14 +36,18 @@ def status(kube: Any, namespace: str) -> dict[str, Any]:
     return result
 
 
+def _retrain_in_20s(namespace: str) -> dict[str, Any]:
+    """The test monitor's retrain with a 20 s AutoML budget: long enough to act mid-retrain."""
+    retrain: dict[str, Any] = monitor(namespace)["spec"]["retrain"]
+    return {**retrain, "automl": {"timeBudgetSeconds": 20, "estimators": ["lgbm", "rf"]}}
+
+
 def test_operator_killed_right_after_reserving_a_version(operator: Any, namespace: str) -> None:
     """The version is recorded in status, then the operator dies, and its Job is gone too
     (as if it died before creating it): the next operator creates that Job, once."""
     kube = operator
     setup_model(kube, namespace, drifted=True)
-    spec = monitor(namespace)["spec"]
-    retrain = {**spec["retrain"], "automl": {"timeBudgetSeconds": 20, "estimators": ["lgbm", "rf"]}}
-    kube.apply(monitor(namespace, retrain=retrain))
+    kube.apply(monitor(namespace, retrain=_retrain_in_20s(namespace)))
     wait_status(
         kube,
         namespace,
@@ -157,29 +161,33 @@ def test_deployment_recreated_during_a_rollout(operator: Any, namespace: str) ->
     )
 
 
+def _two_replicas_at_version_one(kube: Any, namespace: str, **overrides: Any) -> None:
+    """Two operator replicas in the peering object, and the monitor at version 1."""
+    deploy_operator(kube, replicas=2)
+    kube.wait_for(
+        lambda: len(kube.get("clusterkopfpeering", "modelwatch").get("status") or {}) == 2,
+        timeout=90,
+        what="both replicas in the peering object",
+    )
+    setup_model(kube, namespace, drifted=True)
+    kube.apply(monitor(namespace, **overrides))
+    wait_status(
+        kube,
+        namespace,
+        lambda s: s.get("currentVersion") == 1,
+        timeout=90,
+        what="the monitor at version 1",
+    )
+
+
 def test_two_replicas_fold_each_result_once(operator: Any, namespace: str) -> None:
     """Two operator replicas run at once: kopf peering keeps one active, and each result is
     read once: one history entry, one retrain Job, one Event of each kind."""
     kube = operator
-    deploy_operator(kube, replicas=2)
     try:
-        pods = operator_pods(kube)
-        assert len(pods) == 2
+        _two_replicas_at_version_one(kube, namespace)
+        assert len(operator_pods(kube)) == 2
         peering = kube.get("clusterkopfpeering", "modelwatch")
-        kube.wait_for(
-            lambda: len(kube.get("clusterkopfpeering", "modelwatch").get("status") or {}) == 2,
-            timeout=90,
-            what="both replicas in the peering object",
-        )
-        setup_model(kube, namespace, drifted=True)
-        kube.apply(monitor(namespace))
-        wait_status(
-            kube,
-            namespace,
-            lambda s: s.get("currentVersion") == 1,
-            timeout=90,
-            what="the monitor at version 1",
-        )
         run_check(kube, namespace, "iris-check-manual-1")
         st = wait_status(
             kube,
@@ -198,27 +206,6 @@ def test_two_replicas_fold_each_result_once(operator: Any, namespace: str) -> No
         assert peering["metadata"]["name"] == "modelwatch"
     finally:
         deploy_operator(kube, replicas=1)
-
-
-def _two_replicas_at_version_one(kube: Any, namespace: str, **overrides: Any) -> None:
-    """Two operator replicas in the peering object, and the monitor at version 1."""
-    deploy_operator(kube, replicas=2)
-    kube.wait_for(
-        lambda: len(kube.get("clusterkopfpeering", "modelwatch").get("status") or {}) == 2,
-        timeout=90,
-        what="both replicas in the peering object",
-    )
-    setup_model(kube, namespace, drifted=True)
-    spec = monitor(namespace)["spec"]
-    retrain = {**spec["retrain"], "automl": {"timeBudgetSeconds": 20, "estimators": ["lgbm", "rf"]}}
-    kube.apply(monitor(namespace, retrain=retrain, **overrides))
-    wait_status(
-        kube,
-        namespace,
-        lambda s: s.get("currentVersion") == 1,
-        timeout=90,
-        what="the monitor at version 1",
-    )
 
 
 def _kill_the_active_replica(kube: Any) -> str:
@@ -261,7 +248,7 @@ def test_active_replica_killed_mid_retrain(operator: Any, namespace: str) -> Non
     that Job's result once, promotes and rolls out; no second retrain Job."""
     kube = operator
     try:
-        _two_replicas_at_version_one(kube, namespace)
+        _two_replicas_at_version_one(kube, namespace, retrain=_retrain_in_20s(namespace))
         kube.kubectl(
             "annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1"
         )
@@ -294,7 +281,9 @@ def test_active_replica_killed_mid_rollout(operator: Any, namespace: str) -> Non
     kube = operator
     deployment = {"name": "server", "container": "server", "progressDeadlineSeconds": 300}
     try:
-        _two_replicas_at_version_one(kube, namespace, deployment=deployment)
+        _two_replicas_at_version_one(
+            kube, namespace, retrain=_retrain_in_20s(namespace), deployment=deployment
+        )
         kube.kubectl(
             "annotate", "modelmonitor", "iris", "-n", namespace, "modelwatch.io/retrain-now=1"
         )
