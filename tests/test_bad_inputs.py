@@ -175,16 +175,16 @@ ROWS: list[tuple[str, str, Callable[[Ctx], str], str, tuple[str, ...]]] = [
         "correction",
         "`spec.drift.correction: fdr`",
         lambda c: c.check(c.spec(drift__correction="fdr")),
-        "ConfigError: spec.drift.correction must be one of 'holm', 'bonferroni', 'fdr_bh', "
-        "'none'; got 'fdr' instead",
+        "ConfigError: spec.drift.correction: must be one of holm, bonferroni, fdr_bh, none, "
+        "got 'fdr'",
         NO_STORE_CHANGE,
     ),
     (
         "window",
         "`spec.data.current.window: 2w`",
         lambda c: c.check(c.spec(data={"reference": {"uri": "r"}, "current": {"window": "2w"}})),
-        "ConfigError: spec.data.current.window must be a number followed by s, m, h or d "
-        "(e.g. '7d'); got '2w' instead",
+        "ConfigError: spec.data.current.window: must be a number followed by s, m, h or d "
+        "(e.g. '7d'), got '2w'",
         NO_STORE_CHANGE,
     ),
     (
@@ -204,14 +204,14 @@ ROWS: list[tuple[str, str, Callable[[Ctx], str], str, tuple[str, ...]]] = [
         "min-effect-string",
         '`spec.drift.minEffectSize: "0.1"` (a string)',
         lambda c: c.check(c.spec(drift__minEffectSize="0.1")),
-        "ConfigError: spec.drift.minEffectSize must be a number; got '0.1' (str) instead",
+        "ConfigError: spec.drift.minEffectSize: must be a number, got '0.1'",
         NO_STORE_CHANGE,
     ),
     (
         "p-value-nan",
         "`spec.drift.pValueThreshold: NaN` in the job config",
         lambda c: c.check(c.spec(drift__pValueThreshold=float("nan"))),
-        "ConfigError: spec.drift.pValueThreshold must be a finite number; got nan instead",
+        "ConfigError: spec.drift.pValueThreshold: must be a finite number, got nan",
         NO_STORE_CHANGE,
     ),
     (
@@ -226,15 +226,16 @@ ROWS: list[tuple[str, str, Callable[[Ctx], str], str, tuple[str, ...]]] = [
         "numeric-test",
         "`spec.drift.numericTest: chi2`",
         lambda c: c.check(c.spec(drift__numericTest="chi2")),
-        "ConfigError: spec.drift.numericTest must be one of 'ks', 'psi', 'wasserstein', "
-        "'jensenshannon'; got 'chi2' instead",
+        "ConfigError: spec.drift.numericTest: must be one of ks, psi, wasserstein, "
+        "jensenshannon, got 'chi2'",
         NO_STORE_CHANGE,
     ),
     (
         "model-name",
         "`spec.model.name: Churn`",
         lambda c: c.check({**c.spec(), "model": {"name": "Churn", "target": "y"}}),
-        "ConfigError: spec.model.name must be a DNS-1123 label; got 'Churn' instead",
+        "ConfigError: spec.model.name: must be a DNS-1123 label (lowercase letters, digits "
+        "and '-'), got 'Churn'",
         NO_STORE_CHANGE,
     ),
     (
@@ -248,8 +249,8 @@ ROWS: list[tuple[str, str, Callable[[Ctx], str], str, tuple[str, ...]]] = [
         "training-data",
         "`spec.retrain.trainingData: latest`",
         lambda c: c.retrain(c.spec(retrain__trainingData="latest")),
-        "ConfigError: spec.retrain.trainingData must be one of 'reference', 'recent', 'both'; "
-        "got 'latest' instead",
+        "ConfigError: spec.retrain.trainingData: must be one of reference, recent, both, "
+        "got 'latest'",
         NO_STORE_CHANGE,
     ),
     # -- data -------------------------------------------------------------------------

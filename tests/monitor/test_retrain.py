@@ -317,7 +317,8 @@ def test_time_budget_must_be_positive(
     assert code != 0
     assert result["reason"] == "ConfigError"
     assert (
-        "timeBudgetSeconds" in result["message"] and f"Got {float(budget)!r}" in result["message"]
+        "timeBudgetSeconds: must be >= 1" in result["message"]
+        and f"got {budget!r}" in result["message"]
     )
     code, result = _run_inproc(
         capsys, "--train", str(tmp_path / "labels.parquet"), "--target", "y", "--task",
@@ -352,7 +353,7 @@ def test_bad_config_document(tmp_path: pathlib.Path, capsys: pytest.CaptureFixtu
         "--termination-log", str(tmp_path / "t"),
     )  # fmt: skip
     assert code != 0 and result["reason"] == "ConfigError"
-    assert "spec.model is required" in result["message"]
+    assert "spec.model: is required" in result["message"]
 
 
 def test_cpu_limit_reads_cgroup_quota(tmp_path: pathlib.Path) -> None:

@@ -210,8 +210,8 @@ def test_data_without_model_version_uses_the_serving_since_time(
     [
         (["--serving-since", "yesterday"], {}, "'--serving-since' parameter must be an RFC 3339"),
         (["--serving-version", "0"], {}, "'--serving-version' parameter must be a version >= 1"),
-        ([], {"minRows": 0}, "spec.data.current.minRows must be an integer >= 1; got 0 instead"),
-        (["--min-rows", "0"], {}, "--min-rows must be an integer >= 1; got 0 instead"),
+        ([], {"minRows": 0}, "spec.data.current.minRows: must be >= 1, got 0"),
+        (["--min-rows", "0"], {}, "--min-rows: must be >= 1, got 0"),
     ],
 )
 def test_bad_serving_arguments_are_config_errors(

@@ -47,7 +47,7 @@ def test_settings_from_spec_defaults_and_validation() -> None:
     assert DriftSettings.from_spec({"correction": "bh"}).correction == "fdr_bh"  # old name
     with pytest.raises(ValueError, match="'pValueThreshold' parameter"):
         DriftSettings(p_value_threshold=1.5)
-    with pytest.raises(ValueError, match=r"spec\.drift\.correction must be one of"):
+    with pytest.raises(ValueError, match=r"spec\.drift\.correction: must be one of"):
         DriftSettings.from_spec({"correction": "fdr"})
 
 

@@ -315,11 +315,11 @@ def test_check_result_with_nan_is_a_failed_check(api: FakeApi) -> None:
     s = status(api)
     assert "lastCheck" not in s and "drift" not in s
     assert s["lastFailure"]["reason"] == contract.REASON_INVALID_RESULT
-    assert s["lastFailure"]["message"] == "driftShare: must be a number, got None"
+    assert s["lastFailure"]["message"] == "driftShare: is required"
     json.dumps(s, allow_nan=False)  # the status patch stays valid JSON
     ready = _ready(api)
     assert (ready["status"], ready["reason"]) == ("False", "CheckFailed")
-    assert ready["message"] == "mm-check-1: InvalidResult: driftShare: must be a number, got None"
+    assert ready["message"] == "mm-check-1: InvalidResult: driftShare: is required"
 
 
 def test_retrain_result_with_a_bad_sha256_is_not_promoted(api: FakeApi) -> None:

@@ -1,0 +1,89 @@
+"""Every word the Jobs and the operator share: enums, result reasons, promotion words.
+
+One table of each. The CRD spells the same enums (``tests/test_contract_crd.py`` holds it
+to the models); a reason a Job can emit is accepted by the result models because the
+models take their choices from here (``tests/test_contract_vocabulary.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal, get_args
+
+Task = Literal["classification", "regression"]
+FeatureType = Literal["numeric", "categorical"]
+NumericTest = Literal["ks", "psi", "wasserstein", "jensenshannon"]
+CategoricalTest = Literal["chi2", "psi", "jensenshannon"]
+Correction = Literal["holm", "bonferroni", "fdr_bh", "none"]
+PerformanceMetric = Literal[
+    "accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "rmse", "mae", "r2"
+]
+TrainingData = Literal["reference", "recent", "both"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+BaselineSource = Literal["spec", "reference", "holdout"]
+ResultKind = Literal["check", "retrain"]
+
+TASKS: Final[tuple[str, ...]] = get_args(Task)
+FEATURE_TYPES: Final[tuple[str, ...]] = get_args(FeatureType)
+NUMERIC_TESTS: Final[tuple[str, ...]] = get_args(NumericTest)
+CATEGORICAL_TESTS: Final[tuple[str, ...]] = get_args(CategoricalTest)
+CORRECTIONS: Final[tuple[str, ...]] = get_args(Correction)
+PERFORMANCE_METRICS: Final[tuple[str, ...]] = get_args(PerformanceMetric)
+TRAINING_DATA: Final[tuple[str, ...]] = get_args(TrainingData)
+PULL_POLICIES: Final[tuple[str, ...]] = get_args(PullPolicy)
+RESULT_KINDS: Final[tuple[str, ...]] = get_args(ResultKind)
+
+#: Older spellings still read: ``bh`` was the command line's name of ``fdr_bh``.
+CORRECTION_ALIASES: Final[Mapping[str, str]] = {"bh": "fdr_bh"}
+
+# --- check results ----------------------------------------------------------------------
+#: The window held no predictions: a check result, not a failure (ok = true, exit 0).
+REASON_NO_DATA: Final = "NoData"
+#: The serving version has not yet served spec.data.current.minRows rows in the window:
+#: no verdict yet. A check result, not a failure (ok = true, exit 0).
+REASON_AWAITING_TRAFFIC: Final = "AwaitingTraffic"
+CheckNoVerdictReason = Literal["NoData", "AwaitingTraffic"]
+CHECK_NO_VERDICT_REASONS: Final = frozenset(get_args(CheckNoVerdictReason))
+
+REASON_CHECK_FAILED: Final = "CheckFailed"
+REASON_CONFIG_ERROR: Final = "ConfigError"
+REASON_DATA_ERROR: Final = "DataError"
+CheckFailureReason = Literal["CheckFailed", "ConfigError", "DataError", "NoData"]
+#: ``NoData`` stays accepted on a failed check: images before NoData exited 0 wrote it so.
+CHECK_FAILURE_REASONS: Final = frozenset(get_args(CheckFailureReason))
+
+# --- retrain results --------------------------------------------------------------------
+REASON_NOT_ENOUGH_LABELS: Final = "NotEnoughLabels"
+REASON_STORE_ERROR: Final = "StoreError"
+REASON_TRAINING_FAILED: Final = "TrainingFailed"
+REASON_VERSION_EXISTS: Final = "VersionExists"
+#: The champion's artifact in the store is not the one whose sha256 status holds.
+REASON_CHAMPION_HASH_MISMATCH: Final = "ChampionHashMismatch"
+RetrainFailureReason = Literal[
+    "ChampionHashMismatch",
+    "ConfigError",
+    "DataError",
+    "NotEnoughLabels",
+    "StoreError",
+    "TrainingFailed",
+    "VersionExists",
+]
+RETRAIN_FAILURE_REASONS: Final = frozenset(get_args(RetrainFailureReason))
+
+# --- promotion: the words of decide_promotion, used verbatim by the Job and the operator -
+PROMOTE_FIRST_VERSION: Final = "FirstVersion"
+PROMOTE_CHALLENGER_BETTER: Final = "ChallengerBetter"
+PROMOTE_BELOW_MIN_IMPROVEMENT: Final = "BelowMinImprovement"
+PROMOTE_CHAMPION_UNUSABLE: Final = "ChampionUnusable"
+PROMOTE_SCORE_UNDEFINED: Final = "ChallengerScoreUndefined"
+PromotionReason = Literal[
+    "BelowMinImprovement",
+    "ChallengerBetter",
+    "ChallengerScoreUndefined",
+    "ChampionUnusable",
+    "FirstVersion",
+]
+PROMOTION_REASONS: Final = frozenset(get_args(PromotionReason))
+
+#: The operator's reason when a Job's result breaks the contract.
+REASON_INVALID_RESULT: Final = "InvalidResult"
