@@ -97,6 +97,7 @@ LOCAL_REQUIRED: Final[Mapping[str, str]] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``check`` options to ``parser`` (defaults: the contract's)."""
     parser.add_argument("--config", help="the job config JSON (the operator's contract)")
     parser.add_argument("--reference", help="reference data or a profile JSON")
     parser.add_argument("--current", help="current data: Parquet/CSV file, folder, glob or URI")
