@@ -240,7 +240,7 @@ def _cpu_breakdown(root: pathlib.Path, body: bytes, repeat: int) -> dict[str, An
     import types
     from datetime import UTC, datetime
 
-    from modelwatch_monitor.serve import server as serve
+    from modelwatch_monitor.serve import records as serve_records
     from modelwatch_monitor.serve.prediction_log import LoggedBatch, to_arrow, write_batches
     from modelwatch_monitor.store.feature_schema import frames_from_records
     from modelwatch_monitor.store.registry import Registry
@@ -260,7 +260,7 @@ def _cpu_breakdown(root: pathlib.Path, body: bytes, repeat: int) -> dict[str, An
     records, raw, predictions, proba = serve_once()
 
     def log_once() -> LoggedBatch:
-        columns = serve._log_columns(state, raw, records, now)  # type: ignore[arg-type]
+        columns = serve_records.log_columns(state, raw, records, now)  # type: ignore[arg-type]
         return LoggedBatch(columns, to_arrow(predictions), proba, "req", now)
 
     def timed(fn: Any, n: int) -> float:

@@ -61,18 +61,23 @@ class Ctx:
                 spec[section] = value
         return spec
 
-    def cli(self, *argv: str) -> str:
-        main(list(argv))
+    def cli(self, *argv: str, ok: bool = False) -> str:
+        """Run the CLI; its result's reason and message. ``ok`` for an outcome that is
+        not a failure (a check that found no traffic: exit 0, ``ok: true``)."""
+        code = main(list(argv))
         result = json.loads(self.capsys.readouterr().out.strip().splitlines()[-1])
-        assert result["ok"] is False, result
+        assert result["ok"] is ok and code == (0 if ok else 1), result
         return f"{result['reason']}: {result['message']}"
 
-    def check(self, spec: dict[str, Any], *, schema: int = contract.SCHEMA_VERSION) -> str:
+    def check(
+        self, spec: dict[str, Any], *, schema: int = contract.SCHEMA_VERSION, ok: bool = False
+    ) -> str:
         doc = {**contract.build_job_config(name="churn", namespace="ml", spec=spec)}
         doc["schema"] = schema
         config = self.tmp / "config.json"
         config.write_text(json.dumps(doc))
-        return self.cli("check", "--config", str(config), "--result-path", str(self.tmp / "r"))
+        result = str(self.tmp / "r")
+        return self.cli("check", "--config", str(config), "--result-path", result, ok=ok)
 
     def retrain(self, spec: dict[str, Any]) -> str:
         config = self.tmp / "config.json"
@@ -272,7 +277,7 @@ ROWS: list[tuple[str, str, Callable[[Ctx], str], str, tuple[str, ...]]] = [
     (
         "no-traffic",
         "no prediction logged yet",
-        lambda c: c.check(c.spec()),
+        lambda c: c.check(c.spec(), ok=True),
         "NoData: no predictions logged yet under '{store}/churn/predictions': the model "
         "server has had no traffic, or is not logging to the store",
         PROFILE,

@@ -38,7 +38,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     chosen = next((a for a in argv if a in COMMANDS), None)
     for name, (module, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
-        if name == chosen:
+        if name == chosen:  # only the chosen subcommand's module: the others are heavy
             importlib.import_module(module).add_arguments(sp)
     return parser
 
@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Deferred on purpose: ``retrain`` loads FLAML, ``check`` the numerical stack.
     module = importlib.import_module(COMMANDS[args.command][0])
     return int(module.run(args))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import pathlib
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.check import run as checking
 from modelwatch_monitor.cli import main
 
 N = 3000
@@ -274,23 +276,41 @@ def test_config_mode_without_window_takes_the_crds_default(
     _log(store, now - dt.timedelta(days=30), _frame(2000, seed=6, shift=2.0), "b")
     config = _config(store, data={"reference": {"uri": ref_uri}})
     code, result = _run(["check", "--config", config, "--result-path", str(tmp_path / "r")], capsys)
-    assert code == 1, result
-    assert result["reason"] == "NoData"
+    assert code == 0, result
+    assert result["ok"] is True and result["reason"] == "NoData"
+    assert result["rows"] == {"reference": N, "current": 0, "window": 0, "needed": 100}
     assert contract.CurrentSpec().window == "7d"
 
 
 def test_no_predictions_logged_yet_is_no_data(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A monitor created before its model got traffic: the store has no prediction logs."""
+    """A monitor created before its model got traffic: the store has no prediction logs.
+
+    Not a failure: the check ran and found nothing to judge (exit 0, ``ok``, reason
+    ``NoData``), with the counts and no report."""
     store = tmp_path / "store"
     ref = _frame(1000, seed=1)
     config = _config(store, data={"reference": {"uri": _write(tmp_path / "ref.parquet", ref)}})
-    code, result = _run(["check", "--config", config, "--result-path", str(tmp_path / "r")], capsys)
-    assert code == 1
-    assert result["reason"] == "NoData"
+    result_path = tmp_path / "r"
+    code, result = _run(
+        ["check", "--config", config, "--result-path", str(result_path), "--serving-version", "3"],
+        capsys,
+    )
+    assert code == 0
+    assert result == {
+        "schema": contract.SCHEMA_VERSION,
+        "kind": "check",
+        "ok": True,
+        "reason": "NoData",
+        "message": result["message"],
+        "servingVersion": 3,
+        "rows": {"reference": 1000, "current": 0, "window": 0, "needed": 100},
+    }
     assert "no predictions logged yet" in result["message"]
     assert contract.predictions_dir(str(store), "churn") in result["message"]
+    assert json.loads(result_path.read_text()) == result
+    assert not (store / "churn" / "reports").exists()
 
 
 def _bad_case(case: str, tmp: pathlib.Path, ref: str) -> tuple[list[str], str]:
@@ -306,11 +326,6 @@ def _bad_case(case: str, tmp: pathlib.Path, ref: str) -> tuple[list[str], str]:
     elif case == "wrong dtype":
         cur["x1"] = np.array([f"v{v:.2f}" for v in cur["x1"]])
         needle = "'x1'"
-    elif case == "empty window":
-        ts = dt.datetime(2020, 1, 1)
-        cur["timestamp"] = pa.array([ts] * 500, pa.timestamp("us"))
-        extra = ["--window", "24h", "--timestamp-column", "timestamp"]
-        needle = "window"
     elif case == "file not found":
         return ["--current", str(tmp / "nope.parquet")], "not found"
     else:  # corrupt parquet
@@ -326,7 +341,6 @@ def _bad_case(case: str, tmp: pathlib.Path, ref: str) -> tuple[list[str], str]:
         "missing column",
         "all-NaN column",
         "wrong dtype",
-        "empty window",
         "file not found",
         "corrupt parquet",
     ],
@@ -348,13 +362,97 @@ def test_bad_data_fails_cleanly(
         ],
         capsys,
     )  # fmt: skip
-    reason = "NoData" if case == "empty window" else "DataError"
     assert code != 0
-    assert result["ok"] is False and result["reason"] == reason
+    assert result["ok"] is False and result["reason"] == "DataError"
     assert needle in result["message"]
-    assert json.loads(result_path.read_text())["reason"] == reason
+    assert json.loads(result_path.read_text())["reason"] == "DataError"
     assert not out.exists()
     assert not (tmp_path / "reports").exists() or not list((tmp_path / "reports").iterdir())
+
+
+def test_an_empty_window_is_no_data_not_a_failure(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every row is older than the window: exit 0, ``ok`` with reason NoData, no report."""
+    ref = _frame(1000, seed=1)
+    cur = _frame(500, seed=4)
+    cur["timestamp"] = pa.array([dt.datetime(2020, 1, 1)] * 500, pa.timestamp("us"))
+    out = tmp_path / "reports" / "r1"
+    result_path = tmp_path / "result.json"
+    code, result = _run(
+        [
+            "check", "--reference", _write(tmp_path / "ref.parquet", ref),
+            "--current", _write(tmp_path / "cur.parquet", cur), "--window", "24h",
+            "--timestamp-column", "timestamp", "--output", str(out),
+            "--result-path", str(result_path),
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    assert result["ok"] is True and result["reason"] == "NoData"
+    assert "has no rows in the window '24h'" in result["message"]
+    assert result["servingVersion"] is None
+    assert result["rows"] == {"reference": 1000, "current": 0, "window": 0, "needed": 100}
+    assert json.loads(result_path.read_text()) == result
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--p-value-threshold", "nan"], "--p-value-threshold must be a finite number; got nan"),
+        (["--numeric-test", "chi2"], "--numeric-test must be one of 'ks', 'psi'"),
+        (["--window", "2w"], "--window must be a number followed by s, m, h or d"),
+        (["--min-rows", "0"], "--min-rows must be an integer >= 1; got 0 instead"),
+        (["--labels", "l.parquet"], "--id-column is required when --labels is set"),
+        (
+            ["--metric", "rmse", "--task", "classification"],
+            "--metric 'rmse' does not suit --task 'classification'",
+        ),
+    ],
+)
+def test_flags_take_what_their_spec_fields_take(
+    flags: list[str],
+    message: str,
+    data: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The flags make a spec that the contract's parser reads, as it reads a job config;
+    its errors name the flags."""
+    code, result = _run(
+        [
+            "check", "--reference", data["ref"], "--current", data["cur"], "--target", "y",
+            "--output", data["out"], "--result-path", data["result"], *flags,
+        ],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and result["reason"] == "ConfigError"
+    assert message in result["message"]
+    assert not pathlib.Path(data["out"]).exists()
+
+
+def test_flags_build_the_spec_the_settings_come_from(data: dict[str, str]) -> None:
+    parser = argparse.ArgumentParser()
+    checking.add_arguments(parser)
+    args = parser.parse_args(
+        ["--reference", data["ref"], "--current", data["cur"], "--output", data["out"],
+         "--labels", data["labels"], "--id-column", "request_id", "--min-rows", "7",
+         "--correction", "bh", "--metric", "rmse"]
+    )  # fmt: skip
+    spec = checking.spec_from_args(args)
+    assert spec["data"] == {
+        "reference": {"uri": data["ref"]},
+        "current": {"uri": data["cur"], "minRows": 7},
+        "labels": {"uri": data["labels"]},
+    }
+    assert spec["drift"]["correction"] == "bh"
+    assert spec["model"]["task"] == "regression"  # the task --metric suits, for the parser
+    settings = checking.settings_from_args(args)
+    assert settings.drift.correction == contract.CORRECTION_ALIASES["bh"]
+    assert settings.min_rows == 7 and settings.metric == "rmse"
+    assert settings.store is None and settings.model == "" and settings.output == data["out"]
+    assert settings.roles.target is None and settings.window is None and settings.task is None
+    assert settings.roles.prediction == contract.ModelSpec("m", "y").prediction_column
 
 
 def test_bad_config_is_a_config_error(

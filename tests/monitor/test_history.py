@@ -15,8 +15,9 @@ import pytest
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import history
 from modelwatch_monitor.check.drift import Counts
+from modelwatch_monitor.check.judge import run_check
 from modelwatch_monitor.check.profile import Roles
-from modelwatch_monitor.check.run import CheckSettings, run_check
+from modelwatch_monitor.check.settings import CheckSettings
 
 T0 = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.UTC)
 

@@ -23,9 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.check import run as checking
-from modelwatch_monitor.check import shard_runs, sharding
-from modelwatch_monitor.check.run import CheckSettings, settings_from_config
+from modelwatch_monitor.check import judge, shard_runs, sharding
+from modelwatch_monitor.check.settings import CheckSettings, settings_from_config
 from modelwatch_monitor.cli import main
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -125,7 +124,7 @@ def _report(result: dict[str, Any]) -> dict[str, Any]:
 def test_shards_agree_with_one_pod_streaming_the_window(
     store: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
-    single = checking.run_check(_settings(store, serving_version=2, mode="sketch"))
+    single = judge.run_check(_settings(store, serving_version=2, mode="sketch"))
     one = _report(single)
     assert one["mode"] == "sketch" and single["rows"]["current"] == 104_000
     drifted = {f["name"] for f in one["features"] if f["drift"]}
@@ -256,7 +255,7 @@ def test_the_serving_since_filter_applies_in_every_shard(tmp_path: pathlib.Path)
          version=None)  # fmt: skip
     _log(store, "after", _frame(30_000, seed=3), at=since + dt.timedelta(minutes=5), version=None)
     settings = _settings(store, serving_since=since, serving_version=2)
-    single = checking.run_check(dataclasses.replace(settings, mode="sketch"))
+    single = judge.run_check(dataclasses.replace(settings, mode="sketch"))
     sharded = _sharded(settings, 2, folder=tmp_path / "s")
     assert single["rows"] == sharded["rows"]
     assert sharded["rows"]["current"] == 30_000 and sharded["rows"]["window"] == 50_000
@@ -268,7 +267,7 @@ def test_too_little_traffic_awaits_it_as_one_pod_does(
     store: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
     settings = _settings(store, serving_version=3)  # v3 has served nothing yet
-    single = checking.run_check(dataclasses.replace(settings, mode="sketch"))
+    single = judge.run_check(dataclasses.replace(settings, mode="sketch"))
     sharded = _sharded(settings, 2, folder=tmp_path / "s")
     assert sharded == single
     assert sharded["reason"] == contract.REASON_AWAITING_TRAFFIC
@@ -352,19 +351,23 @@ def test_the_cli_without_a_run_id_is_a_config_error(
 def test_a_check_that_cannot_be_planned_stops_every_shard(
     tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """No traffic logged yet: shard 0 fails with NoData, and shard 1 stops waiting."""
+    """No traffic logged yet: shard 0 says NoData (not a failure: exit 0), and shard 1
+    stops waiting with the same outcome."""
     pq.write_table(pa.table(_frame(1000, seed=1)), tmp_path / "ref.parquet")
     store = tmp_path / "store"
     config = _config(store)
     args = ["check", "--config", config, "--shards", "2", "--shard-run", "r", "--shard-timeout",
             "600", "--result-path", str(tmp_path / "r.json")]  # fmt: skip
-    assert main([*args, "--shard-index", "0"]) == 1
+    assert main([*args, "--shard-index", "0"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["reason"] == contract.REASON_NO_DATA
-    assert main([*args, "--shard-index", "1"]) == 1  # returns at once: the plan says why
+    assert result["ok"] is True and result["reason"] == contract.REASON_NO_DATA
+    assert result["rows"] == {"reference": 1000, "current": 0, "window": 0, "needed": 100}
+    assert "no predictions logged yet" in result["message"]
+    assert main([*args, "--shard-index", "1"]) == 0  # returns at once: the plan says why
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert result["reason"] == contract.REASON_NO_DATA
+    assert result["ok"] is True and result["reason"] == contract.REASON_NO_DATA
     assert "shard 0 could not plan the check" in result["message"]
+    assert not (store / "churn" / "reports").exists()
 
 
 def test_old_runs_are_pruned_but_not_the_current_one(tmp_path: pathlib.Path) -> None:
@@ -408,7 +411,7 @@ def test_csv_files_are_shared_out_whole(tmp_path: pathlib.Path) -> None:
         cols["timestamp"] = [NOW.isoformat()] * 4000
         pa.csv.write_csv(pa.table(cols), folder / f"part-{i}.csv")
     settings = _settings(store)
-    single = checking.run_check(dataclasses.replace(settings, mode="sketch"))
+    single = judge.run_check(dataclasses.replace(settings, mode="sketch"))
     plan, _, _ = sharding.make_plan(settings, shards=2, run="r")
     assert sorted(len(p) for p in plan.parts) == [1, 2]
     assert all(groups is None for share in plan.parts for groups in share.values())

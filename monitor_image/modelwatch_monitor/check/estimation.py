@@ -43,6 +43,7 @@ from typing import Any, Final, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from modelwatch_monitor import contract
 from modelwatch_monitor.check.performance import LOWER_IS_BETTER, is_degraded, relative_change
 from modelwatch_monitor.store.dataio import Source
 
@@ -486,8 +487,6 @@ def estimate_window(
     ``calibration``); the window's ``proba_<class>`` columns and predicted classes come
     from ``source``. An estimate that cannot be made says why in ``undefinedReason``.
     """
-    from modelwatch_monitor import contract
-
     metric, level, entry = terms.metric, terms.level, terms.entry
     if metric not in ESTIMABLE_METRICS:
         return entry(None, 0, f"{REASON_NOT_ESTIMABLE}: {metric} is not estimated without labels")

@@ -213,8 +213,6 @@ def version_metric(
     """
     import fsspec
 
-    from modelwatch_monitor import contract
-
     try:
         fs, path = fsspec.core.url_to_fs(contract.versions_dir(store, model))
         if not fs.isdir(path):

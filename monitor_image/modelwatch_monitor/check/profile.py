@@ -43,6 +43,8 @@ import numpy as np
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check.drift import Counts, Distribution, FeatureType
+from modelwatch_monitor.check.estimation import reference_calibration
+from modelwatch_monitor.check.performance import reference_metrics
 from modelwatch_monitor.store.dataio import DataError, Source, open_source
 
 if TYPE_CHECKING:
@@ -549,8 +551,6 @@ def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[
     probabilities, the calibration behind estimated performance."""
     if not task or not roles.target or roles.target not in src.columns:
         return None
-    from modelwatch_monitor.check.performance import reference_metrics
-
     proba_cols = [c for c in src.columns if c.startswith(contract.LOG_PROBA_PREFIX)]
     if task != "classification":
         proba_cols = []
@@ -578,8 +578,6 @@ def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[
         "metrics": reference_metrics(target, prediction, task, proba=proba or None),
     }
     if proba:
-        from modelwatch_monitor.check.estimation import reference_calibration
-
         calibration = reference_calibration(target, proba)
         if calibration is not None:
             performance["calibration"] = calibration

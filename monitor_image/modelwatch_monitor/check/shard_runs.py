@@ -16,9 +16,14 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
+
+import fsspec
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.check import outcome
+from modelwatch_monitor.check.profile import Profile
+from modelwatch_monitor.check.settings import CheckSettings, ConfigError
 from modelwatch_monitor.check.sharding import (
     PLAN_KIND,
     SHARD_KIND,
@@ -30,11 +35,8 @@ from modelwatch_monitor.check.sharding import (
     merge_check,
     run_shard,
 )
+from modelwatch_monitor.check.window import NoDataError
 from modelwatch_monitor.store.dataio import DataError
-
-if TYPE_CHECKING:
-    from modelwatch_monitor.check.profile import Profile
-    from modelwatch_monitor.check.run import CheckSettings
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,6 @@ def plan_path(folder: str) -> str:
 def write_json(uri: str, doc: Mapping[str, Any]) -> None:
     """Write ``doc`` to ``uri`` whole or not at all (a temporary name, then renamed): a
     retried shard overwrites its own file, and no reader sees half of one."""
-    import fsspec
-
     fs, path = fsspec.core.url_to_fs(uri)
     parent = path.rsplit("/", 1)[0] if "/" in path else ""
     if parent:
@@ -72,8 +72,6 @@ def write_json(uri: str, doc: Mapping[str, Any]) -> None:
 
 def read_json(uri: str) -> dict[str, Any] | None:
     """The JSON document at ``uri``; None when there is none yet."""
-    import fsspec
-
     try:
         with fsspec.open(uri, "r") as fh:
             doc = json.load(fh)
@@ -186,17 +184,25 @@ def wait_for(
 
 
 def wait_for_plan(folder: str, run: str, *, timeout: float) -> Plan:
-    """The plan of ``run``, once shard 0 has written it; ShardError when it could not plan."""
+    """The plan of ``run``, once shard 0 has written it.
+
+    Raises
+    ------
+    NoDataError
+        When shard 0 found the window empty (nothing to sketch: no traffic).
+    ShardError
+        When shard 0 could not plan the check.
+    """
 
     def probe() -> Plan | None:
         doc = read_json(plan_path(folder))
         if doc is None or doc.get("run") != run:
             return None
         if doc.get("ok") is False:
-            raise ShardError(
-                str(doc.get("reason") or "CheckFailed"),
-                f"shard 0 could not plan the check: {doc.get('message')}",
-            )
+            message = f"shard 0 could not plan the check: {doc.get('message')}"
+            if doc.get("reason") == contract.REASON_NO_DATA:
+                raise NoDataError(message)
+            raise ShardError(str(doc.get("reason") or "CheckFailed"), message)
         return Plan.from_dict(doc)
 
     plan: Plan = wait_for(
@@ -252,8 +258,10 @@ def run_sharded(
 ) -> dict[str, Any] | None:
     """Run shard ``index`` of a check split ``shards`` ways (see the module docstring).
 
-    Returns the check's result on shard 0 (the coordinator), None on the others. The
-    coordinator deletes the folders of runs older than a day under ``prune``.
+    Returns the check's result on shard 0 (the coordinator), None on the others (their
+    share is in the store). The coordinator deletes the folders of runs older than a day
+    under ``prune``. An empty window is the ``NoData`` result on every shard: the
+    coordinator's plan says so, and the others stop waiting with it.
 
     Raises
     ------
@@ -261,21 +269,22 @@ def run_sharded(
         When this shard, or the check, cannot do its job (a failing shard has then
         written so in its shard file).
     """
-    from modelwatch_monitor.check import run as checking
-
     if not 0 <= index < shards:
-        raise checking.ConfigError(
+        raise ConfigError(
             f"The shard index must be in [0, {shards}) (JOB_COMPLETION_INDEX). "
             f"Got {index!r} instead."
         )
     if index:
-        plan = wait_for_plan(folder, run, timeout=timeout)
+        try:
+            plan = wait_for_plan(folder, run, timeout=timeout)
+        except NoDataError as exc:  # nothing to sketch: the same outcome as shard 0's
+            return outcome.no_data(settings, str(exc), reference_rows=None)
         if plan.shards != shards:
-            raise checking.ConfigError(f"the plan is for {plan.shards} shards, not {shards}")
+            raise ConfigError(f"the plan is for {plan.shards} shards, not {shards}")
         try:
             summary = run_shard(settings, plan, index)
         except (DataError, ValueError) as exc:
-            reason = "ConfigError" if isinstance(exc, checking.ConfigError) else "DataError"
+            reason = "ConfigError" if isinstance(exc, ConfigError) else "DataError"
             write_shard_failure(folder, run, index, reason, str(exc))
             raise
         write_shard(folder, plan, summary)
@@ -295,18 +304,15 @@ def run_sharded(
     if doc is not None and doc.get("run") == run and doc.get("ok", True):
         plan = Plan.from_dict(doc)  # a retried coordinator keeps the plan its shards read
         if plan.shards != shards:
-            raise checking.ConfigError(f"the plan is for {plan.shards} shards, not {shards}")
+            raise ConfigError(f"the plan is for {plan.shards} shards, not {shards}")
     else:
         try:
             plan, profile, features = make_plan(settings, shards=shards, run=run)
+        except NoDataError as exc:
+            write_plan_failure(folder, run, contract.REASON_NO_DATA, str(exc))
+            return outcome.no_data(settings, str(exc), reference_rows=exc.reference_rows)
         except (DataError, ValueError) as exc:
-            reason = (
-                contract.REASON_NO_DATA
-                if isinstance(exc, checking.NoDataError)
-                else "ConfigError"
-                if isinstance(exc, checking.ConfigError)
-                else "DataError"
-            )
+            reason = "ConfigError" if isinstance(exc, ConfigError) else "DataError"
             write_plan_failure(folder, run, reason, str(exc))
             raise
         write_plan(folder, plan)
@@ -341,8 +347,6 @@ def run_sharded(
 
 def prune_runs(parent: str, *, keep: str, now: dt.datetime) -> list[str]:
     """Delete the folders of runs whose plan is older than a day (never ``keep``)."""
-    import fsspec
-
     fs, path = fsspec.core.url_to_fs(parent)
     try:
         entries = fs.ls(path, detail=True)

@@ -18,7 +18,7 @@ pod's share: per numeric feature a KLL sketch (``k = 4000``), the row, null and 
 counts, mean and sum of squared deviations; per categorical feature its counts; and the
 window's rows per ``model_version``. Merging is exact for the counts and moments, and
 keeps the KLL rank-error guarantee for the quantiles, so the verdicts are those of one pod
-streaming the window in ``sketch`` mode (:mod:`modelwatch_monitor.check.run`), within the
+streaming the window in ``sketch`` mode (:mod:`modelwatch_monitor.check.judge`), within the
 bound each drift statistic states. The serving-version filter applies in every shard.
 
 Performance and its estimate need the labels joined by id (not mergeable as sketches):
@@ -38,24 +38,32 @@ import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import numpy as np
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.check.drift import FeatureType
+from modelwatch_monitor.check import outcome
+from modelwatch_monitor.check.drift import Counts, Distribution, FeatureType
+from modelwatch_monitor.check.judge import finish_check
 from modelwatch_monitor.check.profile import (
     KLL_K,
     CategoricalAccumulator,
     ColumnProfile,
     NumericAccumulator,
+    Profile,
     cap_categories,
 )
+from modelwatch_monitor.check.reference import follow_serving, prepare_check
+from modelwatch_monitor.check.settings import CheckSettings, ConfigError, report_id_of
+from modelwatch_monitor.check.traffic import (
+    Traffic,
+    add_version_counts,
+    rows_by_version,
+    version_filter,
+)
+from modelwatch_monitor.check.window import NoDataError, check_types, no_rows_error, open_window
 from modelwatch_monitor.store.dataio import DataError
-
-if TYPE_CHECKING:
-    from modelwatch_monitor.check.profile import Profile
-    from modelwatch_monitor.check.run import CheckSettings
 
 PLAN_KIND: Final = "modelwatch-check-plan"
 SHARD_KIND: Final = "modelwatch-check-shard"
@@ -95,7 +103,7 @@ class Plan:
     parts : list of Parts
         Per shard, the files and row groups it reads.
     basis : str
-        How the judged rows are told apart (``checking.Traffic.basis``).
+        How the judged rows are told apart (``Traffic.basis``).
     version : int or None
         The judged version.
     since : datetime or None
@@ -208,16 +216,18 @@ def make_plan(settings: CheckSettings, *, shards: int, run: str) -> tuple[Plan, 
     DataError, ConfigError, NoDataError
         When the check cannot run.
     """
-    from modelwatch_monitor.check import run as checking
-
     now = settings.now or dt.datetime.now(dt.UTC)
-    profile, features = checking.prepare_check(settings)
-    source = checking.open_window(settings, features, now=now)
+    profile, features = prepare_check(settings)
+    try:
+        source = open_window(settings, features, now=now)
+    except NoDataError as exc:
+        exc.reference_rows = profile.rows
+        raise
     version = settings.serving_version
     has_versions = contract.LOG_MODEL_VERSION in source.columns
     if version is None and has_versions:
         # No operator named it: the newest version in the window (one column read).
-        by_version = checking._rows_by_version(source)
+        by_version = rows_by_version(source)
         version = max(by_version) if by_version else None
     since = settings.serving_since
     timestamp = settings.roles.timestamp
@@ -232,9 +242,9 @@ def make_plan(settings: CheckSettings, *, shards: int, run: str) -> tuple[Plan, 
     else:
         basis = "window"
     reference_rows = profile.rows
-    profile, features = checking.follow_serving(settings, profile, features, version)
+    profile, features = follow_serving(settings, profile, features, version)
     source.require(features, "feature column")
-    checking._check_types(profile.columns, source, features)
+    check_types(profile.columns, source, features)
     plan = Plan(
         run=run,
         shards=shards,
@@ -334,20 +344,16 @@ def run_shard(
     """
     import pyarrow as pa
 
-    from modelwatch_monitor.check import run as checking
-
     if not 0 <= index < plan.shards:
-        raise checking.ConfigError(
-            f"The shard index must be in [0, {plan.shards}). Got {index!r} instead."
-        )
+        raise ConfigError(f"The shard index must be in [0, {plan.shards}). Got {index!r} instead.")
     started = time.perf_counter()
     features = list(plan.types)
-    source = checking.open_window(settings, features, now=plan.now, files=plan.files)
+    source = open_window(settings, features, now=plan.now, files=plan.files)
     has_versions = contract.LOG_MODEL_VERSION in source.columns
     extra: list[str] = []
     traffic_expr: Any = None
     if plan.basis == "model_version" and plan.version is not None:
-        traffic_expr = checking.version_filter(source, plan.version)
+        traffic_expr = version_filter(source, plan.version)
     elif plan.basis == "servingSince" and plan.since is not None:
         assert settings.roles.timestamp
         traffic_expr = source.since_filter(settings.roles.timestamp, plan.since)
@@ -365,7 +371,8 @@ def run_shard(
     for batch in source.batches(columns, batch_rows=batch_rows, parts=plan.parts[index]):
         summary.window_rows += batch.num_rows
         if has_versions:
-            _count_versions(batch.column(columns.index(contract.LOG_MODEL_VERSION)), summary)
+            column = batch.column(columns.index(contract.LOG_MODEL_VERSION))
+            add_version_counts(column, summary.by_version)
         served = [batch]
         if traffic_expr is not None:
             table = pa.Table.from_batches([batch]).filter(traffic_expr)
@@ -382,18 +389,6 @@ def run_shard(
     return summary
 
 
-def _count_versions(column: Any, summary: ShardSummary) -> None:
-    """Add one batch's rows per ``model_version`` (as ``checking._rows_by_version``)."""
-    import pyarrow.compute as pc
-
-    for entry in pc.value_counts(column).to_pylist():
-        try:
-            version = int(entry["values"])
-        except (TypeError, ValueError):
-            continue
-        summary.by_version[version] = summary.by_version.get(version, 0) + int(entry["counts"])
-
-
 # ---------------------------------------------------------------------------
 # Merge
 # ---------------------------------------------------------------------------
@@ -405,8 +400,6 @@ def merge_columns(
     """Merge the shards' summaries into one ColumnProfile per feature (as one pod's
     ``sketch`` mode makes them): sketches merged, counts summed, moments combined."""
     from datasketches import kll_doubles_sketch
-
-    from modelwatch_monitor.check.drift import Counts, Distribution
 
     out: dict[str, ColumnProfile] = {}
     for name, ftype in types.items():
@@ -455,15 +448,13 @@ def merge_check(
 
     ``profile`` and ``features`` are the planner's (recomputed when not given).
     """
-    from modelwatch_monitor.check import run as checking
-
     started = time.perf_counter() if started is None else started
     indexes = sorted(s.index for s in summaries)
     if indexes != list(range(plan.shards)):
         raise ShardError(
             "CheckFailed", f"the merge needs shards 0..{plan.shards - 1}; got {indexes}"
         )
-    report_id = checking._report_id(plan.now)  # the same id when the coordinator is retried
+    report_id = report_id_of(plan.now)  # the same id when the coordinator is retried
     output = settings.output
     store, model = settings.store, settings.model
     if store and model and output == contract.report_dir(store, model, settings.report_id):
@@ -476,30 +467,27 @@ def merge_check(
         for v, k in s.by_version.items():
             by_version[v] = by_version.get(v, 0) + k
     if profile is None or features is None:
-        profile, features = checking.prepare_check(settings)
-        profile, features = checking.follow_serving(settings, profile, features, plan.version)
+        profile, features = prepare_check(settings)
+        profile, features = follow_serving(settings, profile, features, plan.version)
     if list(plan.types) != list(features):
-        raise checking.ConfigError(
+        raise ConfigError(
             "the job config changed during the check: the plan's features "
             f"{list(plan.types)} are not {features}"
         )
     if window_rows == 0:
-        raise checking.no_rows_error(settings)
-    traffic = checking.Traffic(
-        plan.version, plan.basis, window_rows, served, by_version, plan.since
-    )
+        message = str(no_rows_error(settings))
+        return outcome.no_data(settings, message, reference_rows=plan.reference_rows)
+    traffic = Traffic(plan.version, plan.basis, window_rows, served, by_version, plan.since)
     if served < settings.min_rows:
-        return checking._awaiting_traffic(
-            settings, traffic, reference_rows=plan.reference_rows, now=plan.now
-        )
-    source = checking.open_window(settings, features, now=plan.now, files=plan.files)
+        return outcome.awaiting_traffic(settings, traffic, reference_rows=plan.reference_rows)
+    source = open_window(settings, features, now=plan.now, files=plan.files)
     if plan.basis == "model_version" and plan.version is not None:
-        source.restrict(checking.version_filter(source, plan.version), [contract.LOG_MODEL_VERSION])
+        source.restrict(version_filter(source, plan.version), [contract.LOG_MODEL_VERSION])
     elif plan.basis == "servingSince" and plan.since is not None:
         assert settings.roles.timestamp
         source.select_since(settings.roles.timestamp, plan.since)
     columns = merge_columns(summaries, plan.types)
-    return checking.finish_check(
+    return finish_check(
         settings,
         profile=profile,
         source=source,
