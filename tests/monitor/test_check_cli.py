@@ -400,10 +400,10 @@ def test_an_empty_window_is_no_data_not_a_failure(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--p-value-threshold", "nan"], "--p-value-threshold must be a finite number; got nan"),
-        (["--numeric-test", "chi2"], "--numeric-test must be one of 'ks', 'psi'"),
-        (["--window", "2w"], "--window must be a number followed by s, m, h or d"),
-        (["--min-rows", "0"], "--min-rows must be an integer >= 1; got 0 instead"),
+        (["--p-value-threshold", "nan"], "--p-value-threshold: must be a finite number, got nan"),
+        (["--numeric-test", "chi2"], "--numeric-test: must be one of ks, psi"),
+        (["--window", "2w"], "--window: must be a number followed by s, m, h or d"),
+        (["--min-rows", "0"], "--min-rows: must be >= 1, got 0"),
         (["--labels", "l.parquet"], "--id-column is required when --labels is set"),
         (
             ["--metric", "rmse", "--task", "classification"],
@@ -452,7 +452,7 @@ def test_flags_build_the_spec_the_settings_come_from(data: dict[str, str]) -> No
     assert settings.min_rows == 7 and settings.metric == "rmse"
     assert settings.store is None and settings.model == "" and settings.output == data["out"]
     assert settings.roles.target is None and settings.window is None and settings.task is None
-    assert settings.roles.prediction == contract.ModelSpec("m", "y").prediction_column
+    assert settings.roles.prediction == contract.ModelSpec(name="m", target="y").prediction_column
 
 
 def test_bad_config_is_a_config_error(

@@ -91,7 +91,7 @@ CONFIG_FLAGS: Final = ("min_rows",)
 #: check, a target. They are filled in for the parser and dropped from the settings.
 LOCAL_REQUIRED: Final[Mapping[str, str]] = {
     "model.name": "local",
-    "store.uri": "local",
+    "store.uri": "/local",
     "model.target": "local",
 }
 
