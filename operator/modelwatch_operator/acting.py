@@ -12,9 +12,17 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from modelwatch_operator import builders, events, kube, rollout
+from modelwatch_operator import builders, events, kube, metrics, rollout
 from modelwatch_operator import status as st
-from modelwatch_operator.actions import Action, ClaimDeployment, PatchDeployment, PostEvent
+from modelwatch_operator.actions import (
+    Action,
+    ClaimDeployment,
+    Count,
+    PatchDeployment,
+    PostEvent,
+    ShowCheck,
+    ShowServingVersion,
+)
 
 Clock = Callable[[], dt.datetime]
 
@@ -26,7 +34,7 @@ def utcnow() -> dt.datetime:
 
 def perform(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = utcnow) -> None:
     """Perform ``actions`` in order: Deployment claims and patches first, then Events (an
-    Event says what happened only once it has)."""
+    Event says what happened only once it has), then metrics."""
     for action in actions:
         if isinstance(action, ClaimDeployment):
             claim_deployment(body, action)
@@ -35,6 +43,19 @@ def perform(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = 
     for action in actions:
         if isinstance(action, PostEvent):
             events.post(body, type=action.type, reason=action.reason, message=action.message)
+    meta = body.get("metadata") or {}
+    show(str(meta.get("namespace") or "default"), str(meta.get("name") or ""), actions)
+
+
+def show(namespace: str, monitor: str, actions: Sequence[Action]) -> None:
+    """Move the metrics the actions name (after the write: a decision may run twice)."""
+    for action in actions:
+        if isinstance(action, Count):
+            metrics.count(namespace, monitor, action.counter, action.label)
+        elif isinstance(action, ShowCheck):
+            metrics.show_check(namespace, monitor, action.result)
+        elif isinstance(action, ShowServingVersion):
+            metrics.CURRENT_VERSION.labels(namespace, monitor).set(action.version)
 
 
 def claim_deployment(body: Mapping[str, Any], action: ClaimDeployment) -> None:

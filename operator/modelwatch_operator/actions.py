@@ -1,12 +1,19 @@
 """What a decision asks the operator to do once status records it: plain data, no API.
 
-Pure code (the closures given to :func:`kube.update_status`, the resync plan) returns a list
-of these; :mod:`modelwatch_operator.acting` performs them after the status write.
+The one vocabulary of actions. Pure code (the closures given to :func:`kube.update_status`,
+the resync plan) returns a list of these; :mod:`modelwatch_operator.acting` performs them
+after the status write: Deployment claims and patches, then Events, then metrics. So an
+Event or a counted promotion says what happened only once status recorded it, and a
+decision that ran twice (a write conflict) counts once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+from modelwatch_monitor import contract
 
 
 @dataclass(frozen=True)
@@ -45,4 +52,99 @@ class PostEvent:
     message: str
 
 
-Action = ClaimDeployment | PatchDeployment | PostEvent
+#: The operator's counters (:mod:`modelwatch_operator.metrics`) an action may move.
+Counter = Literal["checks", "retrains", "promotions", "rollbacks"]
+
+
+@dataclass(frozen=True)
+class Count:
+    """Add one to counter ``counter`` of this monitor, with ``label`` (its outcome or event)
+    where the counter has one."""
+
+    counter: Counter
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class ShowCheck:
+    """Set the gauges of the last check's verdict (drift share, metric, its estimate)."""
+
+    result: contract.CheckOk
+
+
+@dataclass(frozen=True)
+class ShowServingVersion:
+    """Set the serving-version gauge."""
+
+    version: int
+
+
+@dataclass(frozen=True)
+class StartRetrain:
+    """Ask the retrain policy after a check gave a verdict (its own status write)."""
+
+    report_id: str | None
+
+
+Action = (
+    ClaimDeployment | PatchDeployment | PostEvent | Count | ShowCheck | ShowServingVersion
+    | StartRetrain
+)  # fmt: skip
+
+
+class Serving(NamedTuple):
+    """The serving Deployment as read (None: unnamed or missing), and the ModelMonitor its
+    ``modelwatch.io/monitor`` label names when that is another monitor (None: no other
+    claim, or that monitor is gone)."""
+
+    deployment: Mapping[str, Any] | None
+    claimant: Mapping[str, Any] | None = None
+
+
+# --- the resync's steps: each gathers again and runs its own gather -> decide -> act ------
+
+
+@dataclass(frozen=True)
+class ReadJob:
+    """Fold the result of a finished Job that was not read."""
+
+    job: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CreateRetrainJob:
+    """Create the Job of the retrain recorded in status."""
+
+    job: str
+    version: int
+
+
+@dataclass(frozen=True)
+class FollowRollout:
+    """Evaluate the rollout in flight against the Deployment as it is now."""
+
+    deployment: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ReapplyRollout:
+    """Patch the Deployment to the rollout's target again."""
+
+    version: int
+    kind: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class FailRollout:
+    """Give the rollout in flight up (roll back when possible)."""
+
+    version: int
+    kind: str
+    reason: str
+    message: str
+    serving: Serving
+
+
+Step = ReadJob | CreateRetrainJob | FollowRollout | ReapplyRollout | FailRollout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from modelwatch_monitor import contract
@@ -67,10 +68,31 @@ def result_pods(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in pods if completion_index(p) == contract.SHARD_RESULT_INDEX]
 
 
+@dataclass(frozen=True)
+class Unread:
+    """A finished Job whose result could not be read: no termination message (the pod
+    was killed, ``JobFailed``/``NoResult``) or one that breaks the contract
+    (``InvalidResult``, every problem named). Recorded as a failed Job of ``kind``."""
+
+    kind: str
+    reason: str
+    message: str
+    ok: bool = False
+
+
+#: What a finished Job gave: its typed result, or why there is none.
+JobResult = contract.Result | Unread
+
+
 def read_result(
-    pods: list[dict[str, Any]], *, container: str, succeeded: bool, job_message: str
-) -> dict[str, Any]:
-    """Return the result document of a finished Job from its pods' termination messages
+    pods: list[dict[str, Any]],
+    *,
+    kind: str,
+    container: str,
+    succeeded: bool,
+    job_message: str,
+) -> JobResult:
+    """Return the typed result of a finished Job from its pods' termination messages
     (of index 0 in an Indexed Job; the newest pod's when the index was retried)."""
     messages: list[str] = []
     pods = result_pods(pods)
@@ -83,18 +105,17 @@ def read_result(
                 messages.append(str(terminated["message"]))
     text = messages[-1] if messages else None
     try:
-        result = contract.parse_result(text)
+        doc = contract.parse_result(text)
     except contract.ContractError as exc:
         reason = "JobFailed" if not succeeded else "NoResult"
         detail = str(exc) if text or not job_message else job_message
-        return {"ok": False, "reason": reason, "message": detail}
-    problems = contract.validate_result(result)
-    if problems:
-        return {
-            "ok": False,
-            "reason": contract.REASON_INVALID_RESULT,
-            "message": "; ".join(problems),
-        }
-    if not succeeded and result.get("ok"):
-        result = {**result, "ok": False, "reason": "JobFailed", "message": job_message}
+        return Unread(kind, reason, detail)
+    try:
+        result = contract.read_result(doc)
+    except contract.ContractError as exc:
+        return Unread(kind, contract.REASON_INVALID_RESULT, str(exc))
+    if result.kind != kind:
+        return Unread(kind, contract.REASON_INVALID_RESULT, f"kind: must be {kind}")
+    if not succeeded and result.ok:
+        return Unread(kind, "JobFailed", job_message)
     return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import (
     Counter,
     Gauge,
@@ -9,6 +11,8 @@ from prometheus_client import (
     disable_created_metrics,
     start_http_server,
 )
+
+from modelwatch_monitor import contract
 
 LABELS = ("namespace", "monitor")
 
@@ -43,6 +47,42 @@ RESULT_LATENCY = Histogram(
     ["kind"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
+
+
+_COUNTERS: Final = {
+    "checks": CHECKS,
+    "retrains": RETRAINS,
+    "promotions": PROMOTIONS,
+    "rollbacks": ROLLBACKS,
+}
+
+
+def count(namespace: str, monitor: str, counter: str, label: str | None = None) -> None:
+    """Add one to ``counter`` (a key of the actions' ``Counter``) of one monitor."""
+    family = _COUNTERS[counter]
+    labels = (namespace, monitor) if label is None else (namespace, monitor, label)
+    family.labels(*labels).inc()
+
+
+def show_check(namespace: str, monitor: str, result: contract.CheckOk) -> None:
+    """Set the gauges of a check's verdict; an estimate no longer given is removed."""
+    DRIFT_SHARE.labels(namespace, monitor).set(result.drift_share)
+    DRIFTED_FEATURES.labels(namespace, monitor).set(result.n_drifted)
+    if result.metric is not None and result.metric.value is not None:
+        METRIC_VALUE.labels(namespace, monitor, result.metric.name).set(result.metric.value)
+    estimated = result.estimated_metric
+    if estimated is None:
+        return
+    for bound, value in (
+        ("estimate", estimated.value),
+        ("lower", estimated.lower),
+        ("upper", estimated.upper),
+    ):
+        labels = (namespace, monitor, estimated.name, bound)
+        if value is not None:
+            ESTIMATED_METRIC.labels(*labels).set(value)
+        elif labels in ESTIMATED_METRIC._metrics:  # private: no stale value
+            ESTIMATED_METRIC.remove(*labels)
 
 
 def serve(port: int) -> None:

@@ -38,7 +38,7 @@ from modelwatch_operator import (
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
-from modelwatch_operator.actions import Action, PostEvent
+from modelwatch_operator.actions import Action, PostEvent, Serving
 from modelwatch_operator.builders import monitor_generation, monitor_spec
 from modelwatch_operator.policies import Decision, format_time, parse_time
 
@@ -165,7 +165,7 @@ def decide_retrain_result(
     *,
     job: str,
     result: Mapping[str, Any],
-    serving: reconcile_rollout.Serving,
+    serving: Serving,
     actions: list[Action],
     now: dt.datetime,
 ) -> tuple[Decision, st.Status] | None:
@@ -468,7 +468,7 @@ def handle_retrain_result(
             s,
             job=job,
             result=result,
-            serving=serving or reconcile_rollout.Serving(None),
+            serving=serving or Serving(None),
             actions=actions,
             now=now(),
         )

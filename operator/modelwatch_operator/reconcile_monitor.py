@@ -35,7 +35,7 @@ from modelwatch_operator import (
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
-from modelwatch_operator.actions import Action, ClaimDeployment, PostEvent
+from modelwatch_operator.actions import Action, ClaimDeployment, PostEvent, Serving
 from modelwatch_operator.builders import monitor_generation, monitor_spec
 from modelwatch_operator.policies import Decision
 
@@ -55,7 +55,7 @@ class Gathered(NamedTuple):
     """What the reconcile reads: the serving Deployment (None while a child is blocked:
     nothing else runs then) and whether the store's claim exists (None: none named)."""
 
-    serving: reconcile_rollout.Serving | None
+    serving: Serving | None
     store_claim_exists: bool | None
 
 
@@ -84,7 +84,7 @@ class Takeover(NamedTuple):
 
 
 def decide_takeover(
-    body: Mapping[str, Any], serving: reconcile_rollout.Serving
+    body: Mapping[str, Any], serving: Serving
 ) -> tuple[Takeover | None, list[Action]]:
     """Decide whether to take the serving Deployment over (label it as this monitor's) and
     read its current version; None without ``spec.deployment.name``."""

@@ -22,29 +22,27 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Any
 
-from modelwatch_operator import acting, builders, children, events, guards, kube, metrics, policies
+from modelwatch_operator import acting, builders, children, events, guards, kube, policies
 from modelwatch_operator import constants as c
 from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
-from modelwatch_operator.actions import Action, PatchDeployment, PostEvent
+from modelwatch_operator.actions import (
+    Action,
+    Count,
+    PatchDeployment,
+    PostEvent,
+    Serving,
+    ShowServingVersion,
+)
 from modelwatch_operator.builders import monitor_generation, monitor_spec
 from modelwatch_operator.policies import parse_time
 
 # ---------------------------------------------------------------------------
 # Gather
 # ---------------------------------------------------------------------------
-
-
-class Serving(NamedTuple):
-    """The serving Deployment as read (None: unnamed or missing), and the ModelMonitor its
-    ``modelwatch.io/monitor`` label names when that is another monitor (None: no other
-    claim, or that monitor is gone)."""
-
-    deployment: Mapping[str, Any] | None
-    claimant: Mapping[str, Any] | None = None
 
 
 def gather_claimant(deployment: Mapping[str, Any], monitor: str) -> dict[str, Any] | None:
@@ -240,6 +238,7 @@ def _complete(
             now=now,
         )
         actions.append(PostEvent("Normal", "RolledBack", f"version {version} is serving again"))
+        actions.append(ShowServingVersion(version))
     else:
         st.set_condition(
             s,
@@ -267,6 +266,8 @@ def _complete(
                 now=now,
             )
         actions.append(PostEvent("Normal", "RolloutComplete", f"version {version} is serving"))
+        actions.append(Count("promotions"))
+        actions.append(ShowServingVersion(version))
     if kind == "Pin" and s.get("pin"):
         s["pin"] = {**s["pin"], "outcome": "Complete"}
     return st.finalize(s, monitor_spec(body), generation=gen, now=now)
@@ -317,6 +318,7 @@ def follow_outside_change(
         s, f"version {version} serves; the next check judges it", generation=gen, now=now
     )
     actions.append(PostEvent("Warning", "VersionChangedOutside", message))
+    actions.append(ShowServingVersion(version))
     return st.finalize(s, spec, generation=gen, now=now)
 
 
@@ -362,6 +364,7 @@ def fail(
         text = f"version {version} failed ({reason}: {message}); rolled back to version {previous}"
         st.set_condition(s, c.COND_ROLLOUT, False, "RolledBack", text, generation=gen, now=now)
         actions.append(PostEvent("Warning", "RolledBack", text))
+        actions.append(Count("rollbacks"))
         return st.finalize(s, spec, generation=gen, now=now)
     s.pop("rollout", None)
     cond_reason = "RollbackFailed" if kind == "Rollback" else reason
@@ -423,33 +426,10 @@ def decide_pin(
 # Act
 # ---------------------------------------------------------------------------
 
-# Events after which ``status.currentVersion`` is the version that serves.
-_SERVING_EVENTS: Final = frozenset(
-    {
-        ("Normal", "RolloutComplete"),
-        ("Normal", "RolledBack"),
-        ("Warning", "VersionChangedOutside"),
-    }
-)
-
 
 def act(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = utcnow) -> None:
-    """Perform ``actions`` (Deployment patches, then Events) once status recorded them, and
-    count what the Events say: a promotion, a rollback begun, the version that serves now
-    (metrics follow the write: a decision may run more than once)."""
+    """Perform ``actions`` once status recorded them (patches, Events, then metrics)."""
     acting.perform(body, actions, now=now)
-    namespace, monitor = builders.monitor_namespace(body), builders.monitor_name(body)
-    serving = (body.get("status") or {}).get("currentVersion")
-    for action in actions:
-        if not isinstance(action, PostEvent):
-            continue
-        said = (action.type, action.reason)
-        if said == ("Normal", "RolloutComplete"):
-            metrics.PROMOTIONS.labels(namespace, monitor).inc()
-        elif said == ("Warning", "RolledBack"):
-            metrics.ROLLBACKS.labels(namespace, monitor).inc()
-        if said in _SERVING_EVENTS and serving is not None:
-            metrics.CURRENT_VERSION.labels(namespace, monitor).set(int(serving))
 
 
 def reapply_cronjob_if_serving_moved(before: list[str], body: Mapping[str, Any]) -> None:

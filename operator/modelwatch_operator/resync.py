@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from modelwatch_operator import (
@@ -37,55 +36,19 @@ from modelwatch_operator import constants as c
 from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
-from modelwatch_operator.actions import Action, PatchDeployment
+from modelwatch_operator.actions import (
+    Action,
+    CreateRetrainJob,
+    FailRollout,
+    FollowRollout,
+    PatchDeployment,
+    ReadJob,
+    ReapplyRollout,
+    Serving,
+    Step,
+)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReadJob:
-    """Fold the result of a finished Job that was not read."""
-
-    job: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class CreateRetrainJob:
-    """Create the Job of the retrain recorded in status."""
-
-    job: str
-    version: int
-
-
-@dataclass(frozen=True)
-class FollowRollout:
-    """Evaluate the rollout in flight against the Deployment as it is now."""
-
-    deployment: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class ReapplyRollout:
-    """Patch the Deployment to the rollout's target again."""
-
-    version: int
-    kind: str
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class FailRollout:
-    """Give the rollout in flight up (roll back when possible)."""
-
-    version: int
-    kind: str
-    reason: str
-    message: str
-    serving: reconcile_rollout.Serving
-
-
-Step = ReadJob | CreateRetrainJob | FollowRollout | ReapplyRollout | FailRollout
 
 
 class Gathered(NamedTuple):
@@ -158,7 +121,7 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
         elif step.step == rollouts.REAPPLY:
             steps.append(ReapplyRollout(version, kind, step.reason, step.message))
         elif step.step == rollouts.FAIL:
-            serving = reconcile_rollout.Serving(deployment, gathered.claimant)
+            serving = Serving(deployment, gathered.claimant)
             steps.append(FailRollout(version, kind, step.reason, step.message, serving))
     return steps
 
