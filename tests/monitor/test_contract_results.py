@@ -18,7 +18,7 @@ import pytest
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import run as checking
 from modelwatch_monitor.cli import main
-from modelwatch_monitor.train import retrain
+from modelwatch_monitor.train import reasons as retrain_reasons
 
 CHECK_OK: dict[str, Any] = {
     "schema": 1,
@@ -235,14 +235,35 @@ def test_a_result_with_nan_parses_to_null_and_is_then_rejected() -> None:
 
 def test_the_retrain_reasons_are_known_reasons() -> None:
     assert {
-        retrain.FIRST_VERSION,
-        retrain.CHALLENGER_BETTER,
-        retrain.BELOW_MIN_IMPROVEMENT,
-        retrain.CHAMPION_UNUSABLE,
+        retrain_reasons.FIRST_VERSION,
+        retrain_reasons.CHALLENGER_BETTER,
+        retrain_reasons.BELOW_MIN_IMPROVEMENT,
+        retrain_reasons.CHAMPION_UNUSABLE,
     } == contract.PROMOTION_REASONS
-    assert {retrain.NOT_ENOUGH_LABELS, retrain.DATA_ERROR, retrain.CONFIG_ERROR,
-            retrain.TRAINING_FAILED, retrain.VERSION_EXISTS,
-            retrain.STORE_ERROR} == contract.RETRAIN_FAILURE_REASONS  # fmt: skip
+    assert {retrain_reasons.NOT_ENOUGH_LABELS, retrain_reasons.DATA_ERROR,
+            retrain_reasons.CONFIG_ERROR, retrain_reasons.TRAINING_FAILED,
+            retrain_reasons.VERSION_EXISTS,
+            retrain_reasons.STORE_ERROR} == contract.RETRAIN_FAILURE_REASONS  # fmt: skip
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="contract.RETRAIN_FAILURE_REASONS lacks ChampionHashMismatch: the operator reads "
+    "that failure as InvalidResult",
+)
+def test_every_failure_reason_of_the_retrain_is_one_the_operator_accepts() -> None:
+    failed = {"schema": 1, "kind": "retrain", "ok": False, "version": 2, "message": "m"}
+    for reason in sorted(retrain_reasons.FAILURE_REASONS):
+        assert contract.validate_result({**failed, "reason": reason}) == [], reason
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="contract.PROMOTION_REASONS lacks ChallengerScoreUndefined, which "
+    "contract.decide_promotion returns for a challenger without a finite score",
+)
+def test_every_promotion_reason_is_one_the_operator_accepts() -> None:
+    assert retrain_reasons.SCORE_UNDEFINED in contract.PROMOTION_REASONS
 
 
 def test_the_check_reasons_are_known_reasons() -> None:
