@@ -100,22 +100,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=contract.TERMINATION_MESSAGE_PATH,
         help="where to write the result (default: %(default)s)",
     )
-    flags = parser.add_argument_group("without --config (each stands for a spec field)")
-    flags.add_argument("--train", help="training data (Parquet/CSV file, folder, glob or URI)")
-    flags.add_argument("--holdout", help="holdout data; default: the last rows of --train")
-    flags.add_argument("--target", help="target column")
-    flags.add_argument("--task", choices=list(contract.TASKS))
-    flags.add_argument("--time-budget", type=float, help="FLAML time budget in whole seconds")
-    flags.add_argument("--store", help="model store path or URI")
-    flags.add_argument("--model", help="model name")
-    flags.add_argument("--metric", help="default: the spec's (auto)")
-    flags.add_argument("--estimators", help="comma-separated; default: the spec's")
-    flags.add_argument("--seed", type=int)
-    flags.add_argument("--min-improvement", type=float)
-    flags.add_argument("--holdout-fraction", type=float)
-    flags.add_argument("--id-column")
-    flags.add_argument("--timestamp-column")
-    flags.add_argument("--features", help="comma-separated feature columns (default: all)")
+    flags = parser.add_argument_group(
+        "without --config",
+        "written into a spec and parsed as the job config is; a flag left out takes the "
+        "spec's default",
+    )
+    paths = dict(FLAG_FIELDS)
+
+    def flag(dest: str, text: str = "", **kwargs: Any) -> None:
+        where = f"spec.{paths[dest]}" if dest in paths else ""
+        help_text = "; ".join(t for t in (text, where) if t)
+        flags.add_argument(_flag(dest), dest=dest, help=help_text or None, **kwargs)
+
+    flag("train", "training data (Parquet/CSV file, folder, glob or URI)")
+    flag("holdout", "holdout data; default: the last rows of --train")
+    flag("target", "target column")
+    flag("task", choices=list(contract.TASKS))
+    flag("time_budget", "FLAML time budget in whole seconds", type=float)
+    flag("store", "model store path or URI")
+    flag("model", "model name, a DNS-1123 label")
+    flag("metric")
+    flag("estimators", "comma-separated")
+    flag("seed", type=int)
+    flag("min_improvement", type=float)
+    flag("holdout_fraction", type=float)
+    flag("id_column")
+    flag("timestamp_column")
+    flag("features", "comma-separated feature columns (default: all)")
     parser.add_argument("--n-jobs", type=int, help="default: the container's CPU limit")
 
 
