@@ -19,6 +19,7 @@ from modelwatch_monitor import contract
 from modelwatch_monitor.check import run as checking
 from modelwatch_monitor.cli import main
 from modelwatch_monitor.contract import results
+from modelwatch_monitor.train import reasons as retrain_reasons
 
 CHECK_OK: dict[str, Any] = {
     "schema": 1,
@@ -229,6 +230,17 @@ def test_a_result_with_nan_parses_to_null_and_is_then_rejected() -> None:
     text = json.dumps(_with(CHECK_OK, "driftShare", math.nan))
     assert "NaN" in text
     assert contract.validate_result(contract.parse_result(text)) == ["driftShare: is required"]
+
+
+def test_every_failure_reason_of_the_retrain_is_one_the_operator_accepts() -> None:
+    failed = {"schema": 1, "kind": "retrain", "ok": False, "version": 2, "message": "m"}
+    for reason in sorted(retrain_reasons.FAILURE_REASONS):
+        assert contract.validate_result({**failed, "reason": reason}) == [], reason
+    assert retrain_reasons.FAILURE_REASONS == contract.RETRAIN_FAILURE_REASONS
+
+
+def test_every_promotion_reason_is_one_the_operator_accepts() -> None:
+    assert retrain_reasons.SCORE_UNDEFINED in contract.PROMOTION_REASONS
 
 
 def test_the_check_reasons_are_known_reasons() -> None:

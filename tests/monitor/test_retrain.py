@@ -17,6 +17,9 @@ import pytest
 
 from modelwatch_monitor import cli, contract
 from modelwatch_monitor.store.registry import Registry
+from modelwatch_monitor.train import data as training_data
+from modelwatch_monitor.train import plan as planning
+from modelwatch_monitor.train import reasons
 from modelwatch_monitor.train.automl import cpu_limit
 from tests.monitor import mw_synth as synth
 
@@ -356,16 +359,15 @@ def test_bad_config_document(tmp_path: pathlib.Path, capsys: pytest.CaptureFixtu
     assert "spec.model: is required" in result["message"]
 
 
-def test_cpu_limit_reads_cgroup_quota(tmp_path: pathlib.Path) -> None:
-    (tmp_path / "cpu.max").write_text("150000 100000\n")
-    assert cpu_limit(str(tmp_path)) == min(2, len(os.sched_getaffinity(0)))
-    (tmp_path / "cpu.max").write_text("max 100000\n")
-    assert cpu_limit(str(tmp_path)) == len(os.sched_getaffinity(0))
-    v1 = tmp_path / "v1"
-    (v1 / "cpu").mkdir(parents=True)
-    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("50000")
-    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000")
-    assert cpu_limit(str(v1)) == 1
+def test_cpu_limit_is_joblibs_cpu_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """joblib's count honours the cgroup CPU quota and the affinity (loky reads cpu.max or
+    cpu.cfs_quota_us); LOKY_MAX_CPU_COUNT is its user override."""
+    import joblib
+
+    assert cpu_limit() == joblib.cpu_count() >= 1
+    assert cpu_limit() <= len(os.sched_getaffinity(0))
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "1")
+    assert cpu_limit() == 1
 
 
 def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
@@ -375,8 +377,6 @@ def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
 
     import numpy as np
     import pandas as pd
-
-    from modelwatch_monitor.train import retrain
 
     labels = pd.read_parquet(tmp_path / "labels.parquet").iloc[:100]
     labels["id"] = labels["id"].astype(float)  # as a CSV with a gap reads it
@@ -391,7 +391,7 @@ def test_assembly_joins_labels_by_id_and_holds_out_the_latest(
     args = argparse.Namespace(
         config=cfg, model_version=1, champion_version=None, trigger_report="", n_jobs=1
     )
-    data = retrain.assemble(retrain.plan_from_config(args))
+    data = training_data.assemble(planning.plan_from_config(args))
     assert len(data.train) == 75 and len(data.holdout) == 25
     assert data.features == synth.FEATURES
     assert data.holdout["timestamp"].min() > pd.to_datetime(data.training_info["window"]["end"])
@@ -446,7 +446,7 @@ def test_scores_match_scikit_learn() -> None:
     import pandas as pd
     from sklearn import metrics as skm
 
-    from modelwatch_monitor.train.automl import score
+    from modelwatch_monitor.train.scoring import score
 
     rng = np.random.default_rng(0)
     y = pd.Series(rng.choice(["a", "b", "c"], size=200))
@@ -472,8 +472,6 @@ def test_scores_match_scikit_learn() -> None:
 def test_a_profile_reference_cannot_train(recent_store: str, tmp_path: pathlib.Path) -> None:
     import argparse
 
-    from modelwatch_monitor.train import retrain
-
     doc = synth.job_config(recent_store, trainingData="both")
     doc["spec"]["data"] = {
         "reference": {"uri": str(tmp_path / "reference.json")},
@@ -483,13 +481,13 @@ def test_a_profile_reference_cannot_train(recent_store: str, tmp_path: pathlib.P
     args = argparse.Namespace(
         config=cfg, model_version=1, champion_version=None, trigger_report="", n_jobs=1
     )
-    data = retrain.assemble(retrain.plan_from_config(args))
+    data = training_data.assemble(planning.plan_from_config(args))
     assert data.training_info["sources"] == {"recent": 84}
     assert len(data.holdout) == 36
     doc["spec"]["retrain"]["trainingData"] = "reference"
     synth.write_config(tmp_path / "c.json", doc)
-    with pytest.raises(retrain.RetrainError, match="a profile cannot train") as err:
-        retrain.assemble(retrain.plan_from_config(args))
+    with pytest.raises(reasons.RetrainError, match="a profile cannot train") as err:
+        training_data.assemble(planning.plan_from_config(args))
     assert err.value.reason == "ConfigError"
 
 
@@ -610,3 +608,143 @@ def test_the_versions_reference_is_its_newest_data(
     profile = json.loads((folder / contract.PROFILE_FILE).read_text())
     assert profile["rows"] == holdout
     assert profile["source"] == f"the newest {holdout} rows of the training data"
+
+
+# -- the champion's hash, the flags' spec, the reasons ---------------------------------
+
+
+def test_a_champion_with_another_hash_fails_and_publishes_nothing(
+    recent_store: str, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The operator recorded another sha256 for the champion than its artifact has: the
+    retrain stops with ChampionHashMismatch, names both hashes, and writes no version 2."""
+    registry = Registry(recent_store, "churn")
+    actual = registry.publish(1, {"w": 1}, {})["sha256"]
+    expected = "0123456789abcdef" * 4
+    doc = synth.job_config(recent_store, trainingData="recent")
+    doc["spec"]["data"] = {
+        "reference": {"uri": synth.UNUSED_REFERENCE},
+        "labels": {"uri": str(tmp_path / "labels.parquet")},
+    }
+    cfg = synth.write_config(tmp_path / "c.json", doc)
+    term = tmp_path / "term"
+    code, result = _run_inproc(
+        capsys, "--config", cfg, "--version", "2", "--champion-version", "1",
+        "--champion-sha256", expected, "--termination-log", str(term),
+    )  # fmt: skip
+    assert code == 1 and result["ok"] is False
+    assert result["reason"] == reasons.CHAMPION_HASH_MISMATCH == "ChampionHashMismatch"
+    assert f"expected {expected}, artifact {actual}" in result["message"]
+    assert result["message"].startswith("champion v1: sha256 mismatch")
+    assert json.loads(term.read_text())["reason"] == "ChampionHashMismatch"
+    versions = pathlib.Path(contract.versions_dir(recent_store, "churn"))
+    assert sorted(p.name for p in versions.iterdir()) == ["1"]  # no version 2, no temp folder
+    assert registry.versions() == [1]
+    assert registry.load(1, expected_sha256=actual).model == {"w": 1}
+
+
+def test_the_flags_are_a_spec_parsed_as_the_config_is() -> None:
+    args = cli.build_parser(["retrain"]).parse_args(
+        ["retrain", "--version", "1", "--train", "t.csv", "--target", "y", "--task",
+         "regression", "--time-budget", "5", "--store", "/s", "--model", "demand",
+         "--estimators", "lgbm, rf", "--id-column", "id", "--holdout-fraction", "0.3"]
+    )  # fmt: skip
+    mapping = planning.spec_from_flags(args)
+    assert mapping == {
+        "model": {"name": "demand", "target": "y", "task": "regression", "idColumn": "id"},
+        "data": {"reference": {"uri": "t.csv"}},
+        "store": {"uri": "/s"},
+        "retrain": {
+            "holdoutFraction": 0.3,
+            "automl": {"timeBudgetSeconds": 5, "estimators": ["lgbm", "rf"]},
+            "trainingData": "reference",
+            "minLabeledRows": 0,
+        },
+    }
+    plan = planning.plan_from_flags(args)
+    spec = contract.parse_spec(mapping)
+    assert plan.automl.time_budget == 5.0 and plan.automl.estimators == ("lgbm", "rf")
+    assert plan.automl.metric == spec.retrain.automl.metric == "auto"  # the spec's default
+    assert plan.min_improvement == spec.retrain.min_improvement
+    assert plan.train_uri == "t.csv" and plan.reference_uri is None
+    assert plan.min_labeled_rows == 0 and plan.reuse_published is False
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--model", "Demand_Model", "--model must be a DNS-1123 label; got 'Demand_Model'"),
+        ("--time-budget", "2.5", "--time-budget must be an integer; got 2.5 (float) instead"),
+        ("--task", None, "without --config, retrain needs --task"),
+        ("--holdout-fraction", "1.5", "The 'holdoutFraction' parameter must be in (0, 1)"),
+        ("--estimators", "lgbm,forest", "The 'estimators' parameter must hold names from"),
+    ],
+)
+def test_a_bad_flag_is_a_config_error_naming_the_flag(
+    flag: str,
+    value: str | None,
+    expected: str,
+    tmp_path: pathlib.Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = {
+        "--train": "t.csv", "--target": "y", "--task": "regression", "--time-budget": "2",
+        "--store": str(tmp_path / "store"), "--model": "demand", "--version": "1",
+        "--termination-log": str(tmp_path / "t"),
+    }  # fmt: skip
+    if value is None:
+        del argv[flag]
+    else:
+        argv[flag] = value
+    code, result = _run_inproc(capsys, *[x for kv in argv.items() for x in kv])
+    assert code == 1 and result["reason"] == "ConfigError"
+    assert expected in result["message"]
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_model_pickled_under_its_old_module_still_loads() -> None:
+    """Versions published before FittedModel had its own module name it
+    modelwatch_monitor.train.automl.FittedModel in their pickle."""
+    import pickle
+
+    from modelwatch_monitor.store.feature_schema import Feature
+    from modelwatch_monitor.train.fitted import FittedModel
+
+    model = FittedModel(
+        schema=[Feature("x", "numeric")],
+        task="regression",
+        transformer=None,
+        estimator=None,
+        label_transformer=None,
+    )
+    new = pickle.dumps(model)
+    assert b"modelwatch_monitor.train.fitted" in new
+    old = new.replace(b"modelwatch_monitor.train.fitted", b"modelwatch_monitor.train.automl")
+    loaded = pickle.loads(old)
+    assert type(loaded) is FittedModel and loaded.feature_names == ["x"]
+
+
+def test_every_retrain_reason_is_defined_once() -> None:
+    """Each RetrainError names a constant of train/reasons.py, and no other module of the
+    retrain spells a reason out."""
+    import ast
+
+    folder = pathlib.Path(reasons.__file__).parent
+    spelled = set(reasons.FAILURE_REASONS)
+    raised: set[str] = set()
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "reasons.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in spelled:
+                pytest.fail(f"{path.name}:{node.lineno} spells out reason {node.value!r}")
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "RetrainError"
+            ):
+                arg = node.args[0]
+                assert isinstance(arg, ast.Name), f"{path.name}:{node.lineno}"
+                raised.add(getattr(reasons, arg.id))
+    assert raised | {reasons.TRAINING_FAILED} == reasons.FAILURE_REASONS
