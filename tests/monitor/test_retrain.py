@@ -658,7 +658,7 @@ def test_the_flags_are_a_spec_parsed_as_the_config_is() -> None:
             "holdoutFraction": 0.3,
             "automl": {"timeBudgetSeconds": 5, "estimators": ["lgbm", "rf"]},
             "trainingData": "reference",
-            "minLabeledRows": 0,
+            "minLabeledRows": 1,
         },
     }
     plan = planning.plan_from_flags(args)
@@ -667,16 +667,17 @@ def test_the_flags_are_a_spec_parsed_as_the_config_is() -> None:
     assert plan.automl.metric == spec.retrain.automl.metric == "auto"  # the spec's default
     assert plan.min_improvement == spec.retrain.min_improvement
     assert plan.train_uri == "t.csv" and plan.reference_uri is None
-    assert plan.min_labeled_rows == 0 and plan.reuse_published is False
+    assert plan.min_labeled_rows == 1 and plan.reuse_published is False
 
 
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
     [
-        ("--model", "Demand_Model", "--model must be a DNS-1123 label; got 'Demand_Model'"),
-        ("--time-budget", "2.5", "--time-budget must be an integer; got 2.5 (float) instead"),
+        ("--model", "Demand_Model", "--model: must be a DNS-1123 label (lowercase letters, digits and '-'), "
+         "got 'Demand_Model'"),
+        ("--time-budget", "2.5", "--time-budget: must be an integer, got 2.5"),
         ("--task", None, "without --config, retrain needs --task"),
-        ("--holdout-fraction", "1.5", "The 'holdoutFraction' parameter must be in (0, 1)"),
+        ("--holdout-fraction", "1.5", "--holdout-fraction: must be < 1.0, got 1.5"),
         ("--estimators", "lgbm,forest", "The 'estimators' parameter must hold names from"),
     ],
 )

@@ -72,7 +72,7 @@ FLAG_FIELDS: tuple[tuple[str, str], ...] = (
 #: What the convenience form fixes: it trains on the given file, however few its rows.
 FLAG_FIXED: tuple[tuple[str, Any], ...] = (
     ("retrain.trainingData", "reference"),
-    ("retrain.minLabeledRows", 0),
+    ("retrain.minLabeledRows", 1),
 )
 REQUIRED_FLAGS = ("train", "target", "task", "time_budget", "store", "model")
 
