@@ -50,14 +50,24 @@ from modelwatch_operator.policies import Decision, format_time, parse_time
 def gather_result(
     job: Mapping[str, Any], *, kind: str, succeeded: bool, job_message: str
 ) -> dict[str, Any]:
-    """Read the result of finished Job ``job`` of ``kind`` from its pods."""
+    """Read the result of finished Job ``job`` of ``kind`` from its pods.
+
+    The typed result (or why there is none) is folded as its document. A check that found
+    no traffic succeeds (its pod is Completed) and folds as the ``NoData`` it always showed.
+    """
     meta = job.get("metadata") or {}
-    return job_results.read_result(
+    result = job_results.read_result(
         kube.list_job_pods(str(meta.get("namespace")), str(meta.get("name"))),
+        kind=kind,
         container=c.CHECK_CONTAINER if kind == c.JOB_KIND_CHECK else c.RETRAIN_CONTAINER,
         succeeded=succeeded,
         job_message=job_message,
     )
+    if isinstance(result, job_results.Unread):
+        return {"ok": False, "reason": result.reason, "message": result.message}
+    if isinstance(result, contract.CheckNoVerdict) and result.reason == contract.REASON_NO_DATA:
+        return {"ok": False, "reason": result.reason, "message": result.message}
+    return result.to_doc()
 
 
 # ---------------------------------------------------------------------------

@@ -673,8 +673,12 @@ def test_the_flags_are_a_spec_parsed_as_the_config_is() -> None:
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
     [
-        ("--model", "Demand_Model", "--model: must be a DNS-1123 label (lowercase letters, digits and '-'), "
-         "got 'Demand_Model'"),
+        (
+            "--model",
+            "Demand_Model",
+            "--model: must be a DNS-1123 label (lowercase letters, digits and '-'), "
+            "got 'Demand_Model'",
+        ),
         ("--time-budget", "2.5", "--time-budget: must be an integer, got 2.5"),
         ("--task", None, "without --config, retrain needs --task"),
         ("--holdout-fraction", "1.5", "--holdout-fraction: must be < 1.0, got 1.5"),

@@ -94,12 +94,23 @@ def _pod(index: str | None, message: str, *, created: str) -> dict[str, Any]:
 RESULT = json.dumps({"schema": 1, **CHECK_DRIFT})
 
 
+def _doc(result: job_results.JobResult) -> dict[str, Any]:
+    """The result as the fold reads it: the typed result's document, or why there is none."""
+    if isinstance(result, job_results.Unread):
+        return {"ok": False, "reason": result.reason, "message": result.message}
+    return result.to_doc()
+
+
 def test_the_result_of_an_indexed_job_is_index_0s() -> None:
     pods = [
         _pod("0", RESULT, created="2026-11-29T12:00:00Z"),
         _pod("1", "shard 1 log tail", created="2026-11-29T12:00:05Z"),  # newer, not a result
     ]
-    result = job_results.read_result(pods, container="check", succeeded=True, job_message="")
+    result = _doc(
+        job_results.read_result(
+            pods, kind="check", container="check", succeeded=True, job_message=""
+        )
+    )
     assert result["ok"] and result["nDrifted"] == 3
 
 
@@ -111,7 +122,11 @@ def test_a_retried_index_0_gives_its_newest_result() -> None:
         _pod("0", RESULT, created="2026-11-29T12:00:08Z"),
         _pod("0", failed, created="2026-11-29T12:00:00Z"),
     ]
-    result = job_results.read_result(pods, container="check", succeeded=True, job_message="")
+    result = _doc(
+        job_results.read_result(
+            pods, kind="check", container="check", succeeded=True, job_message=""
+        )
+    )
     assert result["ok"] and result["reportId"] == "r1"
 
 
@@ -120,20 +135,26 @@ def test_a_failed_sharded_check_reports_the_shards_reason() -> None:
     failed = json.dumps({"schema": 1, "kind": "check", "ok": False, "reason": "DataError",
                          "message": "shard 1 of 2: cannot read 'x.parquet'"})  # fmt: skip
     pods = [_pod("0", failed, created="a"), _pod("1", "Traceback: bad file", created="b")]
-    result = job_results.read_result(
-        pods,
-        container="check",
-        succeeded=False,
-        job_message="FailedIndexes: Job has failed indexes",
+    result = _doc(
+        job_results.read_result(
+            pods,
+            kind="check",
+            container="check",
+            succeeded=False,
+            job_message="FailedIndexes: Job has failed indexes",
+        )
     )
     assert (result["ok"], result["reason"]) == (False, "DataError")
     assert "shard 1 of 2" in result["message"]
     # Index 0 killed before it wrote anything: the Job's own reason.
-    result = job_results.read_result(
-        [_pod("0", "", created="a"), _pod("1", "Traceback: bad file", created="b")],
-        container="check",
-        succeeded=False,
-        job_message="FailedIndexes: Job has failed indexes",
+    result = _doc(
+        job_results.read_result(
+            [_pod("0", "", created="a"), _pod("1", "Traceback: bad file", created="b")],
+            kind="check",
+            container="check",
+            succeeded=False,
+            job_message="FailedIndexes: Job has failed indexes",
+        )
     )
     assert (result["ok"], result["reason"]) == (False, "JobFailed")
     assert "FailedIndexes" in result["message"]
@@ -141,7 +162,11 @@ def test_a_failed_sharded_check_reports_the_shards_reason() -> None:
 
 def test_a_plain_job_still_reads_its_newest_pod() -> None:
     pods = [_pod(None, "old", created="a"), _pod(None, RESULT, created="b")]
-    result = job_results.read_result(pods, container="check", succeeded=True, job_message="")
+    result = _doc(
+        job_results.read_result(
+            pods, kind="check", container="check", succeeded=True, job_message=""
+        )
+    )
     assert result["ok"] and result["nDrifted"] == 3
 
 
