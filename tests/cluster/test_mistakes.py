@@ -270,6 +270,9 @@ def test_no_traffic_is_no_data_not_failed(operator: Kube, namespace: str) -> Non
     warnings = [e for e in events(kube, namespace) if e.get("reason") == "NoData"]
     assert warnings and warnings[0]["type"] == "Warning"
     assert not st.get("retrain")
+    # Not a broken check: the Job succeeded, its pod is Completed, not Error.
+    job = kube.get("job", "check-1", namespace)
+    assert (job.get("status") or {}).get("succeeded") == 1, job.get("status")
 
 
 def test_unquoted_y_target_is_refused(kube: Kube, namespace: str) -> None:
