@@ -63,3 +63,8 @@ class ContractModel(BaseModel):
     def to_doc(self) -> dict[str, Any]:
         """Return the JSON document (camelCase keys, no nulls)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+__all__ = [
+    "ContractModel",
+]

@@ -122,3 +122,15 @@ def parse_job_config(text: str | bytes) -> JobConfig:
         raise ContractError("job config has no 'spec' object")
     monitor = parse_section(MonitorRef, doc.get("monitor") or {}, "monitor")
     return JobConfig(monitor=monitor, spec=parse_spec(doc["spec"]))
+
+
+__all__ = [
+    "JobConfig",
+    "MonitorRef",
+    "build_job_config",
+    "camel",
+    "parse_field",
+    "parse_job_config",
+    "parse_section",
+    "parse_spec",
+]

@@ -46,3 +46,9 @@ def parse_timestamp(text: str, name: str) -> dt.datetime:
             f"Got {text!r} instead."
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+__all__ = [
+    "parse_duration",
+    "parse_timestamp",
+]

@@ -113,3 +113,10 @@ def problems(exc: ValidationError, *, prefix: str = "") -> list[str]:
 def contract_error(exc: ValidationError, *, prefix: str = "") -> ContractError:
     """Return one :class:`ContractError` listing every problem of ``exc``."""
     return ContractError("; ".join(problems(exc, prefix=prefix)))
+
+
+__all__ = [
+    "ContractError",
+    "contract_error",
+    "problems",
+]

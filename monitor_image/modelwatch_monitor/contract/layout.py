@@ -79,3 +79,29 @@ LOG_META_COLUMNS: Final = (LOG_PREDICTION, LOG_REQUEST_ID, LOG_TIMESTAMP, LOG_MO
 def is_log_meta_column(name: str) -> bool:
     """Return True when ``name`` is a column the model server adds to its prediction logs."""
     return name in LOG_META_COLUMNS or name.startswith(LOG_PROBA_PREFIX)
+
+
+__all__ = [
+    "LOG_META_COLUMNS",
+    "LOG_MODEL_VERSION",
+    "LOG_PREDICTION",
+    "LOG_PROBA_PREFIX",
+    "LOG_REQUEST_ID",
+    "LOG_TIMESTAMP",
+    "METADATA_FILE",
+    "MODEL_FILE",
+    "PROFILE_FILE",
+    "REPORT_HTML",
+    "REPORT_JSON",
+    "is_log_meta_column",
+    "model_dir",
+    "predictions_dir",
+    "predictions_partition",
+    "reference_profile_path",
+    "report_dir",
+    "reports_dir",
+    "shards_dir",
+    "version_dir",
+    "version_profile_path",
+    "versions_dir",
+]

@@ -41,3 +41,9 @@ def greater_is_better(metric: str) -> bool:
         raise ContractError(
             f"The metric must be one of {sorted(METRICS)}. Got {metric!r} instead."
         ) from None
+
+
+__all__ = [
+    "METRICS",
+    "greater_is_better",
+]

@@ -85,3 +85,9 @@ def decide_promotion(
         f"{verdict} minImprovement {min_improvement}",
         improvement,
     )
+
+
+__all__ = [
+    "Promotion",
+    "decide_promotion",
+]

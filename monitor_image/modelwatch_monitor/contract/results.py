@@ -437,3 +437,33 @@ def parse_result(text: str | None) -> dict[str, Any]:
     if doc.get("schema") != SCHEMA_VERSION:
         raise ContractError(f"result schema {doc.get('schema')!r} is not supported")
     return doc
+
+
+__all__ = [
+    "ChallengerScore",
+    "ChampionScore",
+    "CheckFailed",
+    "CheckNoVerdict",
+    "CheckOk",
+    "CheckResult",
+    "EstimateSummary",
+    "ExtraValue",
+    "FeatureSummary",
+    "Listed",
+    "Message",
+    "MetricSummary",
+    "ReportId",
+    "Result",
+    "ResultModel",
+    "RetrainFailed",
+    "RetrainOk",
+    "RetrainResult",
+    "RowCounts",
+    "Sha256",
+    "encode_result",
+    "parse_result",
+    "read_result",
+    "sanitize_result",
+    "validate_result",
+    "write_result",
+]

@@ -269,3 +269,28 @@ class Spec(ContractModel):
         if labels is None:
             return None
         return labels.id_column or self.model.id_column
+
+
+__all__ = [
+    "DEFAULT_MONITOR_IMAGE",
+    "DEFAULT_SCHEDULE",
+    "AutomlSpec",
+    "CheckSpec",
+    "CredentialsSpec",
+    "CurrentSpec",
+    "DataSpec",
+    "DeploymentSpec",
+    "DriftSpec",
+    "EstimateSpec",
+    "FeatureSpec",
+    "ImagesSpec",
+    "LabelsSpec",
+    "ModelSpec",
+    "PerformanceSpec",
+    "ReferenceSpec",
+    "RetrainSpec",
+    "Spec",
+    "StoreSpec",
+    "TriggersSpec",
+    "VolumeSpec",
+]

@@ -155,3 +155,19 @@ class MonitorStatus(ContractModel):
     def version(self, number: int | None) -> VersionRecord | None:
         """Return the record of version ``number``, or None."""
         return next((v for v in self.versions if v.version == number), None)
+
+
+__all__ = [
+    "Condition",
+    "ConditionStatus",
+    "HistoryEntry",
+    "LastCheck",
+    "LastFailure",
+    "MonitorStatus",
+    "PinRecord",
+    "RetrainInFlight",
+    "RetrainRecord",
+    "RolloutInFlight",
+    "RolloutKind",
+    "VersionRecord",
+]
