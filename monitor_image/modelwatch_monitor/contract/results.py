@@ -146,22 +146,16 @@ class MetricSummary(ContractModel):
     undefined_reason: Bounded | None = None
 
 
-class EstimateSummary(ContractModel):
-    """``estimatedMetric``: the metric estimated without labels, with its band."""
+class EstimateSummary(MetricSummary):
+    """``estimatedMetric``: the metric estimated without labels, with its band; the fields
+    of :class:`MetricSummary` mean the same here."""
 
-    name: Identifier
     estimated: Bool = True
-    value: Float | None = None
     lower: Float | None = None
     upper: Float | None = None
     level: Float | None = None
-    baseline: Float | None = None
-    baseline_source: BaselineSource | None = None
-    relative_change: Float | None = None
-    degraded: Bool | None = None
     overridden: Bool | None = None
     rows: Count | None = None
-    undefined_reason: Bounded | None = None
 
 
 class CheckOk(ResultModel):
