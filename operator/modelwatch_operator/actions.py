@@ -79,17 +79,7 @@ class ShowServingVersion:
     version: int
 
 
-@dataclass(frozen=True)
-class StartRetrain:
-    """Ask the retrain policy after a check gave a verdict (its own status write)."""
-
-    report_id: str | None
-
-
-Action = (
-    ClaimDeployment | PatchDeployment | PostEvent | Count | ShowCheck | ShowServingVersion
-    | StartRetrain
-)  # fmt: skip
+Action = ClaimDeployment | PatchDeployment | PostEvent | Count | ShowCheck | ShowServingVersion
 
 
 class Serving(NamedTuple):

@@ -38,7 +38,7 @@ from modelwatch_operator import (
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
-from modelwatch_operator.actions import Action, PostEvent, Serving
+from modelwatch_operator.actions import Action, Count, PostEvent, Serving, ShowCheck
 from modelwatch_operator.builders import monitor_generation, monitor_spec
 from modelwatch_operator.policies import Decision, format_time, parse_time
 
@@ -281,7 +281,7 @@ def start_retrain(
     if body is not None and decision.fire:
         in_flight = (body.get("status") or {}).get("retrain") or {}
         create_retrain_job(body, in_flight)
-        metrics.RETRAINS.labels(namespace, name, "started").inc()
+        acting.show(namespace, name, [Count("retrains", "started")])
         events.normal(
             body,
             "RetrainStarted",
@@ -393,7 +393,7 @@ def _report_check(body: Mapping[str, Any], job: str, result: Mapping[str, Any]) 
     namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
     status = body.get("status") or {}
     if st.is_stale_check(status, result):  # the fold leaves currentVersion as it found it
-        metrics.CHECKS.labels(namespace, name, "stale").inc()
+        acting.show(namespace, name, [Count("checks", "stale")])
         events.normal(
             body,
             "StaleCheck",
@@ -402,7 +402,7 @@ def _report_check(body: Mapping[str, Any], job: str, result: Mapping[str, Any]) 
         )
         return False
     if result.get("ok") and result.get("reason") == contract.REASON_AWAITING_TRAFFIC:
-        metrics.CHECKS.labels(namespace, name, "awaiting_traffic").inc()
+        acting.show(namespace, name, [Count("checks", "awaiting_traffic")])
         events.normal(
             body,
             contract.REASON_AWAITING_TRAFFIC,
@@ -410,7 +410,7 @@ def _report_check(body: Mapping[str, Any], job: str, result: Mapping[str, Any]) 
         )
         return False  # no verdict: nothing for the retrain policy
     if not result.get("ok"):
-        metrics.CHECKS.labels(namespace, name, "failed").inc()
+        acting.show(namespace, name, [Count("checks", "failed")])
         events.warning(
             body,
             contract.REASON_NO_DATA
@@ -420,21 +420,9 @@ def _report_check(body: Mapping[str, Any], job: str, result: Mapping[str, Any]) 
             "the current model keeps serving",
         )
         return False
-    metrics.CHECKS.labels(namespace, name, "ok").inc()
-    metrics.DRIFT_SHARE.labels(namespace, name).set(float(result.get("driftShare") or 0.0))
-    metrics.DRIFTED_FEATURES.labels(namespace, name).set(float(result.get("nDrifted") or 0))
-    metric = result.get("metric") or {}
-    if metric.get("value") is not None:
-        metrics.METRIC_VALUE.labels(namespace, name, str(metric.get("name"))).set(
-            float(metric["value"])
-        )
-    estimated = result.get("estimatedMetric") or {}
-    for bound, key in (("estimate", "value"), ("lower", "lower"), ("upper", "upper")):
-        labels = (namespace, name, str(estimated.get("name")), bound)
-        if estimated.get(key) is not None:
-            metrics.ESTIMATED_METRIC.labels(*labels).set(float(estimated[key]))
-        elif labels in metrics.ESTIMATED_METRIC._metrics:  # no estimate now: no stale value
-            metrics.ESTIMATED_METRIC.remove(*labels)
+    # The result was validated when it was read; the gauges take its typed form.
+    verdict = contract.CheckOk.model_validate(result)
+    acting.show(namespace, name, [Count("checks", "ok"), ShowCheck(verdict)])
     violation = policies.classify_check(result)
     if violation.drift:
         events.warning(
@@ -493,14 +481,14 @@ def handle_retrain_result(
     acting.perform(body, actions, now=now)
     decision = outcome[0]
     if not result.get("ok"):
-        metrics.RETRAINS.labels(namespace, name, "failed").inc()
+        acting.show(namespace, name, [Count("retrains", "failed")])
         events.warning(
             body,
             "RetrainFailed",
             f"{job}: {decision.reason}: {decision.message}; the current model keeps serving",
         )
         return
-    metrics.RETRAINS.labels(namespace, name, "succeeded").inc()
+    acting.show(namespace, name, [Count("retrains", "succeeded")])
     if decision.fire:
         events.normal(body, "Promoting", decision.message)
     else:
