@@ -1,8 +1,9 @@
 """One vocabulary: every reason a Job can emit is one the operator accepts.
 
-The Jobs' reasons are read from their source (every CamelCase string constant and every
-``reason=`` literal in ``train/`` and ``check/``), so a reason added to a Job without the
-vocabulary fails here, not as ``InvalidResult`` on a cluster.
+The Jobs' reasons are read from their source (every CamelCase string constant, every
+``reason=`` literal, every reason a failure is raised or built with, and every
+``contract.REASON_*`` they name, in ``train/`` and ``check/``), so a reason added to a Job
+without the vocabulary fails here, not as ``InvalidResult`` on a cluster.
 """
 
 from __future__ import annotations
@@ -35,6 +36,25 @@ def _reasons(folder: str) -> set[str]:
                     and any(isinstance(t, ast.Name) and t.id.isupper() for t in targets)
                 ):
                     found.add(value.value)
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "contract"
+                and node.attr.startswith(("REASON_", "PROMOTE_"))
+            ):
+                found.add(getattr(contract, node.attr))  # a reason named through the contract
+            if (
+                isinstance(node, ast.Call)
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+                and getattr(node.func, "id", getattr(node.func, "attr", "")).endswith(
+                    ("Error", "failure", "_failure")
+                )
+                and node.args[0].value[:1].isupper()
+                and node.args[0].value.isalpha()
+            ):
+                found.add(node.args[0].value)  # RetrainError("Reason", ...), failure("Reason")
             if (
                 isinstance(node, ast.keyword)
                 and node.arg == "reason"
