@@ -288,6 +288,20 @@ def _envelope_problems(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def _validate(doc: Any) -> tuple[Result | None, list[str]]:
+    """Validate ``doc`` once: the typed result, or None and every problem."""
+    if not isinstance(doc, Mapping):
+        return None, [f"result: must be an object, got {show(doc)}"]
+    envelope = _envelope_problems(doc)
+    if _tag(doc) is None:
+        return None, envelope
+    try:
+        result = _RESULT.validate_python({**doc, "schema": SCHEMA_VERSION})
+    except ValidationError as exc:
+        return None, sorted({*envelope, *(_untag(p) for p in problems(exc))})
+    return (None, envelope) if envelope else (result, [])
+
+
 def validate_result(doc: Any) -> list[str]:
     """Return the problems of a parsed result, each ``"<field>: <why>"``; empty when valid.
 
@@ -297,16 +311,7 @@ def validate_result(doc: Any) -> list[str]:
     ...     "datasetDrift": False, "driftShare": float("nan"), "nDrifted": 0, "nFeatures": 2})
     ['driftShare: must be a finite number, got nan']
     """
-    if not isinstance(doc, Mapping):
-        return [f"result: must be an object, got {show(doc)}"]
-    envelope = _envelope_problems(doc)
-    if _tag(doc) is None:
-        return envelope
-    try:
-        _RESULT.validate_python({**doc, "schema": SCHEMA_VERSION})
-    except ValidationError as exc:
-        return sorted({*envelope, *(_untag(p) for p in problems(exc))})
-    return envelope
+    return _validate(doc)[1]
 
 
 def _untag(problem: str) -> str:
@@ -321,10 +326,10 @@ def _untag(problem: str) -> str:
 def read_result(doc: Any) -> Result:
     """Return the typed result of a parsed document; raise :class:`ContractError` listing
     every problem (the operator records them under reason ``InvalidResult``)."""
-    found = validate_result(doc)
-    if found:
+    result, found = _validate(doc)
+    if result is None:
         raise ContractError("; ".join(found))
-    return _RESULT.validate_python(doc)
+    return result
 
 
 def _without_non_finite(value: Any, path: str, found: list[str]) -> Any:
