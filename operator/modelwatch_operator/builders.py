@@ -1,8 +1,10 @@
-"""Pure builders: ModelMonitor body in, Kubernetes manifest out. No API calls here.
+"""Pure builders: a :class:`~modelwatch_operator.monitors.Monitor` in, a Kubernetes manifest
+out. No API calls here.
 
 Every child gets a fixed name (``<mm>-config``, ``<mm>-check``, ``<mm>-retrain-<N>``), an
 owner reference to its ModelMonitor (so deleting the monitor garbage-collects it), and the
-labels ``app.kubernetes.io/*`` plus ``modelwatch.io/monitor=<mm>``.
+labels ``app.kubernetes.io/*`` plus ``modelwatch.io/monitor=<mm>``. Every value comes from
+the parsed spec and status, whose models hold the defaults.
 """
 
 from __future__ import annotations
@@ -14,96 +16,64 @@ from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_operator import constants as c
+from modelwatch_operator.monitors import Monitor
 
-Body = Mapping[str, Any]
+#: A manifest (or patch) being built: a JSON object.
 Manifest = dict[str, Any]
-
-DEFAULT_MONITOR_IMAGE = "modelwatch/monitor:dev"
-DEFAULT_PULL_POLICY = "IfNotPresent"
-DEFAULT_STORE_MOUNT = "/store"
+#: A Kubernetes object as read from the cluster.
+KubeObject = Mapping[str, Any]
 
 
-def _meta(body: Body) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = body.get("metadata") or {}
-    return meta
-
-
-def monitor_name(body: Body) -> str:
-    return str(_meta(body)["name"])
-
-
-def monitor_namespace(body: Body) -> str:
-    return str(_meta(body).get("namespace") or "default")
-
-
-def monitor_spec(body: Body) -> Mapping[str, Any]:
-    spec: Mapping[str, Any] = body.get("spec") or {}
-    return spec
-
-
-def monitor_generation(body: Body) -> int:
-    return int(_meta(body).get("generation") or 0)
-
-
-def get_labels(body: Body, *, component: str) -> dict[str, str]:
+def get_labels(mm: Monitor, *, component: str) -> dict[str, str]:
     """Return the labels every child of one ModelMonitor carries."""
     return {
         c.LABEL_NAME: c.APP_NAME,
-        c.LABEL_INSTANCE: monitor_name(body),
+        c.LABEL_INSTANCE: mm.name,
         c.LABEL_COMPONENT: component,
         c.LABEL_PART_OF: c.APP_NAME,
         c.LABEL_MANAGED_BY: c.OPERATOR_NAME,
-        c.LABEL_MONITOR: monitor_name(body),
+        c.LABEL_MONITOR: mm.name,
     }
 
 
-def get_owner_reference(body: Body) -> dict[str, Any]:
+def get_owner_reference(mm: Monitor) -> dict[str, str | bool]:
     """Return the controller owner reference pointing at the ModelMonitor."""
-    meta = _meta(body)
     return {
         "apiVersion": c.API_VERSION,
         "kind": c.KIND,
-        "name": meta["name"],
-        "uid": meta.get("uid", ""),
+        "name": mm.name,
+        "uid": mm.uid,
         "controller": True,
         "blockOwnerDeletion": True,
     }
 
 
-def _child_metadata(body: Body, name: str, *, component: str) -> dict[str, Any]:
+def _child_metadata(mm: Monitor, name: str, *, component: str) -> Manifest:
     return {
         "name": name,
-        "namespace": monitor_namespace(body),
-        "labels": get_labels(body, component=component),
-        "ownerReferences": [get_owner_reference(body)],
+        "namespace": mm.namespace,
+        "labels": get_labels(mm, component=component),
+        "ownerReferences": [get_owner_reference(mm)],
     }
 
 
-def get_job_config(body: Body) -> dict[str, Any]:
-    """Return the job config document (the spec with the apiserver's defaults applied)."""
-    spec = copy.deepcopy(dict(body.get("spec") or {}))
-    return contract.build_job_config(
-        name=monitor_name(body),
-        namespace=monitor_namespace(body),
-        spec=spec,
-        uid=str(_meta(body).get("uid", "")),
-    )
+def get_job_config(mm: Monitor) -> Manifest:
+    """Return the job config document: the parsed spec with every default written out."""
+    return contract.build_job_config(name=mm.name, namespace=mm.namespace, uid=mm.uid, spec=mm.spec)
 
 
-def build_config_map(body: Body) -> Manifest:
+def build_config_map(mm: Monitor) -> Manifest:
     """Return ConfigMap ``<mm>-config`` holding the job config under ``contract.CONFIG_KEY``."""
-    doc = get_job_config(body)
+    doc = get_job_config(mm)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _child_metadata(
-            body, c.config_map_name(monitor_name(body)), component="config"
-        ),
+        "metadata": _child_metadata(mm, c.config_map_name(mm.name), component="config"),
         "data": {contract.CONFIG_KEY: json.dumps(doc, indent=2, sort_keys=True)},
     }
 
 
-def _restricted_container_security() -> dict[str, Any]:
+def _restricted_container_security() -> Manifest:
     return {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -113,7 +83,7 @@ def _restricted_container_security() -> dict[str, Any]:
     }
 
 
-def _restricted_pod_security() -> dict[str, Any]:
+def _restricted_pod_security() -> Manifest:
     return {
         "runAsNonRoot": True,
         "runAsUser": c.RUN_AS_USER,
@@ -123,44 +93,45 @@ def _restricted_pod_security() -> dict[str, Any]:
     }
 
 
-def _store_volume(spec: Mapping[str, Any]) -> tuple[list[Manifest], list[Manifest]]:
+def _store_volume(store: contract.StoreSpec) -> tuple[list[Manifest], list[Manifest]]:
     """Return (volumes, volumeMounts) for spec.store.volume; empty when absent."""
-    volume = (spec.get("store") or {}).get("volume")
-    if not volume:
+    volume = store.volume
+    if volume is None:
         return [], []
     return (
-        [{"name": "store", "persistentVolumeClaim": {"claimName": volume["claimName"]}}],
-        [{"name": "store", "mountPath": volume.get("mountPath") or DEFAULT_STORE_MOUNT}],
+        [{"name": "store", "persistentVolumeClaim": {"claimName": volume.claim_name}}],
+        [{"name": "store", "mountPath": volume.mount_path}],
     )
 
 
-def _store_env(spec: Mapping[str, Any]) -> list[Manifest]:
+def _store_env(store: contract.StoreSpec) -> list[Manifest]:
     """Return the env for an object store: its endpoint, and its key pair as Secret refs.
 
     The key pair never appears as a value: only ``secretKeyRef`` to the Secret named by
     ``spec.store.credentials``, so nothing secret lands in a manifest or the job config.
 
-    >>> env = _store_env({"store": {"uri": "s3://b/p", "credentials": {"secretName": "s3"}}})
+    >>> store = contract.StoreSpec.model_validate(
+    ...     {"uri": "s3://b/p", "credentials": {"secretName": "s3"}})
+    >>> env = _store_env(store)
     >>> env[0]["name"], env[0]["valueFrom"]
     ('AWS_ACCESS_KEY_ID', {'secretKeyRef': {'name': 's3', 'key': 'AWS_ACCESS_KEY_ID'}})
     """
-    store: Mapping[str, Any] = spec.get("store") or {}
     env: list[Manifest] = []
-    if store.get("endpoint"):
-        env.append({"name": contract.ENV_S3_ENDPOINT, "value": store["endpoint"]})
-    credentials: Mapping[str, Any] = store.get("credentials") or {}
-    if credentials:
-        for name, key_field, default in (
-            (contract.ENV_S3_ACCESS_KEY_ID, "accessKeyIdKey", "AWS_ACCESS_KEY_ID"),
-            (contract.ENV_S3_SECRET_ACCESS_KEY, "secretAccessKeyKey", "AWS_SECRET_ACCESS_KEY"),
+    if store.endpoint:
+        env.append({"name": contract.ENV_S3_ENDPOINT, "value": store.endpoint})
+    credentials = store.credentials
+    if credentials is not None:
+        for name, key in (
+            (contract.ENV_S3_ACCESS_KEY_ID, credentials.access_key_id_key),
+            (contract.ENV_S3_SECRET_ACCESS_KEY, credentials.secret_access_key_key),
         ):
-            ref = {"name": credentials["secretName"], "key": credentials.get(key_field) or default}
+            ref = {"name": credentials.secret_name, "key": key}
             env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
     return env
 
 
 def build_job_pod_template(
-    body: Body,
+    mm: Monitor,
     *,
     container: str,
     args: list[str],
@@ -173,11 +144,9 @@ def build_job_pod_template(
     store PVC at its mount path, an emptyDir at /tmp, and the result in the termination
     message (``FallbackToLogsOnError`` so a crash still leaves its reason).
     """
-    spec: Mapping[str, Any] = body.get("spec") or {}
-    images: Mapping[str, Any] = spec.get("images") or {}
-    store_volumes, store_mounts = _store_volume(spec)
+    store_volumes, store_mounts = _store_volume(mm.spec.store)
     volumes: list[Manifest] = [
-        {"name": "config", "configMap": {"name": c.config_map_name(monitor_name(body))}},
+        {"name": "config", "configMap": {"name": c.config_map_name(mm.name)}},
         {"name": "tmp", "emptyDir": {}},
         *store_volumes,
     ]
@@ -188,8 +157,8 @@ def build_job_pod_template(
     ]
     main: Manifest = {
         "name": container,
-        "image": images.get("monitor") or DEFAULT_MONITOR_IMAGE,
-        "imagePullPolicy": images.get("pullPolicy") or DEFAULT_PULL_POLICY,
+        "image": mm.spec.images.monitor,
+        "imagePullPolicy": mm.spec.images.pull_policy,
         "command": ["modelwatch"],
         "args": args,
         "env": [
@@ -197,7 +166,7 @@ def build_job_pod_template(
             {"name": "TMPDIR", "value": c.TMP_MOUNT},
             {"name": "MPLCONFIGDIR", "value": c.TMP_MOUNT},
             {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-            *_store_env(spec),
+            *_store_env(mm.spec.store),
         ],
         "volumeMounts": mounts,
         "terminationMessagePath": contract.TERMINATION_MESSAGE_PATH,
@@ -228,51 +197,37 @@ def _job_spec(template: Manifest, *, active_deadline: int) -> Manifest:
     }
 
 
-def check_labels(body: Body) -> dict[str, str]:
-    return {**get_labels(body, component="check"), c.LABEL_JOB_KIND: c.JOB_KIND_CHECK}
+def check_labels(mm: Monitor) -> dict[str, str]:
+    return {**get_labels(mm, component="check"), c.LABEL_JOB_KIND: c.JOB_KIND_CHECK}
 
 
-def check_args(body: Body) -> list[str]:
+def check_args(status: contract.MonitorStatus) -> list[str]:
     """Return the check's arguments: the job config, and the version that serves.
 
     The version that serves (``status.currentVersion``) and when it began serving
     (``status.servingSince``) go on the command line, so each check judges only the
     traffic that version served. The CronJob is re-applied when they change.
 
-    >>> check_args({"status": {"currentVersion": 2, "servingSince": "2026-11-29T12:00:00Z"}})[3:]
+    >>> serving = contract.MonitorStatus(current_version=2, serving_since="2026-11-29T12:00:00Z")
+    >>> check_args(serving)[3:]
     ['--serving-version', '2', '--serving-since', '2026-11-29T12:00:00Z']
-    >>> check_args({})
+    >>> check_args(contract.MonitorStatus())
     ['check', '--config', '/etc/modelwatch/config.json']
     """
-    status: Mapping[str, Any] = body.get("status") or {}
     args = ["check", "--config", contract.CONFIG_PATH]
-    if status.get("currentVersion") is not None:
-        args += [contract.ARG_SERVING_VERSION, str(int(status["currentVersion"]))]
-        if status.get("servingSince"):
-            args += [contract.ARG_SERVING_SINCE, str(status["servingSince"])]
+    if status.current_version is not None:
+        args += [contract.ARG_SERVING_VERSION, str(status.current_version)]
+        if status.serving_since:
+            args += [contract.ARG_SERVING_SINCE, status.serving_since]
     return args
 
 
-def check_args_of(cronjob: Manifest) -> list[str]:
+def check_args_of(cronjob: KubeObject) -> list[str]:
     """Return the check arguments a CronJob manifest was built with."""
-    args: list[str] = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
-        "args"
-    ]
-    return list(args)
+    return [str(arg) for arg in pod_containers(cronjob)[0]["args"]]
 
 
-def check_parallelism(body: Body) -> int:
-    """Return ``spec.check.parallelism``: the pods one check runs on (default 1).
-
-    >>> check_parallelism({"spec": {"check": {"parallelism": 4}}}), check_parallelism({})
-    (4, 1)
-    """
-    spec: Mapping[str, Any] = body.get("spec") or {}
-    check: Mapping[str, Any] = spec.get("check") or {}
-    return max(1, int(check.get("parallelism") or 1))
-
-
-def build_check_job_spec(body: Body) -> Manifest:
+def build_check_job_spec(mm: Monitor) -> Manifest:
     """Return the Job spec of one check run (used by the CronJob and by check-now).
 
     With ``spec.check.parallelism`` N > 1 the Job is Indexed: N pods run at once, each
@@ -283,13 +238,13 @@ def build_check_job_spec(body: Body) -> Manifest:
     the same data gives the same answer), which fails the index, and with it the Job
     (``maxFailedIndexes: 0``). Evictions do not count against the retries.
     """
-    labels = check_labels(body)
-    shards = check_parallelism(body)
-    args = check_args(body)
+    labels = check_labels(mm)
+    shards = mm.spec.check.parallelism
+    args = check_args(mm.status)
     if shards > 1:
         args += [contract.ARG_SHARDS, str(shards)]
     template = build_job_pod_template(
-        body,
+        mm,
         container=c.CHECK_CONTAINER,
         args=args,
         labels=labels,
@@ -329,48 +284,50 @@ def build_check_job_spec(body: Body) -> Manifest:
     return job
 
 
-def build_cronjob(body: Body) -> Manifest:
+def build_cronjob(mm: Monitor) -> Manifest:
     """Return CronJob ``<mm>-check``: one check per schedule tick, never two at once.
 
-    >>> mm = {"metadata": {"name": "iris", "namespace": "ml", "uid": "u"},
-    ...       "spec": {"schedule": "*/5 * * * *", "suspend": True}}
+    >>> from modelwatch_operator.monitors import read_monitor
+    >>> mm = read_monitor({"metadata": {"name": "iris", "namespace": "ml", "uid": "u"},
+    ...     "spec": {"model": {"name": "iris", "target": "y"}, "store": {"uri": "/store"},
+    ...              "data": {"reference": {"uri": "/store/ref.csv"}},
+    ...              "schedule": "*/5 * * * *", "suspend": True}})
     >>> cj = build_cronjob(mm)
     >>> cj["metadata"]["name"], cj["spec"]["concurrencyPolicy"], cj["spec"]["suspend"]
     ('iris-check', 'Forbid', True)
     """
-    spec: Mapping[str, Any] = body.get("spec") or {}
-    labels = check_labels(body)
+    labels = check_labels(mm)
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
-        "metadata": _child_metadata(body, c.cronjob_name(monitor_name(body)), component="check"),
+        "metadata": _child_metadata(mm, c.cronjob_name(mm.name), component="check"),
         "spec": {
-            "schedule": spec.get("schedule") or "0 * * * *",
-            "suspend": bool(spec.get("suspend", False)),
+            "schedule": mm.spec.schedule,
+            "suspend": mm.spec.suspend,
             "concurrencyPolicy": "Forbid",
             "startingDeadlineSeconds": c.CRON_STARTING_DEADLINE_SECONDS,
             "successfulJobsHistoryLimit": c.HISTORY_LIMIT_SUCCESSFUL,
             "failedJobsHistoryLimit": c.HISTORY_LIMIT_FAILED,
-            "jobTemplate": {"metadata": {"labels": labels}, "spec": build_check_job_spec(body)},
+            "jobTemplate": {"metadata": {"labels": labels}, "spec": build_check_job_spec(mm)},
         },
     }
 
 
-def build_check_job(body: Body, *, name: str) -> Manifest:
+def build_check_job(mm: Monitor, *, name: str) -> Manifest:
     """Return a one-off check Job (``modelwatch.io/check-now``), owned by the monitor."""
-    meta = _child_metadata(body, name, component="check")
-    meta["labels"] = check_labels(body)
+    meta = _child_metadata(mm, name, component="check")
+    meta["labels"] = check_labels(mm)
     meta["annotations"] = {c.ANNOTATION_TRIGGER: "manual"}
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": meta,
-        "spec": build_check_job_spec(body),
+        "spec": build_check_job_spec(mm),
     }
 
 
 def build_retrain_job(
-    body: Body,
+    mm: Monitor,
     *,
     version: int,
     champion_version: int | None = None,
@@ -381,7 +338,10 @@ def build_retrain_job(
 ) -> Manifest:
     """Return Job ``<mm>-retrain-<version>``: train a challenger and write it as ``version``.
 
-    >>> mm = {"metadata": {"name": "iris", "namespace": "ml", "uid": "u"}, "spec": {}}
+    >>> from modelwatch_operator.monitors import read_monitor
+    >>> mm = read_monitor({"metadata": {"name": "iris", "namespace": "ml", "uid": "u"},
+    ...     "spec": {"model": {"name": "iris", "target": "y"}, "store": {"uri": "/store"},
+    ...              "data": {"reference": {"uri": "/store/ref.csv"}}}})
     >>> job = build_retrain_job(mm, version=3, champion_version=2)
     >>> job["metadata"]["name"], job["spec"]["template"]["spec"]["containers"][0]["args"][-2:]
     ('iris-retrain-3', ['--champion-version', '2'])
@@ -391,11 +351,9 @@ def build_retrain_job(
     began, :func:`policies.drift_onset`) goes along as ``--since``: recent training data
     starts there.
     """
-    spec: Mapping[str, Any] = body.get("spec") or {}
-    retrain: Mapping[str, Any] = spec.get("retrain") or {}
-    automl: Mapping[str, Any] = retrain.get("automl") or {}
+    retrain = mm.spec.retrain
     labels = {
-        **get_labels(body, component="retrain"),
+        **get_labels(mm, component="retrain"),
         c.LABEL_JOB_KIND: c.JOB_KIND_RETRAIN,
         c.LABEL_MODEL_VERSION: str(int(version)),
     }
@@ -409,16 +367,14 @@ def build_retrain_job(
     if since:
         args += ["--since", str(since)]
     template = build_job_pod_template(
-        body,
+        mm,
         container=c.RETRAIN_CONTAINER,
         args=args,
         labels=labels,
-        resources=retrain.get("resources"),
+        resources=retrain.resources,
     )
-    budget = int(automl.get("timeBudgetSeconds") or 60)
-    meta = _child_metadata(
-        body, c.retrain_job_name(monitor_name(body), version), component="retrain"
-    )
+    budget = retrain.automl.time_budget_seconds
+    meta = _child_metadata(mm, c.retrain_job_name(mm.name, version), component="retrain")
     meta["labels"] = labels
     if trigger:
         meta["annotations"] = {c.ANNOTATION_TRIGGER: trigger}
@@ -432,21 +388,37 @@ def build_retrain_job(
     }
 
 
-def find_container(deployment: Body, name: str | None) -> Mapping[str, Any] | None:
+def _object(value: object) -> Mapping[str, Any]:
+    """Return ``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def pod_spec(obj: KubeObject) -> Mapping[str, Any]:
+    """Return the pod spec of a Deployment, Job or CronJob (the CronJob's Job template's).
+
+    >>> pod_spec({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {
+    ...     "spec": {"restartPolicy": "Never"}}}}}})
+    {'restartPolicy': 'Never'}
+    >>> pod_spec({"kind": "Deployment"})
+    {}
+    """
+    spec = _object(obj.get("spec"))
+    if obj.get("kind") == "CronJob":
+        spec = _object(_object(spec.get("jobTemplate")).get("spec"))
+    return _object(_object(spec.get("template")).get("spec"))
+
+
+def pod_containers(obj: KubeObject, key: str = "containers") -> list[Mapping[str, Any]]:
+    """Return the containers (or ``key``: ``initContainers``) of an object's pod spec."""
+    return [_object(cont) for cont in pod_spec(obj).get(key) or []]
+
+
+def find_container(deployment: KubeObject, name: str | None) -> Mapping[str, Any] | None:
     """Return the serving container (by name, else the first), or None."""
-    containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
-        "containers"
-    ) or []
-    if not containers:
-        return None
+    containers = pod_containers(deployment)
     if not name:
-        first: Mapping[str, Any] = containers[0]
-        return first
-    for cont in containers:
-        if cont.get("name") == name:
-            found: Mapping[str, Any] = cont
-            return found
-    return None
+        return containers[0] if containers else None
+    return next((cont for cont in containers if cont.get("name") == name), None)
 
 
 def read_model_env(container: Mapping[str, Any]) -> tuple[int | None, str | None]:
@@ -461,30 +433,35 @@ def read_model_env(container: Mapping[str, Any]) -> tuple[int | None, str | None
     return version, sha
 
 
-def build_takeover_patch(body: Body) -> Manifest:
+def build_takeover_patch(mm: Monitor) -> Manifest:
     """Return the merge patch that labels the serving Deployment as watched by this monitor."""
-    return {"metadata": {"labels": {c.LABEL_MONITOR: monitor_name(body)}}}
+    return {"metadata": {"labels": {c.LABEL_MONITOR: mm.name}}}
 
 
-def build_rollout_patch(body: Body, *, container: str, version: int, sha256: str) -> Manifest:
+def build_rollout_patch(mm: Monitor, *, container: str, version: int, sha256: str) -> Manifest:
     """Return the strategic merge patch that rolls the serving Deployment to ``version``.
 
     It sets the container env MODEL_VERSION/MODEL_SHA256 (merged by name) and the pod
     template annotation ``modelwatch.io/model-version``, so the pod template changes and the
-    Deployment controller performs a real rolling update.
+    Deployment controller performs a real rolling update. A monitor without
+    ``spec.deployment`` has nothing to roll: ValueError.
 
-    >>> mm = {"metadata": {"name": "iris"},
-    ...       "spec": {"deployment": {"name": "srv", "progressDeadlineSeconds": 60}}}
+    >>> from modelwatch_operator.monitors import read_monitor
+    >>> mm = read_monitor({"metadata": {"name": "iris"},
+    ...     "spec": {"model": {"name": "iris", "target": "y"}, "store": {"uri": "/store"},
+    ...              "data": {"reference": {"uri": "/store/ref.csv"}},
+    ...              "deployment": {"name": "srv", "progressDeadlineSeconds": 60}}})
     >>> p = build_rollout_patch(mm, container="server", version=2, sha256="ab")
     >>> p["spec"]["progressDeadlineSeconds"], p["spec"]["template"]["spec"]["containers"][0]["env"]
     (60, [{'name': 'MODEL_VERSION', 'value': '2'}, {'name': 'MODEL_SHA256', 'value': 'ab'}])
     """
-    spec: Mapping[str, Any] = body.get("spec") or {}
-    deployment: Mapping[str, Any] = spec.get("deployment") or {}
+    deployment = mm.spec.deployment
+    if deployment is None:
+        raise ValueError(f"ModelMonitor {mm.namespace}/{mm.name} has no spec.deployment")
     return {
-        "metadata": {"labels": {c.LABEL_MONITOR: monitor_name(body)}},
+        "metadata": {"labels": {c.LABEL_MONITOR: mm.name}},
         "spec": {
-            "progressDeadlineSeconds": int(deployment.get("progressDeadlineSeconds") or 120),
+            "progressDeadlineSeconds": deployment.progress_deadline_seconds,
             "template": {
                 "metadata": {"annotations": {c.ANNOTATION_MODEL_VERSION: str(int(version))}},
                 "spec": {

@@ -17,7 +17,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from modelwatch_monitor import contract
 from modelwatch_operator import builders, guards, kube
+from modelwatch_operator.monitors import Monitor
 from modelwatch_operator.policies import Decision
 
 MAX_ATTEMPTS: Final = 3
@@ -34,7 +36,7 @@ class ChildRaceError(RuntimeError):
 def allowed_monitor_images() -> tuple[str, ...]:
     """Return the monitor image allowlist of this operator (its env, else the default image)."""
     return guards.parse_allowed_images(
-        os.environ.get(guards.ENV_ALLOWED_IMAGES), default=(builders.DEFAULT_MONITOR_IMAGE,)
+        os.environ.get(guards.ENV_ALLOWED_IMAGES), default=(contract.DEFAULT_MONITOR_IMAGE,)
     )
 
 
@@ -46,10 +48,6 @@ def check_images(manifest: Mapping[str, Any]) -> Decision:
         if not decision.fire:
             return decision
     return Decision(True, guards.IMAGE_ALLOWED, "every image is allowed")
-
-
-def _owner_uid(body: Mapping[str, Any]) -> str:
-    return str((body.get("metadata") or {}).get("uid") or "")
 
 
 def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
@@ -90,7 +88,7 @@ def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> di
 
 
 def ensure_child(
-    body: Mapping[str, Any],
+    mm: Monitor,
     manifest: Mapping[str, Any],
     *,
     read: Reader,
@@ -103,9 +101,7 @@ def ensure_child(
     kind, name, namespace = str(manifest["kind"]), str(meta["name"]), str(meta["namespace"])
     for _ in range(MAX_ATTEMPTS):
         existing = read(namespace, name)
-        decision = guards.may_write_child(
-            existing, kind=kind, name=name, owner_uid=_owner_uid(body)
-        )
+        decision = guards.may_write_child(existing, kind=kind, name=name, owner_uid=mm.uid)
         if not decision.fire:
             return decision
         if existing is None:
@@ -122,20 +118,20 @@ def ensure_child(
     raise ChildRaceError(f"{kind} {namespace}/{name} changed {MAX_ATTEMPTS} times while written")
 
 
-def ensure_children(body: Mapping[str, Any]) -> Decision | None:
+def ensure_children(mm: Monitor) -> Decision | None:
     """Ensure ConfigMap ``<mm>-config`` and CronJob ``<mm>-check``; None when both are in place.
 
     Otherwise return why not (``ImageNotAllowed`` or ``NameConflict``), having written
     nothing further: the CronJob mounts the ConfigMap by name, so it is not written while the
     ConfigMap of that name is someone else's.
     """
-    cronjob = builders.build_cronjob(body)
+    cronjob = builders.build_cronjob(mm)
     image = check_images(cronjob)
     if not image.fire:
         return image
     config = ensure_child(
-        body,
-        builders.build_config_map(body),
+        mm,
+        builders.build_config_map(mm),
         read=kube.get_config_map,
         create=kube.create_config_map,
         replace=kube.replace_config_map,
@@ -143,7 +139,7 @@ def ensure_children(body: Mapping[str, Any]) -> Decision | None:
     if not config.fire:
         return config
     cron = ensure_child(
-        body,
+        mm,
         cronjob,
         read=kube.get_cronjob,
         create=kube.create_cronjob,
@@ -152,7 +148,7 @@ def ensure_children(body: Mapping[str, Any]) -> Decision | None:
     return None if cron.fire else cron
 
 
-def create_job(body: Mapping[str, Any], manifest: Mapping[str, Any]) -> Decision:
+def create_job(mm: Monitor, manifest: Mapping[str, Any]) -> Decision:
     """Create a check or retrain Job; fire when it now exists and is this monitor's.
 
     A Job is never updated: when the name is taken (409), the Job found is this monitor's
@@ -167,6 +163,4 @@ def create_job(body: Mapping[str, Any], manifest: Mapping[str, Any]) -> Decision
     existing = kube.get_job(str(meta["namespace"]), str(meta["name"]))
     if existing is None:  # deleted right after the 409: the next resync creates it
         return Decision(True, guards.OWNED, f"Job {meta['name']} existed and is gone")
-    return guards.may_write_child(
-        existing, kind="Job", name=str(meta["name"]), owner_uid=_owner_uid(body)
-    )
+    return guards.may_write_child(existing, kind="Job", name=str(meta["name"]), owner_uid=mm.uid)

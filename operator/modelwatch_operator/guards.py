@@ -14,7 +14,9 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from modelwatch_operator import builders
 from modelwatch_operator import constants as c
+from modelwatch_operator.monitors import Monitor
 from modelwatch_operator.policies import Decision
 
 # Reasons (Ready=False) and the outcomes that let the operator go ahead.
@@ -81,18 +83,21 @@ def deployment_claim(
     deployment: Mapping[str, Any],
     *,
     monitor: str,
-    claimant: Mapping[str, Any] | None,
+    claimant: Monitor | None,
 ) -> Decision:
     """Decide whether monitor ``monitor`` may take over (label, roll) ``deployment``.
 
     The claim is the Deployment's ``modelwatch.io/monitor`` label. ``claimant`` is the
     ModelMonitor that label names, as read from the cluster (None: gone). A claim holds
-    while that monitor exists, is not being deleted, and still names this Deployment in
-    ``spec.deployment.name``; a stale claim (the monitor was deleted or now serves
-    another Deployment) may be taken over.
+    while that monitor exists, is not being deleted (``metadata.deletionTimestamp`` of its
+    body), and still names this Deployment in ``spec.deployment.name``; a stale claim (the
+    monitor was deleted or now serves another Deployment) may be taken over.
 
+    >>> from modelwatch_operator.monitors import read_monitor
     >>> dep = {"metadata": {"name": "srv", "labels": {"modelwatch.io/monitor": "a"}}}
-    >>> a = {"metadata": {"name": "a"}, "spec": {"deployment": {"name": "srv"}}}
+    >>> a = read_monitor({"metadata": {"name": "a"}, "spec": {
+    ...     "model": {"name": "iris", "target": "y"}, "store": {"uri": "/store"},
+    ...     "data": {"reference": {"uri": "/store/ref.csv"}}, "deployment": {"name": "srv"}}})
     >>> deployment_claim(dep, monitor="b", claimant=a).reason
     'DeploymentClaimed'
     >>> deployment_claim(dep, monitor="b", claimant=None).reason
@@ -110,13 +115,13 @@ def deployment_claim(
             STALE_CLAIM,
             f'ModelMonitor "{holder}" that claimed deployment "{dep_name}" is gone',
         )
-    if _meta(claimant).get("deletionTimestamp"):
+    if _meta(claimant.body).get("deletionTimestamp"):
         return Decision(
             True,
             STALE_CLAIM,
             f'ModelMonitor "{holder}" that claimed deployment "{dep_name}" is being deleted',
         )
-    named = ((claimant.get("spec") or {}).get("deployment") or {}).get("name")
+    named = claimant.spec.deployment.name if claimant.spec.deployment is not None else None
     if named != dep_name:
         return Decision(
             True,
@@ -177,12 +182,8 @@ def manifest_images(manifest: Mapping[str, Any]) -> list[str]:
     ...     "containers": [{"image": "a"}], "initContainers": [{"image": "b"}]}}}})
     ['a', 'b']
     """
-    spec: Mapping[str, Any] = manifest.get("spec") or {}
-    if manifest.get("kind") == "CronJob":
-        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
-    pod = (spec.get("template") or {}).get("spec") or {}
     return [
         str(cont.get("image") or "")
         for key in ("containers", "initContainers")
-        for cont in pod.get(key) or []
+        for cont in builders.pod_containers(manifest, key)
     ]

@@ -10,6 +10,7 @@ import pytest
 from modelwatch_monitor import contract
 from modelwatch_operator import builders
 from modelwatch_operator import constants as c
+from modelwatch_operator.monitors import Monitor, read_monitor
 
 
 def monitor(**spec: Any) -> dict[str, Any]:
@@ -28,6 +29,11 @@ def monitor(**spec: Any) -> dict[str, Any]:
         "metadata": {"name": "iris-mm", "namespace": "ml", "uid": "uid-1", "generation": 1},
         "spec": base,
     }
+
+
+def monitor_of(**spec: Any) -> Monitor:
+    """Return the :class:`Monitor` the operator reads from :func:`monitor`'s body."""
+    return read_monitor(monitor(**spec))
 
 
 def pod_spec_of(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +55,7 @@ JOB_BUILDERS = [
 
 @pytest.mark.parametrize(("build", "kind"), JOB_BUILDERS)
 def test_job_pods_are_restricted(build: Any, kind: str) -> None:
-    manifest = build(monitor())
+    manifest = build(monitor_of())
     pod = pod_spec_of(manifest)
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 10001
@@ -79,7 +85,7 @@ def test_job_pods_are_restricted(build: Any, kind: str) -> None:
     ],
 )
 def test_children_have_fixed_names_labels_and_owner(build: Any, name: str, component: str) -> None:
-    manifest = build(monitor())
+    manifest = build(monitor_of())
     meta = manifest["metadata"]
     assert meta["name"] == name
     assert meta["namespace"] == "ml"
@@ -106,7 +112,7 @@ def test_children_have_fixed_names_labels_and_owner(build: Any, name: str, compo
     ],
 )
 def test_cronjob_spec(spec: dict[str, Any], schedule: str, suspend: bool) -> None:
-    cj = builders.build_cronjob(monitor(**spec))["spec"]
+    cj = builders.build_cronjob(monitor_of(**spec))["spec"]
     assert cj["schedule"] == schedule
     assert cj["suspend"] is suspend
     assert cj["concurrencyPolicy"] == "Forbid"
@@ -131,7 +137,7 @@ def test_cronjob_spec(spec: dict[str, Any], schedule: str, suspend: bool) -> Non
     ],
 )
 def test_retrain_job_args_and_labels(kwargs: dict[str, Any], tail: list[str]) -> None:
-    job = builders.build_retrain_job(monitor(), **kwargs)
+    job = builders.build_retrain_job(monitor_of(), **kwargs)
     args = pod_spec_of(job)["containers"][0]["args"]
     assert args[3:] == tail
     labels = job["metadata"]["labels"]
@@ -143,24 +149,42 @@ def test_retrain_job_args_and_labels(kwargs: dict[str, Any], tail: list[str]) ->
 
 def test_retrain_resources_pass_through() -> None:
     resources = {"limits": {"memory": "1Gi"}, "requests": {"cpu": "500m"}}
-    mm = monitor(retrain={"resources": resources})
+    mm = monitor_of(retrain={"resources": resources})
     container = pod_spec_of(builders.build_retrain_job(mm, version=1))["containers"][0]
     assert container["resources"] == resources
 
 
 def test_no_store_volume_without_claim() -> None:
-    mm = monitor(store={"uri": "s3://bucket/models"})
+    mm = monitor_of(store={"uri": "s3://bucket/models"})
     pod = pod_spec_of(builders.build_cronjob(mm))
     assert {v["name"] for v in pod["volumes"]} == {"config", "tmp"}
 
 
 def test_config_map_carries_the_spec() -> None:
-    cm = builders.build_config_map(monitor())
+    cm = builders.build_config_map(monitor_of())
     config = contract.parse_job_config(cm["data"][contract.CONFIG_KEY])
     assert config.monitor == contract.MonitorRef(name="iris-mm", namespace="ml", uid="uid-1")
     assert config.spec.model.name == "iris"
     assert config.spec.retrain.automl.time_budget_seconds == 30
     assert json.loads(cm["data"][contract.CONFIG_KEY])["schema"] == contract.SCHEMA_VERSION
+
+
+def test_config_map_writes_every_default_out() -> None:
+    """The job reads the spec the operator parsed: defaults the body left out are written."""
+    doc = json.loads(builders.build_config_map(monitor_of())["data"][contract.CONFIG_KEY])
+    assert doc["spec"] == contract.parse_spec(monitor()["spec"]).to_doc()
+    assert doc["spec"]["drift"]["numericTest"] == "ks"
+    assert doc["spec"]["store"]["volume"] == {"claimName": "store", "mountPath": "/store"}
+    assert doc["spec"]["retrain"]["automl"]["timeBudgetSeconds"] == 30
+
+
+def test_job_pods_take_the_contract_defaults() -> None:
+    body = monitor(store={"uri": "file:///store", "volume": {"claimName": "c"}})
+    del body["spec"]["images"]
+    container = pod_spec_of(builders.build_cronjob(read_monitor(body)))["containers"][0]
+    assert container["image"] == contract.DEFAULT_MONITOR_IMAGE
+    assert container["imagePullPolicy"] == "IfNotPresent"
+    assert {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["store"] == "/store"
 
 
 DEPLOYMENT = {
@@ -202,10 +226,13 @@ def test_find_container_and_env(container: str | None, found: str | None, env: A
 
 
 def test_rollout_patch_sets_env_annotation_and_deadline() -> None:
-    mm = monitor(deployment={"name": "srv", "progressDeadlineSeconds": 45})
+    mm = monitor_of(deployment={"name": "srv", "progressDeadlineSeconds": 45})
     patch = builders.build_rollout_patch(mm, container="server", version=5, sha256="f00")
     assert patch["metadata"]["labels"] == {c.LABEL_MONITOR: "iris-mm"}
     assert patch["spec"]["progressDeadlineSeconds"] == 45
+    default = monitor_of(deployment={"name": "srv"})
+    patch_default = builders.build_rollout_patch(default, container="s", version=1, sha256="f")
+    assert patch_default["spec"]["progressDeadlineSeconds"] == 120
     template = patch["spec"]["template"]
     assert template["metadata"]["annotations"] == {c.ANNOTATION_MODEL_VERSION: "5"}
     assert template["spec"]["containers"] == [
@@ -217,3 +244,8 @@ def test_rollout_patch_sets_env_annotation_and_deadline() -> None:
             ],
         }
     ]
+
+
+def test_rollout_patch_needs_a_deployment() -> None:
+    with pytest.raises(ValueError, match=r"no spec\.deployment"):
+        builders.build_rollout_patch(monitor_of(), container="s", version=1, sha256="f")

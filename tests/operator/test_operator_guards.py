@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 import yaml
 
+from modelwatch_monitor import contract
 from modelwatch_operator import builders, children, guards
 from modelwatch_operator import constants as c
+from modelwatch_operator.monitors import Monitor, read_monitor
+from tests.operator.test_operator_builders import monitor
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -47,12 +50,12 @@ def _dep(label: str | None) -> dict[str, Any]:
     return {"metadata": {"name": "srv", "namespace": "ml", "labels": {"app": "srv", **labels}}}
 
 
-def _mm(name: str, deployment: str | None = "srv", *, deleting: bool = False) -> dict[str, Any]:
-    meta: dict[str, Any] = {"name": name}
+def _mm(name: str, deployment: str | None = "srv", *, deleting: bool = False) -> Monitor:
+    body = monitor(**({"deployment": {"name": deployment}} if deployment else {}))
+    body["metadata"] = {"name": name, "namespace": "ml"}
     if deleting:
-        meta["deletionTimestamp"] = "2026-11-23T12:00:00Z"
-    spec = {"deployment": {"name": deployment}} if deployment else {}
-    return {"metadata": meta, "spec": spec}
+        body["metadata"]["deletionTimestamp"] = "2026-11-23T12:00:00Z"
+    return read_monitor(body)
 
 
 CLAIMS = [
@@ -73,7 +76,7 @@ CLAIMS = [
     ids=[row[0] for row in CLAIMS],
 )
 def test_deployment_claim(
-    deployment: dict[str, Any], claimant: Any, fire: bool, reason: str
+    deployment: dict[str, Any], claimant: Monitor | None, fire: bool, reason: str
 ) -> None:
     decision = guards.deployment_claim(deployment, monitor="b", claimant=claimant)
     assert (decision.fire, decision.reason) == (fire, reason)
@@ -86,9 +89,9 @@ def test_claimed_message_names_the_other_monitor() -> None:
 
 
 ALLOWLISTS = [
-    (None, (builders.DEFAULT_MONITOR_IMAGE,)),
-    ("", (builders.DEFAULT_MONITOR_IMAGE,)),
-    (" , ", (builders.DEFAULT_MONITOR_IMAGE,)),
+    (None, (contract.DEFAULT_MONITOR_IMAGE,)),
+    ("", (contract.DEFAULT_MONITOR_IMAGE,)),
+    (" , ", (contract.DEFAULT_MONITOR_IMAGE,)),
     ("a/b:1", ("a/b:1",)),
     (" a/b:1 ,reg.io/mw/*, ", ("a/b:1", "reg.io/mw/*")),
 ]
@@ -96,7 +99,7 @@ ALLOWLISTS = [
 
 @pytest.mark.parametrize(("value", "expected"), ALLOWLISTS)
 def test_parse_allowed_images(value: str | None, expected: tuple[str, ...]) -> None:
-    assert guards.parse_allowed_images(value, default=(builders.DEFAULT_MONITOR_IMAGE,)) == (
+    assert guards.parse_allowed_images(value, default=(contract.DEFAULT_MONITOR_IMAGE,)) == (
         expected
     )
 
@@ -125,10 +128,7 @@ def test_image_allowed(image: str, patterns: list[str], fire: bool) -> None:
 
 
 def test_manifest_images_of_the_built_children() -> None:
-    mm = {
-        "metadata": {"name": "iris", "namespace": "ml", "uid": "u"},
-        "spec": {"images": {"monitor": "reg.io/mw/monitor:1"}},
-    }
+    mm = read_monitor(monitor(images={"monitor": "reg.io/mw/monitor:1"}))
     assert guards.manifest_images(builders.build_cronjob(mm)) == ["reg.io/mw/monitor:1"]
     assert guards.manifest_images(builders.build_retrain_job(mm, version=2)) == [
         "reg.io/mw/monitor:1"
@@ -139,7 +139,7 @@ def test_manifest_images_of_the_built_children() -> None:
 
 
 def test_shipped_allowlist_allows_the_default_monitor_image() -> None:
-    """The operator manifest, the CRD default and the builders agree on the default image."""
+    """The operator manifest, the CRD default and the contract agree on the default image."""
     deployment = yaml.safe_load((REPO / "manifests/operator/deployment.yaml").read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -147,7 +147,7 @@ def test_shipped_allowlist_allows_the_default_monitor_image() -> None:
     crd = yaml.safe_load((REPO / "crds/modelmonitors.modelwatch.io.yaml").read_text())
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     crd_default = spec["properties"]["images"]["properties"]["monitor"]["default"]
-    assert crd_default == builders.DEFAULT_MONITOR_IMAGE
+    assert crd_default == contract.DEFAULT_MONITOR_IMAGE
     assert guards.image_allowed(crd_default, patterns, field="spec.images.monitor").fire
 
 

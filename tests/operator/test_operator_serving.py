@@ -14,8 +14,10 @@ from modelwatch_monitor import contract
 from modelwatch_operator import builders, events, policies, reconcile_jobs, reconcile_rollout
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
+from modelwatch_operator.monitors import read_monitor
 from modelwatch_operator.policies import format_time
 from tests.operator import test_operator_reconciling as loop
+from tests.operator.test_operator_builders import monitor
 
 api = loop.api  # the in-memory API fixture
 FakeApi = loop.FakeApi
@@ -104,11 +106,9 @@ def test_phase_of_a_ready_false_reason(ready_reason: str, phase: str) -> None:
 
 
 def test_cronjob_carries_the_serving_version_and_since() -> None:
-    mm = {
-        "metadata": {"name": "iris", "namespace": "ml", "uid": "u"},
-        "spec": {"schedule": "* * * * *"},
-        "status": {"currentVersion": 3, "servingSince": "2026-11-23T12:00:00Z"},
-    }
+    body = monitor(schedule="* * * * *")
+    body["status"] = {"currentVersion": 3, "servingSince": "2026-11-23T12:00:00Z"}
+    mm = read_monitor(body)
     cron = builders.build_cronjob(mm)
     (container,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert container["args"] == [

@@ -11,7 +11,8 @@ import pytest
 from modelwatch_monitor import contract
 from modelwatch_operator import builders, job_results, reconcile_jobs, reconcile_monitor
 from modelwatch_operator import constants as c
-from tests.operator.test_operator_builders import monitor, pod_spec_of
+from modelwatch_operator.monitors import read_monitor
+from tests.operator.test_operator_builders import monitor, monitor_of, pod_spec_of
 from tests.operator.test_operator_reconciling import (  # noqa: F401 - the api fixture
     CHECK_DRIFT,
     NS,
@@ -29,7 +30,7 @@ CHECK_BUILDERS = [
 
 @pytest.mark.parametrize("build", CHECK_BUILDERS)
 def test_one_pod_checks_stay_plain_jobs(build: Any) -> None:
-    for mm in (monitor(), monitor(check={"parallelism": 1})):
+    for mm in (monitor_of(), monitor_of(check={"parallelism": 1})):
         job = build(mm)
         spec = job["spec"]
         assert spec["backoffLimit"] == c.JOB_BACKOFF_LIMIT
@@ -42,9 +43,9 @@ def test_one_pod_checks_stay_plain_jobs(build: Any) -> None:
 @pytest.mark.parametrize("build", CHECK_BUILDERS)
 @pytest.mark.parametrize("shards", [2, 4])
 def test_parallel_checks_are_indexed_jobs_that_retry_one_shard(build: Any, shards: int) -> None:
-    mm = monitor(check={"parallelism": shards})
-    mm["status"] = {"currentVersion": 3}
-    spec = build(mm)["spec"]
+    body = monitor(check={"parallelism": shards})
+    body["status"] = {"currentVersion": 3}
+    spec = build(read_monitor(body))["spec"]
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == shards
     # A failed pod retries only its own index; the global backoffLimit would count them all.
@@ -71,7 +72,7 @@ def test_parallel_checks_are_indexed_jobs_that_retry_one_shard(build: Any, shard
 
 
 def test_the_retrain_job_is_not_sharded() -> None:
-    job = builders.build_retrain_job(monitor(check={"parallelism": 4}), version=2)
+    job = builders.build_retrain_job(monitor_of(check={"parallelism": 4}), version=2)
     assert "completionMode" not in job["spec"] and job["spec"]["backoffLimit"] == 0
     assert contract.ARG_SHARDS not in pod_spec_of(job)["containers"][0]["args"]
 
