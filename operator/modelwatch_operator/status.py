@@ -91,15 +91,7 @@ def set_decision(
     status_doc: Status, ctype: str, decision: Decision, *, generation: int, now: dt.datetime
 ) -> None:
     """Set a condition straight from a policy decision."""
-    set_condition(
-        status_doc,
-        ctype,
-        decision.fire,
-        decision.reason,
-        decision.message,
-        generation=generation,
-        now=now,
-    )
+    set_condition(status_doc, ctype, *decision, generation=generation, now=now)
 
 
 def _is_true(status: contract.MonitorStatus, ctype: str) -> bool:
@@ -336,42 +328,17 @@ def record_check(
     )
     history = [_history_doc(h) for h in (*current.history, entry)]
     status_doc["history"] = history[-c.CHECK_HISTORY_LIMIT :]
-    drifted = drift_column(result)
-    share = result.drift_share
-    top = ", ".join(f.name for f in result.top_features[:3])
+    drift_text = f"{drift_column(result)} features drifted (share {result.drift_share})"
     if violation.drift:
-        set_condition(
-            status_doc,
-            c.COND_DATA_DRIFT,
-            True,
-            "DriftDetected",
-            f"{drifted} features drifted (share {share}); top: {top}",
-            generation=generation,
-            now=now,
-        )
+        top = ", ".join(f.name for f in result.top_features[:3])
+        drift = (True, "DriftDetected", f"{drift_text}; top: {top}")
     else:
-        set_condition(
-            status_doc,
-            c.COND_DATA_DRIFT,
-            False,
-            "NoDrift",
-            f"{drifted} features drifted (share {share})",
-            generation=generation,
-            now=now,
-        )
-    value, reason, message = _degraded_condition(metric, estimated)
-    set_condition(
-        status_doc, c.COND_DEGRADED, value, reason, message, generation=generation, now=now
-    )
-    set_condition(
-        status_doc,
-        c.COND_READY,
-        True,
-        "CheckSucceeded",
-        f"check {result.report_id} succeeded",
-        generation=generation,
-        now=now,
-    )
+        drift = (False, "NoDrift", drift_text)
+    set_condition(status_doc, c.COND_DATA_DRIFT, *drift, generation=generation, now=now)
+    degraded = _degraded_condition(metric, estimated)
+    set_condition(status_doc, c.COND_DEGRADED, *degraded, generation=generation, now=now)
+    ready = (True, "CheckSucceeded", f"check {result.report_id} succeeded")
+    set_condition(status_doc, c.COND_READY, *ready, generation=generation, now=now)
     return finalize(status_doc, spec, generation=generation, now=now)
 
 
