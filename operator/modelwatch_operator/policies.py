@@ -1,7 +1,8 @@
 """Pure decisions over gathered state. No API calls, no clock: ``now`` is an argument.
 
 Each policy returns a :class:`Decision` ``(fire, reason, message)``; the reason is a
-CamelCase word and the message a sentence, both copied verbatim into a condition.
+CamelCase word and the message a sentence, both copied verbatim into a condition. Policies
+read the contract's typed spec parts, the typed status and typed Job results.
 """
 
 from __future__ import annotations
@@ -11,16 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 from modelwatch_monitor import contract
-from modelwatch_monitor.contract import parse_duration
 
-
-def _score(value: Any) -> str:
-    """Format a holdout score for a message.
-
-    >>> _score(0.818856123), _score(None)
-    ('0.8189', 'none')
-    """
-    return f"{value:.4g}" if isinstance(value, int | float) else "none"
+# Re-exported: the one duration parser is the contract's.
+from modelwatch_monitor.contract import parse_duration as parse_duration
 
 
 class Decision(NamedTuple):
@@ -76,114 +70,118 @@ class Violation(NamedTuple):
     estimated_degraded: bool = False
 
 
-def classify_check(result: Mapping[str, Any]) -> Violation:
-    """Return which violations a successful check result shows.
+def classify_check(result: contract.CheckOk) -> Violation:
+    """Return which violations a check with a verdict shows.
 
-    >>> classify_check({"datasetDrift": True, "metric": {"degraded": False}})
+    >>> ok = {"kind": "check", "ok": True, "reportId": "r1", "driftShare": 0.5,
+    ...       "nDrifted": 1, "nFeatures": 2}
+    >>> classify_check(contract.CheckOk.model_validate(
+    ...     {**ok, "datasetDrift": True, "metric": {"name": "f1", "degraded": False}}))
     Violation(drift=True, degraded=False, estimated_degraded=False)
-    >>> classify_check({"datasetDrift": False, "metric": None,
-    ...                 "estimatedMetric": {"degraded": True, "overridden": False}})
+    >>> classify_check(contract.CheckOk.model_validate({**ok, "datasetDrift": False,
+    ...     "estimatedMetric": {"name": "f1", "degraded": True, "overridden": False}}))
     Violation(drift=False, degraded=False, estimated_degraded=True)
     """
-    metric = result.get("metric") or {}
-    estimated = result.get("estimatedMetric") or {}
+    metric, estimated = result.metric, result.estimated_metric
     return Violation(
-        drift=bool(result.get("datasetDrift")),
-        degraded=bool(metric.get("degraded")),
-        estimated_degraded=bool(estimated.get("degraded") and not estimated.get("overridden")),
+        drift=result.dataset_drift,
+        degraded=metric is not None and bool(metric.degraded),
+        estimated_degraded=estimated is not None
+        and bool(estimated.degraded)
+        and not estimated.overridden,
+    )
+
+
+def _violates(
+    entry: contract.HistoryEntry, triggers: contract.TriggersSpec, *, on_estimate: bool
+) -> bool:
+    """True when ``entry`` violates an enabled trigger (an estimate only with ``on_estimate``)."""
+    return (
+        (triggers.on_drift and entry.drift)
+        or (triggers.on_degradation and entry.degraded)
+        or (triggers.on_degradation and on_estimate and entry.estimated_degraded)
     )
 
 
 def count_violations(
-    history: Sequence[Mapping[str, Any]],
+    history: Sequence[contract.HistoryEntry],
+    triggers: contract.TriggersSpec,
     *,
-    on_drift: bool,
-    on_degradation: bool,
-    window: int,
     on_estimate: bool = False,
 ) -> int:
-    """Count the checks among the last ``window`` that violate an enabled trigger.
+    """Count the checks among the last ``triggers.window`` that violate an enabled trigger.
 
-    An estimated degradation counts only with ``on_estimate`` (and ``on_degradation``).
+    An estimated degradation counts only with ``on_estimate`` (and ``onDegradation``).
 
-    >>> h = [{"drift": True}, {"drift": False}, {"drift": True, "degraded": True}]
-    >>> count_violations(h, on_drift=True, on_degradation=True, window=2)
+    >>> H = contract.HistoryEntry
+    >>> h = [H(drift=True), H(), H(drift=True, degraded=True)]
+    >>> count_violations(h, contract.TriggersSpec(window=2))
     1
-    >>> count_violations(h, on_drift=False, on_degradation=True, window=3)
+    >>> count_violations(h, contract.TriggersSpec(window=3, on_drift=False))
     1
-    >>> e = [{"estimatedDegraded": True}]
-    >>> count_violations(e, on_drift=True, on_degradation=True, window=1, on_estimate=True)
+    >>> count_violations([H(estimated_degraded=True)], contract.TriggersSpec(), on_estimate=True)
     1
     """
-    recent = list(history)[-window:] if window > 0 else []
-    return sum(
-        1
-        for entry in recent
-        if (on_drift and entry.get("drift"))
-        or (on_degradation and entry.get("degraded"))
-        or (on_degradation and on_estimate and entry.get("estimatedDegraded"))
-    )
+    recent = history[-triggers.window :]
+    return sum(1 for entry in recent if _violates(entry, triggers, on_estimate=on_estimate))
 
 
-def _retrain_starts(retrains: Sequence[Mapping[str, Any]]) -> list[dt.datetime]:
-    starts = [parse_time(r.get("startedAt")) for r in retrains]
+def _retrain_starts(retrains: Sequence[contract.RetrainRecord]) -> list[dt.datetime]:
+    starts = [parse_time(r.started_at) for r in retrains]
     return [s for s in starts if s is not None]
 
 
-_RETRAIN_DEFAULTS: Final = contract.RetrainSpec()  # defaults live in the contract, once
-
-LOSS_REASON: Final = "ChallengerNotBetter"
+#: The promotion words of a challenger that lost to the champion (``decide_promotion``).
+LOSS_REASONS: Final = frozenset(
+    {contract.PROMOTE_BELOW_MIN_IMPROVEMENT, contract.PROMOTE_SCORE_UNDEFINED}
+)
 RETRAIN_NOW_ANNOTATION: Final = "modelwatch.io/retrain-now"
 
 
-def _healthy(entry: Mapping[str, Any], *, on_drift: bool, on_degradation: bool) -> bool:
-    return not ((on_drift and entry.get("drift")) or (on_degradation and entry.get("degraded")))
-
-
 def consecutive_losses(
-    retrains: Sequence[Mapping[str, Any]],
-    history: Sequence[Mapping[str, Any]],
+    retrains: Sequence[contract.RetrainRecord],
+    history: Sequence[contract.HistoryEntry],
+    triggers: contract.TriggersSpec,
     *,
     generation: int | None,
-    on_drift: bool = True,
-    on_degradation: bool = True,
-) -> list[Mapping[str, Any]]:
+) -> list[contract.RetrainRecord]:
     """Return the challengers that lost in a row, newest first.
 
-    Walking back from the newest finished retrain, a loss (``ChallengerNotBetter``) counts
-    until another outcome (a promotion, a failure), a loss read under another spec
-    generation, or a loss followed by a healthy check in ``history``.
+    Walking back from the newest finished retrain, a loss (a reason of
+    :data:`LOSS_REASONS`, e.g. ``BelowMinImprovement``) counts until another outcome (a
+    promotion, a failure), a loss read under another spec generation, or a loss followed
+    by a check in ``history`` that violates no enabled trigger.
 
-    >>> lost = lambda v, t: {"version": v, "reason": "ChallengerNotBetter", "finishedAt": t,
-    ...                      "generation": 1}
-    >>> r = [{"version": 2, "reason": "ChallengerWins", "finishedAt": "2026-11-23T10:00:00Z"},
+    >>> R, H = contract.RetrainRecord, contract.HistoryEntry
+    >>> lost = lambda v, t: R(version=v, reason="BelowMinImprovement", finished_at=t,
+    ...                       generation=1)
+    >>> r = [R(version=2, reason="ChallengerBetter", finished_at="2026-11-23T10:00:00Z"),
     ...      lost(3, "2026-11-23T11:00:00Z"), lost(4, "2026-11-23T12:00:00Z")]
-    >>> [x["version"] for x in consecutive_losses(r, [], generation=1)]
+    >>> t = contract.TriggersSpec()
+    >>> [x.version for x in consecutive_losses(r, [], t, generation=1)]
     [4, 3]
-    >>> healthy = [{"time": "2026-11-23T11:30:00Z", "drift": False}]
-    >>> [x["version"] for x in consecutive_losses(r, healthy, generation=1)]
+    >>> healthy = [H(time="2026-11-23T11:30:00Z")]
+    >>> [x.version for x in consecutive_losses(r, healthy, t, generation=1)]
     [4]
-    >>> consecutive_losses(r, [], generation=2)
+    >>> consecutive_losses(r, [], t, generation=2)
     []
     """
     healthy_times = [
         t
         for t in (
-            parse_time(h.get("time"))
-            for h in history
-            if _healthy(h, on_drift=on_drift, on_degradation=on_degradation)
+            parse_time(h.time) for h in history if not _violates(h, triggers, on_estimate=False)
         )
         if t is not None
     ]
     last_healthy = max(healthy_times) if healthy_times else None
-    losses: list[Mapping[str, Any]] = []
-    for entry in reversed(list(retrains)):
-        finished = parse_time(entry.get("finishedAt"))
+    losses: list[contract.RetrainRecord] = []
+    for entry in reversed(retrains):
+        finished = parse_time(entry.finished_at)
         if finished is None:
             continue  # still running
-        if entry.get("reason") != LOSS_REASON:
+        if entry.reason not in LOSS_REASONS:
             break
-        if generation is not None and entry.get("generation") not in (None, generation):
+        if generation is not None and entry.generation not in (None, generation):
             break
         if last_healthy is not None and last_healthy > finished:
             break
@@ -192,7 +190,10 @@ def consecutive_losses(
 
 
 def circuit_breaker(
-    *, spec: Mapping[str, Any], status: Mapping[str, Any], generation: int | None = None
+    *,
+    retrain: contract.RetrainSpec,
+    status: contract.MonitorStatus,
+    generation: int | None = None,
 ) -> Decision:
     """Decide whether the retrain circuit is open (``fire``: no automatic retrain).
 
@@ -200,15 +201,9 @@ def circuit_breaker(
     champion (0 disables it), and closes when the spec changes (a new generation), a check
     comes back healthy, or someone asks for a retrain by hand (which bypasses it once).
     """
-    retrain: Mapping[str, Any] = spec.get("retrain") or {}
-    limit = int(retrain.get("maxConsecutiveLosses", _RETRAIN_DEFAULTS.max_consecutive_losses))
-    triggers: Mapping[str, Any] = retrain.get("triggers") or {}
+    limit = retrain.max_consecutive_losses
     losses = consecutive_losses(
-        status.get("retrains") or [],
-        status.get("history") or [],
-        generation=generation,
-        on_drift=bool(triggers.get("onDrift", True)),
-        on_degradation=bool(triggers.get("onDegradation", True)),
+        status.retrains, status.history, retrain.triggers, generation=generation
     )
     if limit <= 0:
         return Decision(False, "CircuitDisabled", "spec.retrain.maxConsecutiveLosses is 0")
@@ -218,7 +213,7 @@ def circuit_breaker(
             "CircuitClosed",
             f"{len(losses)} challengers in a row lost; the circuit opens at {limit}",
         )
-    versions = ", ".join(str(x.get("version")) for x in reversed(losses))
+    versions = ", ".join(str(x.version) for x in reversed(losses))
     return Decision(
         True,
         "CircuitOpen",
@@ -231,8 +226,9 @@ def circuit_breaker(
 
 def should_retrain(
     *,
-    spec: Mapping[str, Any],
-    status: Mapping[str, Any],
+    retrain: contract.RetrainSpec,
+    estimate: contract.EstimateSpec,
+    status: contract.MonitorStatus,
     now: dt.datetime,
     manual: bool = False,
     generation: int | None = None,
@@ -244,52 +240,40 @@ def should_retrain(
     triggers, cooldown and the daily budget); the circuit breaker open (challengers kept
     losing: :func:`circuit_breaker`, for the monitor at ``generation``); fewer than M
     violations among the last N checks (an estimated degradation counts when
-    ``spec.performance.estimate.trigger`` is true); the cooldown since the last retrain;
-    the daily budget (``maxPerDay`` starts in the last 24 h). Otherwise fire, with the
-    trigger as the reason.
+    ``spec.performance.estimate`` is enabled and its ``trigger`` is true); the cooldown
+    since the last retrain; the daily budget (``maxPerDay`` starts in the last 24 h).
+    Otherwise fire, with the trigger as the reason.
     """
-    retrain: Mapping[str, Any] = spec.get("retrain") or {}
-    if not retrain.get("enabled", True):
+    if not retrain.enabled:
         return Decision(False, "RetrainDisabled", "spec.retrain.enabled is false")
-    in_flight = status.get("retrain") or {}
-    if in_flight.get("job"):
+    in_flight = status.retrain
+    if in_flight is not None and in_flight.job:
         return Decision(
             False,
             "RetrainInProgress",
-            f"retrain Job {in_flight['job']} for version {in_flight.get('version')} is running",
+            f"retrain Job {in_flight.job} for version {in_flight.version} is running",
         )
-    rollout = status.get("rollout") or {}
-    if rollout.get("version") is not None:
+    if status.rollout is not None:
         return Decision(
-            False, "RolloutInProgress", f"the rollout of version {rollout['version']} is running"
+            False,
+            "RolloutInProgress",
+            f"the rollout of version {status.rollout.version} is running",
         )
     if manual:
         return Decision(True, "ManualRequest", "retrain requested by annotation")
-    breaker = circuit_breaker(spec=spec, status=status, generation=generation)
+    breaker = circuit_breaker(retrain=retrain, status=status, generation=generation)
     if breaker.fire:
         return Decision(False, breaker.reason, breaker.message)
-    triggers: Mapping[str, Any] = retrain.get("triggers") or {}
-    m = int(triggers.get("violations", 1))
-    n = int(triggers.get("window", 1))
-    on_drift = bool(triggers.get("onDrift", True))
-    on_degradation = bool(triggers.get("onDegradation", True))
-    estimate: Mapping[str, Any] = (spec.get("performance") or {}).get("estimate") or {}
-    on_estimate = bool(estimate.get("enabled", True)) and bool(estimate.get("trigger", False))
-    history: Sequence[Mapping[str, Any]] = status.get("history") or []
-    found = count_violations(
-        history,
-        on_drift=on_drift,
-        on_degradation=on_degradation,
-        window=n,
-        on_estimate=on_estimate,
-    )
+    triggers = retrain.triggers
+    m, n = triggers.violations, triggers.window
+    on_estimate = estimate.enabled and estimate.trigger
+    found = count_violations(status.history, triggers, on_estimate=on_estimate)
     if found < m:
         return Decision(
             False, "BelowThreshold", f"{found} of the last {n} checks violated; {m} needed"
         )
-    retrains: Sequence[Mapping[str, Any]] = status.get("retrains") or []
-    starts = _retrain_starts(retrains)
-    cooldown = parse_duration(str(retrain.get("cooldown", _RETRAIN_DEFAULTS.cooldown)))
+    starts = _retrain_starts(status.retrains)
+    cooldown = parse_duration(retrain.cooldown)
     if starts:
         since = (now - max(starts)).total_seconds()
         if since < cooldown:
@@ -298,37 +282,37 @@ def should_retrain(
                 "CooldownActive",
                 f"the last retrain started {int(since)}s ago; cooldown is {int(cooldown)}s",
             )
-    max_per_day = int(retrain.get("maxPerDay", _RETRAIN_DEFAULTS.max_per_day))
     day_ago = now - dt.timedelta(days=1)
     today = sum(1 for s in starts if s > day_ago)
-    if today >= max_per_day:
+    if today >= retrain.max_per_day:
         return Decision(
             False,
             "RetrainBudgetExhausted",
-            f"{today} retrains in the last 24h; spec.retrain.maxPerDay is {max_per_day}",
+            f"{today} retrains in the last 24h; spec.retrain.maxPerDay is {retrain.max_per_day}",
         )
-    last = history[-1] if history else {}
-    if on_degradation and last.get("degraded"):
+    last = status.history[-1] if status.history else contract.HistoryEntry()
+    if triggers.on_degradation and last.degraded:
         reason = "PerformanceDegraded"
-    elif on_degradation and on_estimate and last.get("estimatedDegraded"):
+    elif triggers.on_degradation and on_estimate and last.estimated_degraded:
         reason = "EstimatedPerformanceDegraded"
-    elif on_drift and last.get("drift"):
+    elif triggers.on_drift and last.drift:
         reason = "DataDrift"
     else:
         reason = "ViolationsInWindow"
     return Decision(True, reason, f"{found} of the last {n} checks violated (threshold {m})")
 
 
-def allocate_version(status: Mapping[str, Any]) -> int:
+def allocate_version(status: contract.MonitorStatus) -> int:
     """Return the next model version: one above every version allocated or seen.
 
-    >>> allocate_version({"currentVersion": 1, "latestVersion": 3, "versions": [{"version": 2}]})
+    >>> allocate_version(contract.MonitorStatus.model_validate(
+    ...     {"currentVersion": 1, "latestVersion": 3, "versions": [{"version": 2}]}))
     4
-    >>> allocate_version({})
+    >>> allocate_version(contract.MonitorStatus())
     1
     """
-    seen = [int(status.get("latestVersion") or 0), int(status.get("currentVersion") or 0)]
-    seen += [int(v.get("version") or 0) for v in status.get("versions") or []]
+    seen = [status.latest_version or 0, status.current_version or 0]
+    seen += [v.version for v in status.versions]
     return max(seen) + 1
 
 
@@ -338,73 +322,71 @@ def allocate_version(status: Mapping[str, Any]) -> int:
 
 
 def should_promote(
-    *, spec: Mapping[str, Any], status: Mapping[str, Any], result: Mapping[str, Any]
+    *,
+    spec: contract.Spec,
+    status: contract.MonitorStatus,
+    result: contract.RetrainOk | contract.RetrainFailed,
 ) -> Decision:
     """Decide whether a retrain result becomes the serving version.
 
     The retrain Job compares challenger and champion on one holdout and says ``promote``
-    (``contract.decide_promotion``); the operator records that outcome, and refuses only a
-    failed job, a result for another version or without a sha256, a pinned monitor, and a
+    with its reason (``contract.decide_promotion``: ``ChallengerBetter``,
+    ``BelowMinImprovement``, ...); the operator records that outcome in the Job's words,
+    and refuses only a failed job, a result for another version, a pinned monitor, and a
     monitor without a Deployment.
     """
-    if not result.get("ok"):
+    if isinstance(result, contract.RetrainFailed):
+        return Decision(False, result.reason, result.message)
+    expected = status.retrain.version if status.retrain is not None else None
+    if expected is not None and result.version != expected:
         return Decision(
-            False, str(result.get("reason") or "RetrainFailed"), str(result.get("message") or "")
+            False,
+            "VersionMismatch",
+            f"the job wrote version {result.version}; {expected} was allocated",
         )
-    expected = (status.get("retrain") or {}).get("version")
-    version = result.get("version")
-    if expected is not None and version != expected:
-        return Decision(
-            False, "VersionMismatch", f"the job wrote version {version}; {expected} was allocated"
-        )
-    if not result.get("sha256"):
-        return Decision(False, "MissingSha256", "the retrain result carries no sha256")
-    if spec.get("pinnedVersion") is not None:
+    if spec.pinned_version is not None:
         return Decision(
             False,
             "Pinned",
-            f"spec.pinnedVersion is {spec['pinnedVersion']}; version {version} is kept unpromoted",
+            f"spec.pinnedVersion is {spec.pinned_version}; "
+            f"version {result.version} is kept unpromoted",
         )
-    if not (spec.get("deployment") or {}).get("name"):
+    if spec.deployment is None:
         return Decision(False, "NoDeployment", "spec.deployment is not set")
     # The retrain Job decided with contract.decide_promotion (the one promotion rule and
     # the one table of metric directions); the operator records its outcome as it is.
-    message = str(result.get("message") or result.get("reason") or "")
-    if not result.get("promote"):
-        return Decision(False, "ChallengerNotBetter", message)
-    return Decision(True, "ChallengerWins", message)
+    return Decision(result.promote, result.reason, result.message or result.reason)
 
 
-def should_pin(*, spec: Mapping[str, Any], status: Mapping[str, Any], generation: int) -> Decision:
+def should_pin(*, spec: contract.Spec, status: contract.MonitorStatus, generation: int) -> Decision:
     """Decide whether to roll to ``spec.pinnedVersion``; each (version, generation) once."""
-    pinned = spec.get("pinnedVersion")
+    pinned = spec.pinned_version
     if pinned is None:
         return Decision(False, "NotPinned", "spec.pinnedVersion is not set")
-    pinned = int(pinned)
-    if pinned == status.get("currentVersion"):
+    if pinned == status.current_version:
         return Decision(False, "AlreadyServing", f"version {pinned} is serving")
-    pin = status.get("pin") or {}
-    if pin.get("version") == pinned and pin.get("generation") == generation:
+    pin = status.pin
+    if pin is not None and pin.version == pinned and pin.generation == generation:
         return Decision(False, "AlreadyAttempted", f"version {pinned} was already rolled out once")
-    if (status.get("rollout") or {}).get("version") is not None:
+    if status.rollout is not None:
         return Decision(False, "RolloutInProgress", "a rollout is running")
     if not known_sha256(status, pinned):
         return Decision(
             False,
             "UnknownVersion",
             f"spec.pinnedVersion {pinned} is not a version the operator knows "
-            f"(known: {sorted(int(v['version']) for v in status.get('versions') or [])})",
+            f"(known: {sorted(v.version for v in status.versions)})",
         )
     return Decision(True, "Pinned", f"spec.pinnedVersion asks for version {pinned}")
 
 
-def known_sha256(status: Mapping[str, Any], version: int) -> str | None:
+def known_sha256(status: contract.MonitorStatus, version: int) -> str | None:
     """Return the recorded sha256 of ``version``, or None."""
-    for entry in status.get("versions") or []:
-        if int(entry.get("version") or 0) == int(version) and entry.get("sha256"):
-            return str(entry["sha256"])
-    if status.get("currentVersion") == version and status.get("currentSha256"):
-        return str(status["currentSha256"])
+    record = status.version(version)
+    if record is not None and record.sha256:
+        return record.sha256
+    if status.current_version == version and status.current_sha256:
+        return status.current_sha256
     return None
 
 
@@ -482,21 +464,20 @@ def rollout_state(
     )
 
 
-def drift_onset(history: Sequence[Mapping[str, Any]]) -> str | None:
+def drift_onset(history: Sequence[contract.HistoryEntry]) -> str | None:
     """Return when the current streak of violations began: the time of the last check
     before it that found none, or None when every remembered check violated.
 
     A retrain trains on the traffic since then, so the new version learns (and is later
     judged against) the new normal, not a mix of it with the traffic before the change.
 
-    >>> drift_onset([{"time": "t1", "drift": False}, {"time": "t2", "drift": True},
-    ...              {"time": "t3", "degraded": True}])
+    >>> H = contract.HistoryEntry
+    >>> drift_onset([H(time="t1"), H(time="t2", drift=True), H(time="t3", degraded=True)])
     't1'
-    >>> drift_onset([{"time": "t1", "drift": True}]) is None
+    >>> drift_onset([H(time="t1", drift=True)]) is None
     True
     """
     for entry in reversed(history):
-        violated = entry.get("drift") or entry.get("degraded") or entry.get("estimatedDegraded")
-        if not violated:
-            return str(entry.get("time")) if entry.get("time") else None
+        if not (entry.drift or entry.degraded or entry.estimated_degraded):
+            return entry.time or None
     return None

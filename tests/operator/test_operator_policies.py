@@ -7,10 +7,26 @@ from typing import Any
 
 import pytest
 
+from modelwatch_monitor import contract
 from modelwatch_operator import policies
 from modelwatch_operator.policies import format_time
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+SPEC_DOC: dict[str, Any] = {
+    "model": {"name": "m", "target": "y"},
+    "data": {"reference": {"uri": "/store/ref.csv"}},
+    "store": {"uri": "/store"},
+}
+SHA = "ab" * 32
+
+
+def typed_spec(doc: dict[str, Any]) -> contract.Spec:
+    """The typed spec of ``doc`` (the spec parts a policy reads) over a minimal monitor."""
+    return contract.Spec.model_validate({**SPEC_DOC, **doc})
+
+
+def typed_status(doc: dict[str, Any]) -> contract.MonitorStatus:
+    return contract.MonitorStatus.model_validate(doc)
 
 
 def ago(**delta: float) -> str:
@@ -55,7 +71,15 @@ def triggered(base: dict[str, Any], *, enabled: bool = True) -> dict[str, Any]:
             False,
             "RetrainInProgress",
         ),
-        (spec(), {"history": [DRIFT], "retrain": {"job": "j"}}, True, False, "RetrainInProgress"),
+        (
+            spec(),
+            {"history": [DRIFT], "retrain": {"job": "j", "version": 2}},
+            True,
+            False,
+            "RetrainInProgress",
+        ),
+        # A version reserved but no Job yet is not a retrain in flight.
+        (spec(), {"history": [DRIFT], "retrain": {"version": 2}}, False, True, "DataDrift"),
         (
             spec(),
             {"history": [DRIFT], "rollout": {"version": 2}},
@@ -184,7 +208,14 @@ def triggered(base: dict[str, Any], *, enabled: bool = True) -> dict[str, Any]:
 def test_should_retrain(
     spec_: dict[str, Any], status: dict[str, Any], manual: bool, fire: bool, reason: str
 ) -> None:
-    decision = policies.should_retrain(spec=spec_, status=status, now=NOW, manual=manual)
+    typed = typed_spec(spec_)
+    decision = policies.should_retrain(
+        retrain=typed.retrain,
+        estimate=typed.performance.estimate,
+        status=typed_status(status),
+        now=NOW,
+        manual=manual,
+    )
     assert (decision.fire, decision.reason) == (fire, reason), decision.message
     assert decision.message
 
@@ -200,7 +231,17 @@ def test_should_retrain(
     ],
 )
 def test_classify_check_estimate(estimated: dict[str, Any] | None, violates: bool) -> None:
-    result = {"datasetDrift": False, "metric": None, "estimatedMetric": estimated}
+    result = contract.CheckOk.model_validate(
+        {
+            "reportId": "r1",
+            "datasetDrift": False,
+            "driftShare": 0.0,
+            "nDrifted": 0,
+            "nFeatures": 2,
+            "metric": None,
+            "estimatedMetric": None if estimated is None else {"name": "f1", **estimated},
+        }
+    )
     assert policies.classify_check(result).estimated_degraded is violates
 
 
@@ -214,23 +255,30 @@ def test_classify_check_estimate(estimated: dict[str, Any] | None, violates: boo
     ],
 )
 def test_allocate_version(status: dict[str, Any], expected: int) -> None:
-    assert policies.allocate_version(status) == expected
+    assert policies.allocate_version(typed_status(status)) == expected
 
 
-def retrain_result(**kw: Any) -> dict[str, Any]:
+def retrain_doc(**kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
+        "schema": 1,
         "kind": "retrain",
         "ok": True,
         "version": 2,
-        "sha256": "abc",
+        "sha256": SHA,
         "metric": "accuracy",
         "challenger": {"score": 0.9},
         "champion": {"version": 1, "score": 0.7},
         "promote": True,
-        "reason": "challenger beats champion",
+        "reason": contract.PROMOTE_CHALLENGER_BETTER,
     }
     base.update(kw)
     return base
+
+
+def retrain_result(**kw: Any) -> contract.RetrainOk | contract.RetrainFailed:
+    result = contract.read_result(retrain_doc(**kw))
+    assert isinstance(result, contract.RetrainOk | contract.RetrainFailed)
+    return result
 
 
 IN_FLIGHT = {"retrain": {"version": 2, "job": "mm-retrain-2"}}
@@ -239,8 +287,10 @@ IN_FLIGHT = {"retrain": {"version": 2, "job": "mm-retrain-2"}}
 @pytest.mark.parametrize(
     ("spec_", "result", "fire", "reason"),
     [
-        (spec(), retrain_result(), True, "ChallengerWins"),
-        (spec(), retrain_result(champion=None), True, "ChallengerWins"),
+        # The Job's own words (contract.decide_promotion) become the decision's reason.
+        (spec(), retrain_result(), True, "ChallengerBetter"),
+        (spec(), retrain_result(champion=None, reason="FirstVersion"), True, "FirstVersion"),
+        (spec(), retrain_result(reason="ChampionUnusable"), True, "ChampionUnusable"),
         (
             spec(),
             retrain_result(ok=False, reason="NotEnoughLabels", message="12 rows"),
@@ -248,38 +298,61 @@ IN_FLIGHT = {"retrain": {"version": 2, "job": "mm-retrain-2"}}
             "NotEnoughLabels",
         ),
         (spec(), retrain_result(version=3), False, "VersionMismatch"),
-        (spec(), retrain_result(sha256=""), False, "MissingSha256"),
-        (spec(), retrain_result(promote=False, reason="no gain"), False, "ChallengerNotBetter"),
+        (
+            spec(),
+            retrain_result(promote=False, reason="BelowMinImprovement"),
+            False,
+            "BelowMinImprovement",
+        ),
+        (
+            spec(),
+            retrain_result(promote=False, reason="ChallengerScoreUndefined"),
+            False,
+            "ChallengerScoreUndefined",
+        ),
         # The operator records the Job's decision (contract.decide_promotion, with the same
         # spec); it does not recompute it with a table of its own.
-        (spec(minImprovement=0.5), retrain_result(), True, "ChallengerWins"),
+        (spec(minImprovement=0.5), retrain_result(), True, "ChallengerBetter"),
         (
             spec(),
             retrain_result(
                 metric="log_loss",
                 challenger={"score": 0.2},
-                champion={"score": 0.3},
+                champion={"version": 1, "score": 0.3},
                 promote=False,
                 reason="BelowMinImprovement",
             ),
             False,
-            "ChallengerNotBetter",
+            "BelowMinImprovement",
         ),
         ({**spec(), "pinnedVersion": 1}, retrain_result(), False, "Pinned"),
         ({"retrain": {}}, retrain_result(), False, "NoDeployment"),
     ],
 )
 def test_should_promote(
-    spec_: dict[str, Any], result: dict[str, Any], fire: bool, reason: str
+    spec_: dict[str, Any],
+    result: contract.RetrainOk | contract.RetrainFailed,
+    fire: bool,
+    reason: str,
 ) -> None:
-    decision = policies.should_promote(spec=spec_, status=IN_FLIGHT, result=result)
+    decision = policies.should_promote(
+        spec=typed_spec(spec_), status=typed_status(IN_FLIGHT), result=result
+    )
     assert (decision.fire, decision.reason) == (fire, reason), decision.message
 
 
 def test_should_promote_records_the_jobs_message() -> None:
     result = retrain_result(message="challenger v2 accuracy 0.9000 vs champion v1 0.7000")
-    decision = policies.should_promote(spec=spec(), status=IN_FLIGHT, result=result)
-    assert decision == (True, "ChallengerWins", result["message"])
+    decision = policies.should_promote(
+        spec=typed_spec(spec()), status=typed_status(IN_FLIGHT), result=result
+    )
+    assert decision == (True, contract.PROMOTE_CHALLENGER_BETTER, result.message)
+
+
+def test_a_retrain_result_without_a_sha256_never_reaches_promotion() -> None:
+    """The contract refuses it (the operator records ``InvalidResult``)."""
+    with pytest.raises(contract.ContractError, match="sha256"):
+        contract.read_result(retrain_doc(sha256=""))
 
 
 VERSIONS = {
@@ -312,7 +385,9 @@ VERSIONS = {
     ],
 )
 def test_should_pin(spec_: dict[str, Any], status: dict[str, Any], fire: bool, reason: str) -> None:
-    decision = policies.should_pin(spec=spec_, status=status, generation=3)
+    decision = policies.should_pin(
+        spec=typed_spec(spec_), status=typed_status(status), generation=3
+    )
     assert (decision.fire, decision.reason) == (fire, reason)
 
 
@@ -406,14 +481,19 @@ def lost(version: int, hours_ago: float, generation: int = 1) -> dict[str, Any]:
     return {
         "version": version,
         "outcome": "Kept",
-        "reason": "ChallengerNotBetter",
+        "reason": contract.PROMOTE_BELOW_MIN_IMPROVEMENT,
         "startedAt": ago(hours=hours_ago + 0.1),
         "finishedAt": ago(hours=hours_ago),
         "generation": generation,
     }
 
 
-WON = {"version": 2, "outcome": "Promoted", "reason": "ChallengerWins", "finishedAt": ago(hours=9)}
+WON = {
+    "version": 2,
+    "outcome": "Promoted",
+    "reason": contract.PROMOTE_CHALLENGER_BETTER,
+    "finishedAt": ago(hours=9),
+}
 THREE_LOST = [WON, lost(3, 6), lost(4, 4), lost(5, 2)]
 
 
@@ -471,6 +551,21 @@ THREE_LOST = [WON, lost(3, 6), lost(4, 4), lost(5, 2)]
             True,
             "DataDrift",
         ),
+        # A challenger without a finite score lost too.
+        (
+            spec(),
+            {
+                "history": [DRIFT],
+                "retrains": [
+                    *THREE_LOST[:-1],
+                    {**lost(5, 2), "reason": contract.PROMOTE_SCORE_UNDEFINED},
+                ],
+            },
+            False,
+            1,
+            False,
+            "CircuitOpen",
+        ),
         # A custom limit, and 0 disables the breaker.
         (
             spec(maxConsecutiveLosses=1),
@@ -508,14 +603,24 @@ def test_should_retrain_circuit_breaker(
     reason: str,
 ) -> None:
     spec_["retrain"]["maxPerDay"] = 10  # the daily budget is not what these rows test
+    typed = typed_spec(spec_)
     decision = policies.should_retrain(
-        spec=spec_, status=status, now=NOW, manual=manual, generation=generation
+        retrain=typed.retrain,
+        estimate=typed.performance.estimate,
+        status=typed_status(status),
+        now=NOW,
+        manual=manual,
+        generation=generation,
     )
     assert (decision.fire, decision.reason) == (fire, reason), decision.message
 
 
 def test_circuit_open_message_says_what_it_waits_for() -> None:
-    decision = policies.circuit_breaker(spec=spec(), status={"retrains": THREE_LOST}, generation=1)
+    decision = policies.circuit_breaker(
+        retrain=typed_spec(spec()).retrain,
+        status=typed_status({"retrains": THREE_LOST}),
+        generation=1,
+    )
     assert decision.fire and decision.reason == "CircuitOpen"
     assert "versions 3, 4, 5" in decision.message
     for waits_for in ("spec changes", "check comes back healthy", "modelwatch.io/retrain-now"):
@@ -535,7 +640,7 @@ def test_circuit_open_message_says_what_it_waits_for() -> None:
     ],
 )
 def test_drift_onset(history: list[dict[str, Any]], onset: str | None) -> None:
-    assert policies.drift_onset(history) == onset
+    assert policies.drift_onset(typed_status({"history": history}).history) == onset
 
 
 def test_a_deadline_cannot_pass_before_the_deadline_has_passed() -> None:

@@ -48,7 +48,14 @@ HEALTHY_V2 = {
     "servingVersion": 2,
     "rows": {"reference": 500, "current": 600, "window": 5400, "labeled": 0},
 }
-SPEC = {"retrain": {"enabled": True, "cooldown": "1h", "triggers": {"violations": 1, "window": 1}}}
+SPEC = contract.Spec.model_validate(
+    {
+        "model": {"name": "iris", "target": "y"},
+        "data": {"reference": {"uri": "/store/ref.csv"}},
+        "store": {"uri": "/store"},
+        "retrain": {"enabled": True, "cooldown": "1h", "triggers": {"violations": 1, "window": 1}},
+    }
+)
 
 
 def _after_rollout() -> dict[str, Any]:
@@ -68,31 +75,41 @@ def _after_rollout() -> dict[str, Any]:
 
 def test_awaiting_traffic_folds_into_phase_and_ready_without_a_violation() -> None:
     s = st.record_awaiting_traffic(
-        _after_rollout(), SPEC, AWAITING, job="mm-check-7", generation=1, now=T0
+        _after_rollout(),
+        SPEC,
+        contract.CheckNoVerdict.model_validate(AWAITING),
+        job="mm-check-7",
+        generation=1,
+        now=T0,
     )
     assert s["phase"] == c.PHASE_AWAITING_TRAFFIC == "AwaitingTraffic"
-    ready = st.condition(s, c.COND_READY)
-    assert (ready["status"], ready["reason"]) == ("False", "AwaitingTraffic")
-    assert "version 2 has served 12 of the 200 rows a verdict needs" in ready["message"]
-    assert "4,800 rows in the window were served by other versions (1)" in ready["message"]
+    ready = st.view(s).condition(c.COND_READY)
+    assert ready is not None and (ready.status, ready.reason) == ("False", "AwaitingTraffic")
+    assert "version 2 has served 12 of the 200 rows a verdict needs" in ready.message
+    assert "4,800 rows in the window were served by other versions (1)" in ready.message
     for ctype in (c.COND_DATA_DRIFT, c.COND_DEGRADED):
-        assert (st.condition(s, ctype)["status"], st.condition(s, ctype)["reason"]) == (
-            "Unknown",
-            "AwaitingTraffic",
-        )
+        found = st.view(s).condition(ctype)
+        assert found is not None and (found.status, found.reason) == ("Unknown", "AwaitingTraffic")
     # The columns no longer show v1's verdict; nothing joins the M-of-N history.
     assert "drift" not in s and "metric" not in s
     assert s["history"] == []
     assert s["lastCheck"]["reason"] == "AwaitingTraffic" and s["lastCheck"]["servingVersion"] == 2
     assert s["lastCheck"]["rows"] == AWAITING["rows"]
     assert s["lastCheckJob"] == "mm-check-7"
-    decision = policies.should_retrain(spec=SPEC, status=s, now=T0 + dt.timedelta(hours=5))
+    decision = policies.should_retrain(
+        retrain=SPEC.retrain,
+        estimate=SPEC.performance.estimate,
+        status=st.view(s),
+        now=T0 + dt.timedelta(hours=5),
+    )
     assert not decision.fire and decision.reason == "BelowThreshold"
 
     # The next check with enough of v2's traffic gives a verdict again.
-    s = st.record_check(s, SPEC, HEALTHY_V2, job="mm-check-8", generation=1, now=T0)
+    healthy = contract.CheckOk.model_validate(HEALTHY_V2)
+    s = st.record_check(s, SPEC, healthy, job="mm-check-8", generation=1, now=T0)
     assert s["phase"] == "Healthy" and s["drift"] == "0/4"
-    assert st.condition(s, c.COND_READY)["reason"] == "CheckSucceeded"
+    ready = st.view(s).condition(c.COND_READY)
+    assert ready is not None and ready.reason == "CheckSucceeded"
 
 
 @pytest.mark.parametrize(
@@ -102,7 +119,7 @@ def test_awaiting_traffic_folds_into_phase_and_ready_without_a_violation() -> No
 def test_phase_of_a_ready_false_reason(ready_reason: str, phase: str) -> None:
     s: dict[str, Any] = {"lastCheck": {"time": "t"}}
     st.set_condition(s, c.COND_READY, False, ready_reason, "m", generation=1, now=T0)
-    assert st.compute_phase({}, s) == phase
+    assert st.compute_phase(SPEC, st.view(s)) == phase
 
 
 def test_cronjob_carries_the_serving_version_and_since() -> None:
