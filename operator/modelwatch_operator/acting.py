@@ -9,10 +9,9 @@ One action comes before the status write instead: the claim on the serving Deplo
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from modelwatch_operator import builders, events, kube, metrics, rollout
+from modelwatch_operator import builders, events, kube, metrics, objects, rollout
 from modelwatch_operator import status as st
 from modelwatch_operator.actions import (
     Action,
@@ -23,6 +22,7 @@ from modelwatch_operator.actions import (
     ShowCheck,
     ShowServingVersion,
 )
+from modelwatch_operator.monitors import Monitor
 
 Clock = Callable[[], dt.datetime]
 
@@ -32,19 +32,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def perform(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = utcnow) -> None:
+def perform(mm: Monitor, actions: Sequence[Action], *, now: Clock = utcnow) -> None:
     """Perform ``actions`` in order: Deployment claims and patches first, then Events (an
     Event says what happened only once it has), then metrics."""
     for action in actions:
         if isinstance(action, ClaimDeployment):
-            claim_deployment(body, action)
+            claim_deployment(mm, action)
         elif isinstance(action, PatchDeployment):
-            patch_deployment(body, action, now=now)
+            patch_deployment(mm, action, now=now)
     for action in actions:
         if isinstance(action, PostEvent):
-            events.post(body, type=action.type, reason=action.reason, message=action.message)
-    meta = body.get("metadata") or {}
-    show(str(meta.get("namespace") or "default"), str(meta.get("name") or ""), actions)
+            events.post(mm, type=action.type, reason=action.reason, message=action.message)
+    show(mm.namespace, mm.name, actions)
 
 
 def show(namespace: str, monitor: str, actions: Sequence[Action]) -> None:
@@ -58,35 +57,32 @@ def show(namespace: str, monitor: str, actions: Sequence[Action]) -> None:
             metrics.CURRENT_VERSION.labels(namespace, monitor).set(action.version)
 
 
-def claim_deployment(body: Mapping[str, Any], action: ClaimDeployment) -> None:
+def claim_deployment(mm: Monitor, action: ClaimDeployment) -> None:
     """Label the serving Deployment as this monitor's, conditional on the resourceVersion the
     claim was decided on (a claim meanwhile answers 409: the handler fails and retries)."""
-    patch = builders.build_takeover_patch(body)
+    patch = builders.build_takeover_patch(mm)
     if action.resource_version:
         patch["metadata"]["resourceVersion"] = action.resource_version
-    kube.patch_deployment(builders.monitor_namespace(body), action.name, patch)
+    kube.patch_deployment(mm.namespace, action.name, patch)
 
 
-def patch_deployment(
-    body: Mapping[str, Any], action: PatchDeployment, *, now: Clock = utcnow
-) -> bool:
+def patch_deployment(mm: Monitor, action: PatchDeployment, *, now: Clock = utcnow) -> bool:
     """Patch the serving Deployment to the recorded target, then acknowledge it in status.
 
     Return False when the Deployment or its container is missing (the resync waits for it,
     and fails the rollout once it timed out).
     """
-    namespace = builders.monitor_namespace(body)
-    name = builders.monitor_name(body)
+    namespace, name = mm.namespace, mm.name
     dep = kube.get_deployment(namespace, action.name)
-    container = builders.find_container(dep, action.container) if dep is not None else None
-    if dep is None or container is None:
+    container = objects.deployment(dep).container(action.container) if dep is not None else None
+    if container is None:
         return False
     try:
         patched = kube.patch_deployment(
             namespace,
             action.name,
             builders.build_rollout_patch(
-                body, container=str(container["name"]), version=action.version, sha256=action.sha256
+                mm, container=container.name, version=action.version, sha256=action.sha256
             ),
         )
     except kube.ApiException as exc:
@@ -94,11 +90,11 @@ def patch_deployment(
             return False  # deleted meanwhile
         raise
 
-    def ack(b: dict[str, Any], s: st.Status) -> st.Status | None:
-        current = s.get("rollout") or {}
-        if current.get("version") != action.version or current.get("kind") != action.kind:
+    def ack(_: Monitor, s: st.Status) -> st.Status | None:
+        current = st.view(s).rollout
+        if current is None or current.version != action.version or current.kind != action.kind:
             return None  # another rollout meanwhile
-        s["rollout"] = rollout.acknowledge(current, patched, now=now())
+        s["rollout"] = rollout.acknowledge(current, objects.deployment(patched), now=now())
         return s
 
     kube.update_status(namespace, name, ack)

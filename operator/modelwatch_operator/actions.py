@@ -9,11 +9,13 @@ decision that ran twice (a write conflict) counts once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 from modelwatch_monitor import contract
+from modelwatch_operator import objects
+from modelwatch_operator.monitors import Monitor
+from modelwatch_operator.objects import Document
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class PatchDeployment:
     container: str | None
     version: int
     sha256: str
-    kind: str
+    kind: contract.RolloutKind
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,12 @@ class Serving(NamedTuple):
     ``modelwatch.io/monitor`` label names when that is another monitor (None: no other
     claim, or that monitor is gone)."""
 
-    deployment: Mapping[str, Any] | None
-    claimant: Mapping[str, Any] | None = None
+    deployment: Document | None
+    claimant: Monitor | None = None
+
+    def view(self) -> objects.Deployment | None:
+        """The typed view of the Deployment, or None."""
+        return objects.deployment(self.deployment) if self.deployment is not None else None
 
 
 # --- the resync's steps: each gathers again and runs its own gather -> decide -> act ------
@@ -98,7 +104,7 @@ class Serving(NamedTuple):
 class ReadJob:
     """Fold the result of a finished Job that was not read."""
 
-    job: Mapping[str, Any]
+    job: Document
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,7 @@ class CreateRetrainJob:
 class FollowRollout:
     """Evaluate the rollout in flight against the Deployment as it is now."""
 
-    deployment: Mapping[str, Any]
+    deployment: Document
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ class ReapplyRollout:
     """Patch the Deployment to the rollout's target again."""
 
     version: int
-    kind: str
+    kind: contract.RolloutKind
     reason: str
     message: str
 
@@ -131,7 +137,7 @@ class FailRollout:
     """Give the rollout in flight up (roll back when possible)."""
 
     version: int
-    kind: str
+    kind: contract.RolloutKind
     reason: str
     message: str
     serving: Serving

@@ -12,16 +12,11 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_operator import constants as c
 from modelwatch_operator.monitors import Monitor
-
-#: A manifest (or patch) being built: a JSON object.
-Manifest = dict[str, Any]
-#: A Kubernetes object as read from the cluster.
-KubeObject = Mapping[str, Any]
+from modelwatch_operator.objects import Document, Manifest
 
 
 def get_labels(mm: Monitor, *, component: str) -> dict[str, str]:
@@ -136,7 +131,7 @@ def build_job_pod_template(
     container: str,
     args: list[str],
     labels: Mapping[str, str],
-    resources: Mapping[str, Any] | None = None,
+    resources: Document | None = None,
 ) -> Manifest:
     """Return the pod template shared by check and retrain Jobs.
 
@@ -220,11 +215,6 @@ def check_args(status: contract.MonitorStatus) -> list[str]:
         if status.serving_since:
             args += [contract.ARG_SERVING_SINCE, status.serving_since]
     return args
-
-
-def check_args_of(cronjob: KubeObject) -> list[str]:
-    """Return the check arguments a CronJob manifest was built with."""
-    return [str(arg) for arg in pod_containers(cronjob)[0]["args"]]
 
 
 def build_check_job_spec(mm: Monitor) -> Manifest:
@@ -386,51 +376,6 @@ def build_retrain_job(
             template, active_deadline=budget + c.RETRAIN_ACTIVE_DEADLINE_EXTRA_SECONDS
         ),
     }
-
-
-def _object(value: object) -> Mapping[str, Any]:
-    """Return ``value`` when it is a JSON object, else an empty one."""
-    return value if isinstance(value, Mapping) else {}
-
-
-def pod_spec(obj: KubeObject) -> Mapping[str, Any]:
-    """Return the pod spec of a Deployment, Job or CronJob (the CronJob's Job template's).
-
-    >>> pod_spec({"kind": "CronJob", "spec": {"jobTemplate": {"spec": {"template": {
-    ...     "spec": {"restartPolicy": "Never"}}}}}})
-    {'restartPolicy': 'Never'}
-    >>> pod_spec({"kind": "Deployment"})
-    {}
-    """
-    spec = _object(obj.get("spec"))
-    if obj.get("kind") == "CronJob":
-        spec = _object(_object(spec.get("jobTemplate")).get("spec"))
-    return _object(_object(spec.get("template")).get("spec"))
-
-
-def pod_containers(obj: KubeObject, key: str = "containers") -> list[Mapping[str, Any]]:
-    """Return the containers (or ``key``: ``initContainers``) of an object's pod spec."""
-    return [_object(cont) for cont in pod_spec(obj).get(key) or []]
-
-
-def find_container(deployment: KubeObject, name: str | None) -> Mapping[str, Any] | None:
-    """Return the serving container (by name, else the first), or None."""
-    containers = pod_containers(deployment)
-    if not name:
-        return containers[0] if containers else None
-    return next((cont for cont in containers if cont.get("name") == name), None)
-
-
-def read_model_env(container: Mapping[str, Any]) -> tuple[int | None, str | None]:
-    """Return (MODEL_VERSION, MODEL_SHA256) from a container's literal env."""
-    env = {e.get("name"): e.get("value") for e in container.get("env") or []}
-    raw_version = env.get(contract.ENV_MODEL_VERSION)
-    try:
-        version = int(raw_version) if raw_version not in (None, "") else None
-    except (TypeError, ValueError):
-        version = None
-    sha = env.get(contract.ENV_MODEL_SHA256) or None
-    return version, sha
 
 
 def build_takeover_patch(mm: Monitor) -> Manifest:

@@ -14,19 +14,20 @@ that create, so a later apply could never remove them (a dropped store volume, s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import Any, Final
+from collections.abc import Callable
+from typing import Final
 
 from modelwatch_monitor import contract
 from modelwatch_operator import builders, guards, kube
 from modelwatch_operator.monitors import Monitor
+from modelwatch_operator.objects import Document, Manifest
 from modelwatch_operator.policies import Decision
 
 MAX_ATTEMPTS: Final = 3
 
-Reader = Callable[[str, str], dict[str, Any] | None]
-Creator = Callable[[Mapping[str, Any]], bool]
-Replacer = Callable[[Mapping[str, Any]], None]
+Reader = Callable[[str, str], Manifest | None]
+Creator = Callable[[Document], bool]
+Replacer = Callable[[Document], None]
 
 
 class ChildRaceError(RuntimeError):
@@ -40,7 +41,7 @@ def allowed_monitor_images() -> tuple[str, ...]:
     )
 
 
-def check_images(manifest: Mapping[str, Any]) -> Decision:
+def check_images(manifest: Document) -> Decision:
     """Decide whether every container image of a Job or CronJob manifest is allowed."""
     patterns = allowed_monitor_images()
     for image in guards.manifest_images(manifest):
@@ -50,7 +51,7 @@ def check_images(manifest: Mapping[str, Any]) -> Decision:
     return Decision(True, guards.IMAGE_ALLOWED, "every image is allowed")
 
 
-def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+def updated_child(existing: Document, desired: Document) -> Manifest:
     """Return ``desired`` as the replacement of the owned child ``existing``.
 
     It carries ``existing``'s resourceVersion (the write's precondition) and keeps what
@@ -66,7 +67,7 @@ def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> di
     >>> new["metadata"]["annotations"]
     {'note': 'kept'}
     """
-    old: Mapping[str, Any] = existing.get("metadata") or {}
+    old: Document = existing.get("metadata") or {}
     meta = dict(desired["metadata"])
     ours = [dict(ref) for ref in meta.get("ownerReferences") or []]
     our_uids = {ref.get("uid") for ref in ours}
@@ -89,7 +90,7 @@ def updated_child(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> di
 
 def ensure_child(
     mm: Monitor,
-    manifest: Mapping[str, Any],
+    manifest: Document,
     *,
     read: Reader,
     create: Creator,
@@ -148,7 +149,7 @@ def ensure_children(mm: Monitor) -> Decision | None:
     return None if cron.fire else cron
 
 
-def create_job(mm: Monitor, manifest: Mapping[str, Any]) -> Decision:
+def create_job(mm: Monitor, manifest: Document) -> Decision:
     """Create a check or retrain Job; fire when it now exists and is this monitor's.
 
     A Job is never updated: when the name is taken (409), the Job found is this monitor's

@@ -11,12 +11,13 @@ otherwise ``reason`` and ``message`` go verbatim into the ``Ready`` condition.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Final
 
-from modelwatch_operator import builders
 from modelwatch_operator import constants as c
+from modelwatch_operator import objects
 from modelwatch_operator.monitors import Monitor
+from modelwatch_operator.objects import Document
 from modelwatch_operator.policies import Decision
 
 # Reasons (Ready=False) and the outcomes that let the operator go ahead.
@@ -34,12 +35,7 @@ IMAGE_ALLOWED: Final = "ImageAllowed"
 ENV_ALLOWED_IMAGES: Final = "MODELWATCH_ALLOWED_MONITOR_IMAGES"
 
 
-def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta: Mapping[str, Any] = obj.get("metadata") or {}
-    return meta
-
-
-def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+def owned_by(obj: Document, uid: str) -> bool:
     """True when ``obj`` has an owner reference to the object with ``uid``.
 
     >>> owned_by({"metadata": {"ownerReferences": [{"uid": "u1"}]}}, "u1")
@@ -47,14 +43,10 @@ def owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     >>> owned_by({"metadata": {"ownerReferences": [{"uid": "u1"}]}}, "")
     False
     """
-    if not uid:
-        return False
-    return any(ref.get("uid") == uid for ref in _meta(obj).get("ownerReferences") or [])
+    return bool(uid) and objects.meta(obj).owned_by(uid)
 
 
-def may_write_child(
-    existing: Mapping[str, Any] | None, *, kind: str, name: str, owner_uid: str
-) -> Decision:
+def may_write_child(existing: Document | None, *, kind: str, name: str, owner_uid: str) -> Decision:
     """Decide whether the operator may create or update child ``kind``/``name``.
 
     ``existing`` is the object of that name as read from the cluster (None: absent), and
@@ -80,7 +72,7 @@ def may_write_child(
 
 
 def deployment_claim(
-    deployment: Mapping[str, Any],
+    deployment: Document,
     *,
     monitor: str,
     claimant: Monitor | None,
@@ -103,8 +95,8 @@ def deployment_claim(
     >>> deployment_claim(dep, monitor="b", claimant=None).reason
     'StaleClaim'
     """
-    dep_name = str(_meta(deployment).get("name") or "")
-    holder = (_meta(deployment).get("labels") or {}).get(c.LABEL_MONITOR)
+    meta = objects.meta(deployment)
+    dep_name, holder = meta.name, meta.labels.get(c.LABEL_MONITOR)
     if not holder:
         return Decision(True, UNCLAIMED, f'deployment "{dep_name}" is not claimed by a monitor')
     if holder == monitor:
@@ -115,7 +107,7 @@ def deployment_claim(
             STALE_CLAIM,
             f'ModelMonitor "{holder}" that claimed deployment "{dep_name}" is gone',
         )
-    if _meta(claimant.body).get("deletionTimestamp"):
+    if claimant.deleting:
         return Decision(
             True,
             STALE_CLAIM,
@@ -175,15 +167,12 @@ def image_allowed(image: str, patterns: Sequence[str], *, field: str) -> Decisio
     )
 
 
-def manifest_images(manifest: Mapping[str, Any]) -> list[str]:
+def manifest_images(manifest: Document) -> list[str]:
     """Return the images of every container (and init container) of a Job or CronJob.
 
     >>> manifest_images({"kind": "Job", "spec": {"template": {"spec": {
     ...     "containers": [{"image": "a"}], "initContainers": [{"image": "b"}]}}}})
     ['a', 'b']
     """
-    return [
-        str(cont.get("image") or "")
-        for key in ("containers", "initContainers")
-        for cont in builders.pod_containers(manifest, key)
-    ]
+    pod = objects.pod_spec(manifest)
+    return [cont.image for cont in (*pod.containers, *pod.init_containers)]

@@ -22,7 +22,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 import kopf
 
@@ -30,6 +30,7 @@ from modelwatch_operator import constants as c
 from modelwatch_operator import (
     kube,
     metrics,
+    monitors,
     reconcile_jobs,
     reconcile_monitor,
     reconcile_rollout,
@@ -88,7 +89,7 @@ def _counting_errors(handler: str) -> Callable[[Callable[P, R]], Callable[P, R]]
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: object) -> None:
     """Operator settings, chosen deliberately (see the comments)."""
     kube.load_config()
     # The liveness probe hits /healthz every few seconds: keep its access log out.
@@ -147,9 +148,14 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) ->
 @kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
 @kopf.on.update(c.GROUP, c.VERSION, c.PLURAL)
 @_counting_errors("reconcile")
-def reconcile(body: kopf.Body, **_: Any) -> None:
+def reconcile(body: kopf.Body, name: str, namespace: str | None, **_: object) -> None:
     """Ensure the ConfigMap and CronJob, take over the Deployment, apply manual controls."""
-    retry = reconcile_monitor.reconcile(dict(body))
+    try:
+        mm = monitors.read_monitor(body)
+    except monitors.InvalidSpec as exc:
+        reconcile_monitor.reconcile_invalid(namespace or "default", name, str(exc))
+        raise kopf.PermanentError(f"spec refused: {exc}") from None
+    retry = reconcile_monitor.reconcile(mm)
     if retry:
         raise kopf.TemporaryError(retry, delay=RETRY_SECONDS)
 
@@ -161,7 +167,7 @@ def reconcile(body: kopf.Body, **_: Any) -> None:
     labels={c.LABEL_MONITOR: kopf.PRESENT, c.LABEL_JOB_KIND: kopf.PRESENT},
 )
 @_counting_errors("job")
-def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+def job_event(type: str | None, body: kopf.Body, **_: object) -> None:
     """A modelwatch Job changed; once it has finished, read its result."""
     if type == "DELETED":
         return
@@ -170,7 +176,7 @@ def job_event(type: str | None, body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event("apps", "v1", "deployments", labels={c.LABEL_MONITOR: kopf.PRESENT})
 @_counting_errors("deployment")
-def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+def deployment_event(type: str | None, body: kopf.Body, **_: object) -> None:
     """A serving Deployment changed; follow the rollout in flight, if any."""
     if type == "DELETED":
         return
@@ -186,7 +192,7 @@ def deployment_event(type: str | None, body: kopf.Body, **_: Any) -> None:
     idle=RESYNC_IDLE_SECONDS,
     backoff=RESYNC_BACKOFF_SECONDS,
 )
-def resync_timer(name: str, namespace: str | None, **_: Any) -> None:
+def resync_timer(name: str, namespace: str | None, **_: object) -> None:
     """Re-derive what is in flight from the cluster; heal what a lost event left undone."""
     if not namespace:
         return
@@ -196,7 +202,7 @@ def resync_timer(name: str, namespace: str | None, **_: Any) -> None:
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
-def monitor_event(type: str | None, name: str, namespace: str | None, **_: Any) -> None:
+def monitor_event(type: str | None, name: str, namespace: str | None, **_: object) -> None:
     """A monitor is gone: drop its metric series and its lock (children go by ownership)."""
     if type == "DELETED" and namespace:
         metrics.forget(namespace, name)

@@ -10,12 +10,13 @@ with reason ``InvalidSpec`` and the fields named.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from pydantic import ValidationError
 
 from modelwatch_monitor import contract
+from modelwatch_operator import objects
+from modelwatch_operator.objects import Document
 
 
 class InvalidSpec(contract.ContractError):
@@ -38,10 +39,17 @@ class Monitor:
     generation: int = 0
     resource_version: str = ""
     annotations: Mapping[str, str] = field(default_factory=dict)
-    body: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    body: Document = field(default_factory=dict, repr=False, compare=False)
+    deleting: bool = False
+
+    def with_status(self, status_doc: Document) -> Monitor:
+        """Return this monitor with status ``status_doc`` (just written)."""
+        return replace(
+            self, status=read_status(status_doc), body={**self.body, "status": dict(status_doc)}
+        )
 
 
-def read_status(doc: Any) -> contract.MonitorStatus:
+def read_status(doc: object) -> contract.MonitorStatus:
     """Parse a status document; a part the model refuses is dropped, never fatal.
 
     Status is written by the operator alone, so a part that does not parse was written by
@@ -57,21 +65,22 @@ def read_status(doc: Any) -> contract.MonitorStatus:
         return contract.MonitorStatus.model_validate({k: v for k, v in doc.items() if k not in bad})
 
 
-def read_monitor(body: Mapping[str, Any]) -> Monitor:
+def read_monitor(body: Document) -> Monitor:
     """Return the typed view of a ModelMonitor body; raise :class:`InvalidSpec`."""
-    meta: Mapping[str, Any] = body.get("metadata") or {}
+    meta = objects.meta(body)
     try:
         spec = contract.parse_spec(body.get("spec") or {})
     except contract.ContractError as exc:
         raise InvalidSpec(str(exc)) from None
     return Monitor(
-        name=str(meta.get("name") or ""),
-        namespace=str(meta.get("namespace") or "default"),
+        name=meta.name,
+        namespace=meta.namespace or "default",
         spec=spec,
         status=read_status(body.get("status")),
-        uid=str(meta.get("uid") or ""),
-        generation=int(meta.get("generation") or 0),
-        resource_version=str(meta.get("resourceVersion") or ""),
-        annotations=dict(meta.get("annotations") or {}),
+        uid=meta.uid,
+        generation=meta.generation,
+        resource_version=meta.resource_version,
+        annotations=meta.annotations,
         body=body,
+        deleting=meta.deletion_timestamp is not None,
     )

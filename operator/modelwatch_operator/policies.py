@@ -8,13 +8,15 @@ read the contract's typed spec parts, the typed status and typed Job results.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, NamedTuple
+from collections.abc import Sequence
+from typing import Final, NamedTuple
 
 from modelwatch_monitor import contract
 
 # Re-exported: the one duration parser is the contract's.
 from modelwatch_monitor.contract import parse_duration as parse_duration
+from modelwatch_operator import objects
+from modelwatch_operator.objects import parse_time as parse_time
 
 
 class Decision(NamedTuple):
@@ -36,16 +38,6 @@ class RolloutState(NamedTuple):
 PROGRESSING: Final = "Progressing"
 COMPLETE: Final = "Complete"
 FAILED: Final = "Failed"
-
-
-def parse_time(text: str | None) -> dt.datetime | None:
-    """Parse an RFC 3339 timestamp as written in status; None when absent or invalid."""
-    if not text:
-        return None
-    try:
-        return contract.parse_timestamp(text, "time")
-    except contract.ContractError:
-        return None
 
 
 def format_time(value: dt.datetime) -> str:
@@ -396,7 +388,7 @@ def known_sha256(status: contract.MonitorStatus, version: int) -> str | None:
 
 
 def rollout_state(
-    deployment: Mapping[str, Any],
+    deployment: objects.Deployment,
     *,
     generation: int,
     started: dt.datetime | None = None,
@@ -414,19 +406,17 @@ def rollout_state(
     it until the new one progresses), as after a rollback -- or when less than
     ``progressDeadlineSeconds`` have passed since ``started`` (at ``now``).
     """
-    meta = deployment.get("metadata") or {}
-    spec = deployment.get("spec") or {}
-    status = deployment.get("status") or {}
-    observed = int(status.get("observedGeneration") or 0)
-    if observed < generation or int(meta.get("generation") or 0) > observed:
+    spec, status = deployment.spec, deployment.status
+    observed = status.observed_generation
+    if observed < generation or deployment.metadata.generation > observed:
         return RolloutState(
             PROGRESSING, "WaitingForController", "the Deployment controller has not seen the change"
         )
-    for cond in status.get("conditions") or []:
-        if cond.get("type") != "Progressing" or cond.get("reason") != "ProgressDeadlineExceeded":
+    for cond in status.conditions:
+        if cond.type != "Progressing" or cond.reason != "ProgressDeadlineExceeded":
             continue
-        updated_at = parse_time(cond.get("lastUpdateTime"))
-        deadline = spec.get("progressDeadlineSeconds")
+        updated_at = parse_time(cond.last_update_time)
+        deadline = spec.progress_deadline_seconds
         if (
             started is not None
             and now is not None
@@ -441,12 +431,10 @@ def rollout_state(
             return RolloutState(
                 FAILED,
                 "ProgressDeadlineExceeded",
-                str(cond.get("message") or "the rollout exceeded its progress deadline"),
+                cond.message or "the rollout exceeded its progress deadline",
             )
-    want = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-    updated = int(status.get("updatedReplicas") or 0)
-    total = int(status.get("replicas") or 0)
-    available = int(status.get("availableReplicas") or 0)
+    want = spec.replicas if spec.replicas is not None else 1
+    updated, total, available = status.updated_replicas, status.replicas, status.available_replicas
     if updated < want:
         return RolloutState(PROGRESSING, "UpdatingReplicas", f"{updated} of {want} pods updated")
     if total > updated:

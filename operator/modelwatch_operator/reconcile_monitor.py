@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from modelwatch_operator import (
     acting,
@@ -29,6 +28,7 @@ from modelwatch_operator import (
     events,
     guards,
     kube,
+    objects,
     reconcile_jobs,
     reconcile_rollout,
 )
@@ -36,7 +36,7 @@ from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
 from modelwatch_operator.acting import Clock, utcnow
 from modelwatch_operator.actions import Action, ClaimDeployment, PostEvent, Serving
-from modelwatch_operator.builders import monitor_generation, monitor_spec
+from modelwatch_operator.monitors import Monitor
 from modelwatch_operator.policies import Decision
 
 # Ready reasons of a serving Deployment the monitor cannot use; they outrank the store's.
@@ -59,12 +59,17 @@ class Gathered(NamedTuple):
     store_claim_exists: bool | None
 
 
-def gather(body: Mapping[str, Any], *, blocked: Decision | None) -> Gathered:
+def gather(mm: Monitor, *, blocked: Decision | None) -> Gathered:
     """Read the serving Deployment and its claimant, and the store's PersistentVolumeClaim."""
-    serving = reconcile_rollout.gather_serving(body) if blocked is None else None
-    claim = ((monitor_spec(body).get("store") or {}).get("volume") or {}).get("claimName")
-    exists = kube.pvc_exists(builders.monitor_namespace(body), str(claim)) if claim else None
+    serving = reconcile_rollout.gather_serving(mm) if blocked is None else None
+    claim = _claim_name(mm)
+    exists = kube.pvc_exists(mm.namespace, claim) if claim else None
     return Gathered(serving, exists)
+
+
+def _claim_name(mm: Monitor) -> str | None:
+    volume = mm.spec.store.volume
+    return volume.claim_name if volume is not None else None
 
 
 # ---------------------------------------------------------------------------
@@ -83,18 +88,15 @@ class Takeover(NamedTuple):
     sha256: str | None = None
 
 
-def decide_takeover(
-    body: Mapping[str, Any], serving: Serving
-) -> tuple[Takeover | None, list[Action]]:
+def decide_takeover(mm: Monitor, serving: Serving) -> tuple[Takeover | None, list[Action]]:
     """Decide whether to take the serving Deployment over (label it as this monitor's) and
-    read its current version; None without ``spec.deployment.name``."""
-    deployment_spec: Mapping[str, Any] = monitor_spec(body).get("deployment") or {}
-    dep_name = deployment_spec.get("name")
-    if not dep_name:
+    read its current version; None without ``spec.deployment``."""
+    deployment_spec = mm.spec.deployment
+    if deployment_spec is None:
         return None, []
-    namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
-    dep = serving.deployment
-    if dep is None:
+    dep_name, namespace = deployment_spec.name, mm.namespace
+    dep = serving.view()
+    if dep is None or serving.deployment is None:
         return Takeover(
             False,
             "DeploymentNotFound",
@@ -106,15 +108,15 @@ def decide_takeover(
                 f'deployment "{dep_name}" not found in namespace "{namespace}"',
             )
         ]
-    container = builders.find_container(dep, deployment_spec.get("container"))
+    container = dep.container(deployment_spec.container)
     if container is None:
         return Takeover(
             False,
             "ContainerNotFound",
             f'spec.deployment.container: deployment "{dep_name}" has no container '
-            f'"{deployment_spec.get("container")}"',
+            f'"{deployment_spec.container}"',
         ), []
-    claim = guards.deployment_claim(dep, monitor=name, claimant=serving.claimant)
+    claim = guards.deployment_claim(serving.deployment, monitor=mm.name, claimant=serving.claimant)
     if not claim.fire:
         return Takeover(False, claim.reason, claim.message), [
             PostEvent("Warning", claim.reason, claim.message)
@@ -122,9 +124,8 @@ def decide_takeover(
     actions: list[Action] = []
     if claim.reason != guards.CLAIMED_BY_US:
         # Claim the Deployment as read: a claim meanwhile answers 409.
-        read_version = (dep.get("metadata") or {}).get("resourceVersion")
-        actions.append(ClaimDeployment(str(dep_name), str(read_version or "") or None))
-    version, sha = builders.read_model_env(container)
+        actions.append(ClaimDeployment(dep_name, dep.metadata.resource_version or None))
+    version, sha = container.model_env()
     return Takeover(True, "DeploymentFound", f'serving deployment "{dep_name}"', version, sha), (
         actions
     )
@@ -138,7 +139,7 @@ class Found(NamedTuple):
     actions: list[Action]
 
 
-def decide_found(body: Mapping[str, Any], gathered: Gathered, *, blocked: Decision | None) -> Found:
+def decide_found(mm: Monitor, gathered: Gathered, *, blocked: Decision | None) -> Found:
     """Decide the takeover and the store's claim; the actions post what blocks the monitor
     and claim the Deployment."""
     actions: list[Action] = []
@@ -146,29 +147,27 @@ def decide_found(body: Mapping[str, Any], gathered: Gathered, *, blocked: Decisi
         actions.append(PostEvent("Warning", blocked.reason, blocked.message))
     takeover = None
     if gathered.serving is not None:
-        takeover, claim_actions = decide_takeover(body, gathered.serving)
+        takeover, claim_actions = decide_takeover(mm, gathered.serving)
         actions.extend(claim_actions)
-    missing_claim = missing_store_claim(body, gathered.store_claim_exists)
+    missing_claim = missing_store_claim(mm, gathered.store_claim_exists)
     if missing_claim is not None:
         actions.append(PostEvent("Warning", "StoreClaimNotFound", missing_claim))
     return Found(takeover, missing_claim, actions)
 
 
-def missing_store_claim(body: Mapping[str, Any], exists: bool | None) -> str | None:
+def missing_store_claim(mm: Monitor, exists: bool | None) -> str | None:
     """Why the store's PersistentVolumeClaim is missing, or None when it exists (or none is
     named). Without this, a mistyped claim leaves every check pod Pending, silently."""
     if exists is not False:
         return None
-    claim = ((monitor_spec(body).get("store") or {}).get("volume") or {}).get("claimName")
     return (
-        f'spec.store.volume.claimName: persistentvolumeclaim "{claim}" not found in namespace '
-        f'"{builders.monitor_namespace(body)}"; check and retrain pods cannot start until it '
-        "exists"
+        f'spec.store.volume.claimName: persistentvolumeclaim "{_claim_name(mm)}" not found in '
+        f'namespace "{mm.namespace}"; check and retrain pods cannot start until it exists'
     )
 
 
 def decide_status(
-    body: Mapping[str, Any],
+    mm: Monitor,
     s: st.Status,
     *,
     blocked: Decision | None,
@@ -178,10 +177,10 @@ def decide_status(
 ) -> st.Status:
     """Record what the reconcile found: the takeover (and the version it found serving),
     the store's claim, a blocked child, and each condition's first value."""
-    gen = monitor_generation(body)
+    gen = mm.generation
     if takeover is not None:
         _record_takeover(s, takeover, generation=gen, now=now)
-    ready_reason = st.condition(s, c.COND_READY).get("reason")
+    ready_reason = st.reason_of(s, c.COND_READY)
     if missing_claim is not None:
         if ready_reason not in _DEPLOYMENT_UNUSABLE:
             st.set_condition(
@@ -211,7 +210,7 @@ def decide_status(
         (c.COND_DEGRADED, None, "AwaitingFirstCheck", "no check has run yet"),
     ):
         st.ensure_condition(s, ctype, value, reason, message, generation=gen, now=now)
-    return st.finalize(s, monitor_spec(body), generation=gen, now=now)
+    return st.finalize(s, mm.spec, generation=gen, now=now)
 
 
 def _record_takeover(
@@ -230,7 +229,7 @@ def _record_takeover(
             now=now,
         )
         return
-    if st.condition(s, c.COND_READY).get("reason") in _DEPLOYMENT_UNUSABLE:
+    if st.reason_of(s, c.COND_READY) in _DEPLOYMENT_UNUSABLE:
         st.set_condition(
             s,
             c.COND_READY,
@@ -241,12 +240,12 @@ def _record_takeover(
             now=now,
         )
     version, sha = takeover.version, takeover.sha256
-    if s.get("currentVersion") is None and version is not None:
+    if st.view(s).current_version is None and version is not None:
         s["currentVersion"] = version
         if sha:
             s["currentSha256"] = sha
             st.remember_version(s, version=version, sha256=sha, now=now)
-        s["latestVersion"] = max(int(s.get("latestVersion") or 0), version)
+        s["latestVersion"] = max(st.view(s).latest_version or 0, version)
 
 
 def _record_blocked(
@@ -257,7 +256,7 @@ def _record_blocked(
         st.set_condition(
             s, c.COND_READY, False, blocked.reason, blocked.message, generation=generation, now=now
         )
-    elif st.condition(s, c.COND_READY).get("reason") in _BLOCKING_REASONS:
+    elif st.reason_of(s, c.COND_READY) in _BLOCKING_REASONS:
         st.set_condition(
             s,
             c.COND_READY,
@@ -274,25 +273,24 @@ def _record_blocked(
 # ---------------------------------------------------------------------------
 
 
-def reconcile(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | None:
+def reconcile(mm: Monitor, *, now: Clock = utcnow) -> str | None:
     """Ensure children, take over the Deployment, resume in-flight work, apply manual controls.
 
     Return None when done, or why to try again later (the serving Deployment is missing:
     it may be created after the monitor, as in one ``kubectl apply`` of both).
     """
-    namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
-    blocked = children.ensure_children(body)
-    gathered = gather(body, blocked=blocked)
-    takeover, missing_claim, actions = decide_found(body, gathered, blocked=blocked)
-    acting.perform(body, actions, now=now)  # before the status write, which reports the claim
-    applied_args = builders.check_args(body)
+    blocked = children.ensure_children(mm)
+    gathered = gather(mm, blocked=blocked)
+    takeover, missing_claim, actions = decide_found(mm, gathered, blocked=blocked)
+    acting.perform(mm, actions, now=now)  # before the status write, which reports the claim
+    applied_args = builders.check_args(mm.status)
 
-    def decide(b: dict[str, Any], s: st.Status) -> st.Status:
+    def decide(fresh: Monitor, s: st.Status) -> st.Status:
         return decide_status(
-            b, s, blocked=blocked, takeover=takeover, missing_claim=missing_claim, now=now()
+            fresh, s, blocked=blocked, takeover=takeover, missing_claim=missing_claim, now=now()
         )
 
-    fresh = kube.update_status(namespace, name, decide)
+    fresh = kube.update_status(mm.namespace, mm.name, decide)
     if fresh is None:
         return None
     if blocked is not None:
@@ -300,46 +298,58 @@ def reconcile(body: Mapping[str, Any], *, now: Clock = utcnow) -> str | None:
     reconcile_rollout.reapply_cronjob_if_serving_moved(applied_args, fresh)
     _resume_retrain(fresh)
     _resume_rollout(fresh, now=now)
-    annotations: Mapping[str, str] = (fresh.get("metadata") or {}).get("annotations") or {}
-    if c.ANNOTATION_CHECK_NOW in annotations:
-        _check_now(fresh, annotations[c.ANNOTATION_CHECK_NOW])
-    if c.ANNOTATION_RETRAIN_NOW in annotations:
-        reconcile_jobs.start_retrain(namespace, name, manual=True, now=now)
-        kube.patch_monitor_annotations(namespace, name, {c.ANNOTATION_RETRAIN_NOW: None})
-    reconcile_rollout.apply_pin(namespace, name, now=now)
+    if c.ANNOTATION_CHECK_NOW in fresh.annotations:
+        _check_now(fresh, fresh.annotations[c.ANNOTATION_CHECK_NOW])
+    if c.ANNOTATION_RETRAIN_NOW in fresh.annotations:
+        reconcile_jobs.start_retrain(mm.namespace, mm.name, manual=True, now=now)
+        kube.patch_monitor_annotations(mm.namespace, mm.name, {c.ANNOTATION_RETRAIN_NOW: None})
+    reconcile_rollout.apply_pin(mm.namespace, mm.name, now=now)
     if takeover is not None and not takeover.fire:
         return takeover.message
     return missing_claim
 
 
-def _resume_retrain(body: Mapping[str, Any]) -> None:
+def reconcile_invalid(namespace: str, name: str, problem: str, *, now: Clock = utcnow) -> None:
+    """A spec the models refuse (the API server's schema let it through): Ready=False
+    ``InvalidSpec`` with the fields named, and nothing else runs until it is fixed."""
+
+    def decide(body: objects.Document, s: st.Status) -> st.Status:
+        generation = objects.meta(body).generation
+        st.set_condition(
+            s, c.COND_READY, False, "InvalidSpec", problem, generation=generation, now=now()
+        )
+        s["phase"] = c.PHASE_FAILED
+        s["observedGeneration"] = generation
+        return s
+
+    kube.update_raw_status(namespace, name, decide)
+
+
+def _resume_retrain(mm: Monitor) -> None:
     """Restart safety: a retrain recorded in status whose Job is missing gets (re)created."""
-    in_flight: Mapping[str, Any] = (body.get("status") or {}).get("retrain") or {}
-    if not in_flight.get("job"):
+    in_flight = mm.status.retrain
+    if in_flight is None or not in_flight.job:
         return
-    if not kube.job_exists(builders.monitor_namespace(body), str(in_flight["job"])):
-        reconcile_jobs.create_retrain_job(body, in_flight)
+    if not kube.job_exists(mm.namespace, in_flight.job):
+        reconcile_jobs.create_retrain_job(mm, in_flight)
 
 
-def _resume_rollout(body: Mapping[str, Any], *, now: Clock) -> None:
+def _resume_rollout(mm: Monitor, *, now: Clock) -> None:
     """Restart safety: re-evaluate an in-flight rollout against the Deployment as it is now."""
-    rollout: Mapping[str, Any] = (body.get("status") or {}).get("rollout") or {}
-    dep_name = (monitor_spec(body).get("deployment") or {}).get("name")
-    if rollout.get("version") is None or not dep_name:
+    if mm.status.rollout is None or mm.spec.deployment is None:
         return
-    dep = kube.get_deployment(builders.monitor_namespace(body), dep_name)
+    dep = kube.get_deployment(mm.namespace, mm.spec.deployment.name)
     if dep is not None:
         reconcile_rollout.handle_deployment(dep, now=now)
 
 
-def _check_now(body: Mapping[str, Any], value: str) -> None:
+def _check_now(mm: Monitor, value: str) -> None:
     """Run one check now (``modelwatch.io/check-now``), once per value and generation."""
-    namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
-    suffix = hashlib.sha256(f"{value}/{monitor_generation(body)}".encode()).hexdigest()[:6]
-    job = builders.build_check_job(body, name=f"{name}-check-now-{suffix}")
-    created = children.create_job(body, job)
-    kube.patch_monitor_annotations(namespace, name, {c.ANNOTATION_CHECK_NOW: None})
+    suffix = hashlib.sha256(f"{value}/{mm.generation}".encode()).hexdigest()[:6]
+    job = builders.build_check_job(mm, name=f"{mm.name}-check-now-{suffix}")
+    created = children.create_job(mm, job)
+    kube.patch_monitor_annotations(mm.namespace, mm.name, {c.ANNOTATION_CHECK_NOW: None})
     if not created.fire:
-        events.warning(body, created.reason, f"check not started: {created.message}")
+        events.warning(mm, created.reason, f"check not started: {created.message}")
         return
-    events.normal(body, "CheckRequested", f"check Job {job['metadata']['name']} created")
+    events.normal(mm, "CheckRequested", f"check Job {job['metadata']['name']} created")

@@ -4,7 +4,7 @@ Each entry point runs three steps, in this order in the module:
 
 1. **gather** -- read the cluster into plain values (:func:`gather_serving`: the serving
    Deployment, and the monitor its label names, so the claim is decided without a read);
-2. **decide** -- pure functions over the monitor body, a copy of its status and what was
+2. **decide** -- pure functions over the typed monitor, a copy of its status and what was
    gathered (:func:`begin`, :func:`decide_deployment`, :func:`fail`, :func:`decide_pin`):
    they return the new status and append the :mod:`~modelwatch_operator.actions` to take;
 3. **act** -- :func:`kube.update_status` writes the status, conditional on the
@@ -21,10 +21,10 @@ record, when a rollout timed out, what to do with one in flight) is in
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from modelwatch_operator import acting, builders, children, events, guards, kube, policies
+from modelwatch_monitor import contract
+from modelwatch_operator import acting, builders, children, events, guards, kube, objects, policies
 from modelwatch_operator import constants as c
 from modelwatch_operator import rollout as rollouts
 from modelwatch_operator import status as st
@@ -37,32 +37,31 @@ from modelwatch_operator.actions import (
     Serving,
     ShowServingVersion,
 )
-from modelwatch_operator.builders import monitor_generation, monitor_spec
-from modelwatch_operator.policies import parse_time
+from modelwatch_operator.monitors import Monitor
+from modelwatch_operator.objects import Document, parse_time
 
 # ---------------------------------------------------------------------------
 # Gather
 # ---------------------------------------------------------------------------
 
 
-def gather_claimant(deployment: Mapping[str, Any], monitor: str) -> dict[str, Any] | None:
+def gather_claimant(deployment: Document, monitor: str) -> Monitor | None:
     """Read the monitor that claims ``deployment`` when it is not ``monitor``."""
-    meta = deployment.get("metadata") or {}
-    holder = (meta.get("labels") or {}).get(c.LABEL_MONITOR)
+    meta = objects.meta(deployment)
+    holder = meta.labels.get(c.LABEL_MONITOR)
     if holder and holder != monitor:
-        return kube.get_monitor(str(meta.get("namespace")), str(holder))
+        return kube.get_typed_monitor(meta.namespace, holder)
     return None
 
 
-def gather_serving(body: Mapping[str, Any]) -> Serving:
+def gather_serving(mm: Monitor) -> Serving:
     """Read the serving Deployment named in the spec, and the monitor that claims it."""
-    dep_name = (monitor_spec(body).get("deployment") or {}).get("name")
-    if not dep_name:
+    if mm.spec.deployment is None:
         return Serving(None)
-    deployment = kube.get_deployment(builders.monitor_namespace(body), str(dep_name))
+    deployment = kube.get_deployment(mm.namespace, mm.spec.deployment.name)
     if deployment is None:
         return Serving(None)
-    return Serving(deployment, gather_claimant(deployment, builders.monitor_name(body)))
+    return Serving(deployment, gather_claimant(deployment, mm.name))
 
 
 # ---------------------------------------------------------------------------
@@ -71,10 +70,10 @@ def gather_serving(body: Mapping[str, Any]) -> Serving:
 
 
 def begin(
-    body: Mapping[str, Any],
+    mm: Monitor,
     s: st.Status,
     *,
-    kind: str,
+    kind: contract.RolloutKind,
     version: int,
     sha256: str,
     serving: Serving,
@@ -87,14 +86,13 @@ def begin(
     version that failed. False (and a condition) when the Deployment or its container is
     missing, or another monitor claims the Deployment.
     """
-    gen = monitor_generation(body)
-    deployment_spec: Mapping[str, Any] = monitor_spec(body).get("deployment") or {}
-    namespace, monitor = builders.monitor_namespace(body), builders.monitor_name(body)
-    dep_name = str(deployment_spec.get("name") or "")
-    deployment = serving.deployment
-    if deployment is None or not dep_name:
+    gen = mm.generation
+    deployment_spec = mm.spec.deployment
+    dep_name = deployment_spec.name if deployment_spec is not None else ""
+    deployment = serving.view()
+    if deployment is None or serving.deployment is None or deployment_spec is None:
         message = (
-            f'spec.deployment.name: deployment "{dep_name}" not found in namespace "{namespace}"'
+            f'spec.deployment.name: deployment "{dep_name}" not found in namespace "{mm.namespace}"'
         )
         for ctype in (c.COND_READY, c.COND_ROLLOUT):
             st.set_condition(
@@ -102,32 +100,33 @@ def begin(
             )
         actions.append(PostEvent("Warning", "DeploymentNotFound", message))
         return False
-    claim = guards.deployment_claim(deployment, monitor=monitor, claimant=serving.claimant)
+    claim = guards.deployment_claim(serving.deployment, monitor=mm.name, claimant=serving.claimant)
     if not claim.fire:
         for ctype in (c.COND_READY, c.COND_ROLLOUT):
             st.set_condition(s, ctype, False, claim.reason, claim.message, generation=gen, now=now)
         actions.append(PostEvent("Warning", claim.reason, claim.message))
         return False
-    container = builders.find_container(deployment, deployment_spec.get("container"))
-    if container is None:
-        message = f'deployment "{dep_name}" has no container "{deployment_spec.get("container")}"'
+    if deployment.container(deployment_spec.container) is None:
+        message = f'deployment "{dep_name}" has no container "{deployment_spec.container}"'
         st.set_condition(
             s, c.COND_ROLLOUT, False, "ContainerNotFound", message, generation=gen, now=now
         )
         actions.append(PostEvent("Warning", "ContainerNotFound", message))
         return False
+    current = st.view(s)
     if kind == "Rollback":
-        failed = s.get("rollout") or {}
-        previous_version, previous_sha = failed.get("version"), failed.get("sha256")
+        failed = current.rollout
+        previous_version = failed.version if failed is not None else None
+        previous_sha = failed.sha256 if failed is not None else None
     else:
-        previous_version, previous_sha = s.get("currentVersion"), s.get("currentSha256")
+        previous_version, previous_sha = current.current_version, current.current_sha256
     rollouts.record(
         s,
         kind=kind,
         version=version,
         sha256=sha256,
-        previous_version=int(previous_version) if previous_version is not None else None,
-        previous_sha256=str(previous_sha) if previous_sha else None,
+        previous_version=previous_version,
+        previous_sha256=previous_sha,
         deployment=deployment,
         now=now,
     )
@@ -145,7 +144,7 @@ def begin(
     actions.append(
         PatchDeployment(
             name=dep_name,
-            container=deployment_spec.get("container"),
+            container=deployment_spec.container,
             version=int(version),
             sha256=sha256,
             kind=kind,
@@ -162,9 +161,9 @@ def begin(
 
 
 def decide_deployment(
-    body: Mapping[str, Any],
+    mm: Monitor,
     s: st.Status,
-    deployment: Mapping[str, Any],
+    deployment: Document,
     *,
     actions: list[Action],
     now: dt.datetime,
@@ -172,34 +171,29 @@ def decide_deployment(
     """Decide what the serving Deployment as it is now means for the rollout in flight:
     nothing yet (None), complete, or failed (roll back). Without a rollout in flight, see
     :func:`follow_outside_change`."""
-    rollout = s.get("rollout") or {}
-    spec = monitor_spec(body)
-    if rollout.get("version") is None:
-        return follow_outside_change(body, s, deployment, actions=actions, now=now)
+    rollout = st.view(s).rollout
+    view = objects.deployment(deployment)
+    if rollout is None:
+        return follow_outside_change(mm, s, view, actions=actions, now=now)
+    container = mm.spec.deployment.container if mm.spec.deployment is not None else None
     if not rollouts.carries_target(
-        deployment,
-        container=(spec.get("deployment") or {}).get("container"),
-        version=int(rollout["version"]),
-        sha256=str(rollout.get("sha256") or ""),
+        view, container=container, version=rollout.version, sha256=rollout.sha256 or ""
     ):
         return None  # the patch has not landed (or was undone): the resync applies it
-    if not rollout.get("generation"):
+    if not rollout.generation:
         # Patched but not yet acknowledged: the Deployment's conditions may still speak
         # of the previous rollout. The acknowledgement (or the resync) comes next.
         return None
     state = policies.rollout_state(
-        deployment,
-        generation=int(rollout.get("generation") or 0),
-        started=parse_time(rollout.get("startedAt")),
-        now=now,
+        view, generation=rollout.generation, started=parse_time(rollout.started_at), now=now
     )
     if state.state == policies.PROGRESSING:
         return None
     s.pop("rollout", None)
     if state.state == policies.COMPLETE:
-        return _complete(body, s, rollout, state_message=state.message, actions=actions, now=now)
+        return _complete(mm, s, rollout, state_message=state.message, actions=actions, now=now)
     return fail(
-        body,
+        mm,
         s,
         rollout,
         reason=state.reason,
@@ -211,29 +205,27 @@ def decide_deployment(
 
 
 def _complete(
-    body: Mapping[str, Any],
+    mm: Monitor,
     s: st.Status,
-    rollout: Mapping[str, Any],
+    rollout: contract.RolloutInFlight,
     *,
     state_message: str,
     actions: list[Action],
     now: dt.datetime,
 ) -> st.Status:
     """The rollout (or rollback) finished: its version serves."""
-    gen = monitor_generation(body)
-    kind = rollout.get("kind")
-    version = int(rollout["version"])
+    gen = mm.generation
+    version = rollout.version
     st.serve_version(s, version, now=now)
-    if rollout.get("sha256"):
-        s["currentSha256"] = rollout["sha256"]
-    if kind == "Rollback":
-        cond = st.condition(s, c.COND_ROLLOUT)
+    if rollout.sha256:
+        s["currentSha256"] = rollout.sha256
+    if rollout.kind == "Rollback":
         st.set_condition(
             s,
             c.COND_ROLLOUT,
             False,
             "RolledBack",
-            str(cond.get("message") or f"rolled back to version {version}"),
+            st.message_of(s, c.COND_ROLLOUT) or f"rolled back to version {version}",
             generation=gen,
             now=now,
         )
@@ -255,7 +247,7 @@ def _complete(
             generation=gen,
             now=now,
         )
-        if st.condition(s, c.COND_READY).get("reason") in {"RetrainFailed", "RolloutFailed"}:
+        if st.reason_of(s, c.COND_READY) in {"RetrainFailed", "RolloutFailed"}:
             st.set_condition(
                 s,
                 c.COND_READY,
@@ -268,15 +260,21 @@ def _complete(
         actions.append(PostEvent("Normal", "RolloutComplete", f"version {version} is serving"))
         actions.append(Count("promotions"))
         actions.append(ShowServingVersion(version))
-    if kind == "Pin" and s.get("pin"):
-        s["pin"] = {**s["pin"], "outcome": "Complete"}
-    return st.finalize(s, monitor_spec(body), generation=gen, now=now)
+    _set_pin_outcome(s, rollout, "Complete")
+    return st.finalize(s, mm.spec, generation=gen, now=now)
+
+
+def _set_pin_outcome(s: st.Status, rollout: contract.RolloutInFlight, outcome: str) -> None:
+    """Record how the rollout of a pinned version ended."""
+    pin = st.view(s).pin
+    if rollout.kind == "Pin" and pin is not None:
+        s["pin"] = {**pin.to_doc(), "outcome": outcome}
 
 
 def follow_outside_change(
-    body: Mapping[str, Any],
+    mm: Monitor,
     s: st.Status,
-    deployment: Mapping[str, Any],
+    deployment: objects.Deployment,
     *,
     actions: list[Action],
     now: dt.datetime,
@@ -288,25 +286,24 @@ def follow_outside_change(
     tool over the field would never end); a Warning says what happened and how to choose a
     version (``spec.pinnedVersion``). The next check judges the version that serves.
     """
-    current = s.get("currentVersion")
-    if current is None:
+    current = st.view(s).current_version
+    if current is None or mm.spec.deployment is None:
         return None
-    spec = monitor_spec(body)
-    container = builders.find_container(deployment, (spec.get("deployment") or {}).get("container"))
+    container = deployment.container(mm.spec.deployment.container)
     if container is None:
         return None
-    version, sha = builders.read_model_env(container)
-    if version is None or version == int(current):
+    version, sha = container.model_env()
+    if version is None or version == current:
         return None
-    generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+    generation = deployment.metadata.generation
     if policies.rollout_state(deployment, generation=generation).state != policies.COMPLETE:
         return None  # not serving yet; a stuck change shows in the Deployment's own status
-    gen = monitor_generation(body)
-    dep_name = (deployment.get("metadata") or {}).get("name")
+    gen = mm.generation
     message = (
-        f'deployment "{dep_name}" serves version {version} (MODEL_VERSION), not version '
-        f"{current}: it was changed outside a modelwatch rollout (a re-applied manifest?); "
-        "status follows the version that serves. Choose a version with spec.pinnedVersion"
+        f'deployment "{deployment.metadata.name}" serves version {version} (MODEL_VERSION), '
+        f"not version {current}: it was changed outside a modelwatch rollout (a re-applied "
+        "manifest?); status follows the version that serves. Choose a version with "
+        "spec.pinnedVersion"
     )
     st.serve_version(s, version, now=now)
     if sha:
@@ -319,13 +316,13 @@ def follow_outside_change(
     )
     actions.append(PostEvent("Warning", "VersionChangedOutside", message))
     actions.append(ShowServingVersion(version))
-    return st.finalize(s, spec, generation=gen, now=now)
+    return st.finalize(s, mm.spec, generation=gen, now=now)
 
 
 def fail(
-    body: Mapping[str, Any],
+    mm: Monitor,
     s: st.Status,
-    rollout: Mapping[str, Any],
+    rollout: contract.RolloutInFlight,
     *,
     reason: str,
     message: str,
@@ -335,27 +332,21 @@ def fail(
 ) -> st.Status:
     """End the rollout in flight as failed (``reason``: ``message``): roll back to the
     previous version when allowed and possible, else say so in RolloutComplete and Ready."""
-    spec = monitor_spec(body)
-    gen = monitor_generation(body)
-    kind = rollout.get("kind")
-    version = int(rollout["version"])
-    previous = rollout.get("previousVersion")
-    rollback = bool((spec.get("deployment") or {}).get("rollbackOnFailure", True))
-    if kind == "Pin" and s.get("pin"):
-        s["pin"] = {**s["pin"], "outcome": "Failed"}
-    s["rollout"] = dict(rollout)  # the rollback reads the failed version from it
+    spec, gen = mm.spec, mm.generation
+    version, previous = rollout.version, rollout.previous_version
+    rollback = spec.deployment.rollback_on_failure if spec.deployment is not None else True
+    _set_pin_outcome(s, rollout, "Failed")
+    s["rollout"] = rollout.to_doc()  # the rollback reads the failed version from it
     if (
-        kind != "Rollback"
+        rollout.kind != "Rollback"
         and rollback
         and previous is not None
         and begin(
-            body,
+            mm,
             s,
             kind="Rollback",
-            version=int(previous),
-            sha256=str(
-                rollout.get("previousSha256") or policies.known_sha256(s, int(previous)) or ""
-            ),
+            version=previous,
+            sha256=rollout.previous_sha256 or policies.known_sha256(st.view(s), previous) or "",
             serving=serving,
             actions=actions,
             now=now,
@@ -367,7 +358,7 @@ def fail(
         actions.append(Count("rollbacks"))
         return st.finalize(s, spec, generation=gen, now=now)
     s.pop("rollout", None)
-    cond_reason = "RollbackFailed" if kind == "Rollback" else reason
+    cond_reason = "RollbackFailed" if rollout.kind == "Rollback" else reason
     text = f"version {version}: {reason}: {message}"
     st.set_condition(s, c.COND_ROLLOUT, False, cond_reason, text, generation=gen, now=now)
     st.set_condition(s, c.COND_READY, False, "RolloutFailed", text, generation=gen, now=now)
@@ -376,7 +367,7 @@ def fail(
 
 
 def decide_pin(
-    body: Mapping[str, Any],
+    mm: Monitor,
     s: st.Status,
     serving: Serving,
     *,
@@ -384,16 +375,17 @@ def decide_pin(
     now: dt.datetime,
 ) -> st.Status | None:
     """Roll out ``spec.pinnedVersion`` once per generation; an unknown version is said once."""
-    spec = monitor_spec(body)
-    gen = monitor_generation(body)
-    decision = policies.should_pin(spec=spec, status=s, generation=gen)
+    spec, gen = mm.spec, mm.generation
+    version = spec.pinned_version
+    current = st.view(s)
+    decision = policies.should_pin(spec=spec, status=current, generation=gen)
+    if version is None:
+        return None
     if not decision.fire:
-        if decision.reason == "UnknownVersion" and (s.get("pin") or {}).get("generation") != gen:
-            s["pin"] = {
-                "version": int(spec["pinnedVersion"]),
-                "generation": gen,
-                "outcome": "UnknownVersion",
-            }
+        if decision.reason == "UnknownVersion" and (
+            current.pin is None or current.pin.generation != gen
+        ):
+            s["pin"] = {"version": version, "generation": gen, "outcome": "UnknownVersion"}
             st.set_condition(
                 s,
                 c.COND_ROLLOUT,
@@ -406,19 +398,9 @@ def decide_pin(
             actions.append(PostEvent("Warning", "UnknownVersion", decision.message))
             return st.finalize(s, spec, generation=gen, now=now)
         return None
-    version = int(spec["pinnedVersion"])
-    sha = policies.known_sha256(s, version) or ""
+    sha = policies.known_sha256(current, version) or ""
     s["pin"] = {"version": version, "generation": gen, "outcome": "RollingOut"}
-    begin(
-        body,
-        s,
-        kind="Pin",
-        version=version,
-        sha256=sha,
-        serving=serving,
-        actions=actions,
-        now=now,
-    )
+    begin(mm, s, kind="Pin", version=version, sha256=sha, serving=serving, actions=actions, now=now)
     return st.finalize(s, spec, generation=gen, now=now)
 
 
@@ -427,19 +409,19 @@ def decide_pin(
 # ---------------------------------------------------------------------------
 
 
-def act(body: Mapping[str, Any], actions: Sequence[Action], *, now: Clock = utcnow) -> None:
+def act(mm: Monitor, actions: Sequence[Action], *, now: Clock = utcnow) -> None:
     """Perform ``actions`` once status recorded them (patches, Events, then metrics)."""
-    acting.perform(body, actions, now=now)
+    acting.perform(mm, actions, now=now)
 
 
-def reapply_cronjob_if_serving_moved(before: list[str], body: Mapping[str, Any]) -> None:
+def reapply_cronjob_if_serving_moved(before: list[str], mm: Monitor) -> None:
     """Re-apply CronJob ``<mm>-check`` when the version that serves (or when it began
     serving) changed in status since ``before`` (the check arguments it was applied with):
     every later check then judges that version's traffic."""
-    if builders.check_args(body) != before:
-        blocked = children.ensure_children(body)  # never writes over a child it does not own
+    if builders.check_args(mm.status) != before:
+        blocked = children.ensure_children(mm)  # never writes over a child it does not own
         if blocked is not None:
-            events.warning(body, blocked.reason, blocked.message)
+            events.warning(mm, blocked.reason, blocked.message)
 
 
 # ---------------------------------------------------------------------------
@@ -447,41 +429,41 @@ def reapply_cronjob_if_serving_moved(before: list[str], body: Mapping[str, Any])
 # ---------------------------------------------------------------------------
 
 
-def handle_deployment(deployment: Mapping[str, Any], *, now: Clock = utcnow) -> None:
+def handle_deployment(deployment: Document, *, now: Clock = utcnow) -> None:
     """The serving Deployment changed: finish, or roll back, the rollout in flight."""
-    meta = deployment.get("metadata") or {}
-    monitor = (meta.get("labels") or {}).get(c.LABEL_MONITOR)
+    meta = objects.meta(deployment)
+    monitor = meta.labels.get(c.LABEL_MONITOR)
     if not monitor:
         return
     actions: list[Action] = []
     applied_args: list[list[str]] = []
 
-    def decide(b: dict[str, Any], s: st.Status) -> st.Status | None:
+    def decide(mm: Monitor, s: st.Status) -> st.Status | None:
         actions.clear()
         applied_args.clear()
-        if (monitor_spec(b).get("deployment") or {}).get("name") != meta.get("name"):
+        if mm.spec.deployment is None or mm.spec.deployment.name != meta.name:
             return None
-        applied_args.append(builders.check_args(b))
-        return decide_deployment(b, s, deployment, actions=actions, now=now())
+        applied_args.append(builders.check_args(mm.status))
+        return decide_deployment(mm, s, deployment, actions=actions, now=now())
 
-    body = kube.update_status(str(meta.get("namespace")), str(monitor), decide)
-    if body is not None:
-        act(body, actions, now=now)
+    fresh = kube.update_status(meta.namespace, monitor, decide)
+    if fresh is not None:
+        act(fresh, actions, now=now)
         if applied_args:
-            reapply_cronjob_if_serving_moved(applied_args[0], body)
+            reapply_cronjob_if_serving_moved(applied_args[0], fresh)
 
 
 def apply_pin(namespace: str, name: str, *, now: Clock = utcnow) -> None:
     """Roll the Deployment to ``spec.pinnedVersion`` when the spec pins a version."""
-    body = kube.get_monitor(namespace, name)
-    if body is None or monitor_spec(body).get("pinnedVersion") is None:
+    mm = kube.get_typed_monitor(namespace, name)
+    if mm is None or mm.spec.pinned_version is None:
         return
-    serving = gather_serving(body)
+    serving = gather_serving(mm)
     actions: list[Action] = []
 
-    def decide(b: dict[str, Any], s: st.Status) -> st.Status | None:
+    def decide(fresh: Monitor, s: st.Status) -> st.Status | None:
         actions.clear()
-        return decide_pin(b, s, serving, actions=actions, now=now())
+        return decide_pin(fresh, s, serving, actions=actions, now=now())
 
     fresh = kube.update_status(namespace, name, decide)
     if fresh is not None:

@@ -20,15 +20,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
+from modelwatch_monitor import contract
 from modelwatch_operator import (
     acting,
-    builders,
     job_results,
     kube,
     metrics,
+    objects,
     reconcile_jobs,
     reconcile_rollout,
 )
@@ -47,6 +48,8 @@ from modelwatch_operator.actions import (
     Serving,
     Step,
 )
+from modelwatch_operator.monitors import Monitor
+from modelwatch_operator.objects import Document
 
 log = logging.getLogger(__name__)
 
@@ -55,26 +58,25 @@ class Gathered(NamedTuple):
     """What the resync reads from the cluster: the monitor, its Jobs, its Deployment, and
     the monitor that Deployment's label names when another (its claim, for a rollback)."""
 
-    body: Mapping[str, Any]
-    jobs: Sequence[Mapping[str, Any]]
-    deployment: Mapping[str, Any] | None
-    claimant: Mapping[str, Any] | None = None
+    monitor: Monitor
+    jobs: Sequence[Document]
+    deployment: Document | None
+    claimant: Monitor | None = None
 
 
 def gather(namespace: str, name: str) -> Gathered | None:
     """Read the monitor, its Jobs (by label) and the serving Deployment; None when gone."""
-    body = kube.get_monitor(namespace, name)
-    if body is None:
+    mm = kube.get_typed_monitor(namespace, name)
+    if mm is None:
         return None
     jobs = kube.list_monitor_jobs(namespace, name)
-    serving = reconcile_rollout.gather_serving(body)
-    return Gathered(body, jobs, serving.deployment, serving.claimant)
+    serving = reconcile_rollout.gather_serving(mm)
+    return Gathered(mm, jobs, serving.deployment, serving.claimant)
 
 
-def _finished_order(job: Mapping[str, Any]) -> tuple[int, str, str]:
-    at = job_results.job_finished_at(job)
-    meta = job.get("metadata") or {}
-    return (0 if at is not None else 1, at.isoformat() if at else "", str(meta.get("name")))
+def _finished_order(job: objects.Job) -> tuple[int, str, str]:
+    at = job.finished_at()
+    return (0 if at is not None else 1, at.isoformat() if at else "", job.metadata.name)
 
 
 def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
@@ -83,36 +85,34 @@ def plan(gathered: Gathered, *, now: dt.datetime) -> list[Step]:
     Unread check results first (oldest first, as they finished), then the retrain in flight
     (its result, or its missing Job), then the rollout in flight.
     """
-    body, jobs, deployment, _ = gathered
-    status: Mapping[str, Any] = body.get("status") or {}
-    spec: Mapping[str, Any] = body.get("spec") or {}
+    mm, jobs, deployment, _ = gathered
+    status = mm.status
     steps: list[Step] = []
-    in_flight: Mapping[str, Any] = status.get("retrain") or {}
+    in_flight = status.retrain
+    retrain_job = in_flight.job if in_flight is not None else None
     names = set()
-    for job in sorted(jobs, key=_finished_order):
-        meta = job.get("metadata") or {}
-        job_name = str(meta.get("name"))
-        names.add(job_name)
-        finished, _, _ = job_results.job_finished(job)
+    views = {id(doc): objects.job(doc) for doc in jobs}
+    for doc in sorted(jobs, key=lambda d: _finished_order(views[id(d)])):
+        job = views[id(doc)]
+        names.add(job.metadata.name)
+        finished, _, _ = job.finished()
         if not finished:
             continue
-        kind = (meta.get("labels") or {}).get(c.LABEL_JOB_KIND)
+        kind = job.metadata.labels.get(c.LABEL_JOB_KIND)
         if kind == c.JOB_KIND_CHECK:
-            if not job_results.check_already_read(
-                status, job_name, job_results.job_finished_at(job)
-            ):
-                steps.append(ReadJob(job))
-        elif kind == c.JOB_KIND_RETRAIN and in_flight.get("job") == job_name:
-            steps.append(ReadJob(job))
-    if in_flight.get("job") and str(in_flight["job"]) not in names:
-        steps.append(CreateRetrainJob(str(in_flight["job"]), int(in_flight.get("version") or 0)))
-    current: Mapping[str, Any] = status.get("rollout") or {}
-    if current.get("version") is not None:
-        version, kind = int(current["version"]), str(current.get("kind") or "")
-        step = rollouts.plan_in_flight(current, deployment=deployment, spec=spec, now=now)
-        labels = ((deployment or {}).get("metadata") or {}).get("labels") or {}
-        name = str((body.get("metadata") or {}).get("name"))
-        if step.step == rollouts.FOLLOW and labels.get(c.LABEL_MONITOR) != name:
+            if not job_results.check_already_read(status, job.metadata.name, job.finished_at()):
+                steps.append(ReadJob(doc))
+        elif kind == c.JOB_KIND_RETRAIN and retrain_job == job.metadata.name:
+            steps.append(ReadJob(doc))
+    if in_flight is not None and in_flight.job and in_flight.job not in names:
+        steps.append(CreateRetrainJob(in_flight.job, in_flight.version))
+    current = status.rollout
+    if current is not None:
+        version, kind = current.version, current.kind
+        view = objects.deployment(deployment) if deployment is not None else None
+        step = rollouts.plan_in_flight(current, deployment=view, spec=mm.spec, now=now)
+        labels = view.metadata.labels if view is not None else {}
+        if step.step == rollouts.FOLLOW and labels.get(c.LABEL_MONITOR) != mm.name:
             # Not labelled (recreated from a manifest): its events do not reach the
             # operator until the rollout patch labels it again.
             steps.append(ReapplyRollout(version, kind, "DeploymentNotLabelled", step.message))
@@ -142,39 +142,41 @@ def resync_monitor(namespace: str, name: str, *, now: Clock = utcnow) -> list[st
     return errors
 
 
-def _same_rollout(status: Mapping[str, Any], version: int, kind: str) -> Mapping[str, Any] | None:
-    current: Mapping[str, Any] = status.get("rollout") or {}
-    if current.get("version") != version or str(current.get("kind") or "") != kind:
+def _same_rollout(
+    status: contract.MonitorStatus, version: int, kind: str
+) -> contract.RolloutInFlight | None:
+    current = status.rollout
+    if current is None or current.version != version or current.kind != kind:
         return None
     return current
 
 
 def _perform(gathered: Gathered, step: Step, *, now: Clock) -> None:
-    body = gathered.body
-    namespace, name = builders.monitor_namespace(body), builders.monitor_name(body)
+    namespace, name = gathered.monitor.namespace, gathered.monitor.name
     if isinstance(step, ReadJob):
         reconcile_jobs.handle_job(step.job, now=now)
     elif isinstance(step, CreateRetrainJob):
-        fresh = kube.get_monitor(namespace, name)
-        in_flight = ((fresh or {}).get("status") or {}).get("retrain") or {}
-        if fresh is not None and in_flight.get("job") == step.job:
+        fresh = kube.get_typed_monitor(namespace, name)
+        in_flight = fresh.status.retrain if fresh is not None else None
+        if fresh is not None and in_flight is not None and in_flight.job == step.job:
             reconcile_jobs.create_retrain_job(fresh, in_flight, now=now)
     elif isinstance(step, FollowRollout):
         reconcile_rollout.handle_deployment(step.deployment, now=now)
     elif isinstance(step, ReapplyRollout):
-        fresh = kube.get_monitor(namespace, name)
-        current = _same_rollout((fresh or {}).get("status") or {}, step.version, step.kind)
-        if fresh is None or current is None:
+        fresh = kube.get_typed_monitor(namespace, name)
+        if fresh is None or fresh.spec.deployment is None:
             return
-        deployment_spec = (fresh.get("spec") or {}).get("deployment") or {}
+        current = _same_rollout(fresh.status, step.version, step.kind)
+        if current is None:
+            return
         log.info("resync of %s/%s: %s: %s", namespace, name, step.reason, step.message)
         acting.patch_deployment(
             fresh,
             PatchDeployment(
-                name=str(deployment_spec.get("name")),
-                container=deployment_spec.get("container"),
+                name=fresh.spec.deployment.name,
+                container=fresh.spec.deployment.container,
                 version=step.version,
-                sha256=str(current.get("sha256") or ""),
+                sha256=current.sha256 or "",
                 kind=step.kind,
             ),
             now=now,
@@ -186,13 +188,13 @@ def _perform(gathered: Gathered, step: Step, *, now: Clock) -> None:
 def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: Clock) -> None:
     actions: list[Action] = []
 
-    def give_up(b: dict[str, Any], s: st.Status) -> st.Status | None:
+    def give_up(mm: Monitor, s: st.Status) -> st.Status | None:
         actions.clear()
-        current = _same_rollout(s, step.version, step.kind)
+        current = _same_rollout(st.view(s), step.version, step.kind)
         if current is None:
             return None  # finished meanwhile
         return reconcile_rollout.fail(
-            b,
+            mm,
             s,
             current,
             reason=step.reason,
@@ -202,7 +204,7 @@ def _fail_rollout(namespace: str, name: str, step: FailRollout, *, now: Clock) -
             now=now(),
         )
 
-    body = kube.update_status(namespace, name, give_up)
-    if body is None:
+    fresh = kube.update_status(namespace, name, give_up)
+    if fresh is None:
         return
-    reconcile_rollout.act(body, actions, now=now)
+    reconcile_rollout.act(fresh, actions, now=now)

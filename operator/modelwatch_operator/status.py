@@ -11,15 +11,16 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from modelwatch_monitor import contract
 from modelwatch_operator import constants as c
 from modelwatch_operator.monitors import read_status
+from modelwatch_operator.objects import Document, Manifest
 from modelwatch_operator.policies import Decision, classify_check, format_time
 
 #: A status document being written: camelCase keys, as the API server stores it.
-Status = dict[str, Any]
+Status = Manifest
 
 REASON_NO_BASELINE = "NoBaseline"
 
@@ -33,10 +34,22 @@ class Failure(NamedTuple):
     message: str
 
 
-def view(status_doc: Mapping[str, Any]) -> contract.MonitorStatus:
+def view(status_doc: Document) -> contract.MonitorStatus:
     """Return the typed reading of a status document (a part that does not parse reads as
     absent, as at the kopf door)."""
     return read_status(status_doc)
+
+
+def reason_of(status_doc: Document, ctype: str) -> str | None:
+    """The reason of condition ``ctype`` in a status document, or None without one."""
+    found = view(status_doc).condition(ctype)
+    return found.reason if found is not None else None
+
+
+def message_of(status_doc: Document, ctype: str) -> str:
+    """The message of condition ``ctype`` in a status document ("" without one)."""
+    found = view(status_doc).condition(ctype)
+    return found.message if found is not None else ""
 
 
 def set_condition(
@@ -238,9 +251,9 @@ def _no_baseline(metric: contract.MetricSummary | contract.EstimateSummary) -> s
     )
 
 
-def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+def diff(old: Document, new: Document) -> Manifest:
     """Return the top-level JSON merge patch turning ``old`` into ``new`` (None deletes)."""
-    patch: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+    patch: Manifest = {k: v for k, v in new.items() if old.get(k) != v}
     patch.update({k: None for k in old if k not in new})
     return patch
 
@@ -263,7 +276,7 @@ def finalize(
     return status_doc
 
 
-def _history_doc(entry: contract.HistoryEntry) -> dict[str, Any]:
+def _history_doc(entry: contract.HistoryEntry) -> Manifest:
     """One ``status.history`` entry as written (``estimatedDegraded`` only when true)."""
     return _prune(
         {
@@ -473,7 +486,7 @@ def record_failure(
     return finalize(status_doc, spec, generation=generation, now=now)
 
 
-def _prune(doc: dict[str, Any]) -> dict[str, Any]:
+def _prune(doc: Manifest) -> Manifest:
     """Drop None values so nothing undeclared or null reaches the apiserver."""
     return {k: v for k, v in doc.items() if v is not None}
 
@@ -498,7 +511,7 @@ def remember_version(
     now: dt.datetime,
     score: float | None = None,
     metric: str | None = None,
-    libraries: Mapping[str, Any] | None = None,
+    libraries: Document | None = None,
 ) -> None:
     """Add (or refresh) one known version, its sha256 and the releases it was trained with.
 
@@ -524,7 +537,7 @@ def remember_version(
     status_doc["latestVersion"] = max(current.latest_version or 0, int(version))
 
 
-def _library_versions(libraries: Mapping[str, Any] | None) -> dict[str, str] | None:
+def _library_versions(libraries: Document | None) -> dict[str, str] | None:
     """The training releases as short strings (a result is untrusted input)."""
     if not isinstance(libraries, Mapping):
         return None
@@ -536,6 +549,6 @@ def _library_versions(libraries: Mapping[str, Any] | None) -> dict[str, str] | N
     return dict(sorted(out.items())[:16]) or None
 
 
-def copy_status(body: Mapping[str, Any]) -> Status:
+def copy_status(body: Document) -> Status:
     """Return a deep copy of a body's status document, to be written."""
     return copy.deepcopy(dict(body.get("status") or {}))

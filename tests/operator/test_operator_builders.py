@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modelwatch_monitor import contract
-from modelwatch_operator import builders
+from modelwatch_operator import builders, objects
 from modelwatch_operator import constants as c
 from modelwatch_operator.monitors import Monitor, read_monitor
 
@@ -216,13 +216,13 @@ DEPLOYMENT = {
     ],
 )
 def test_find_container_and_env(container: str | None, found: str | None, env: Any) -> None:
-    cont = builders.find_container(DEPLOYMENT, container)
+    cont = objects.deployment(DEPLOYMENT).container(container)
     if found is None:
         assert cont is None
         return
     assert cont is not None
-    assert cont["name"] == found
-    assert builders.read_model_env(cont) == env
+    assert cont.name == found
+    assert cont.model_env() == env
 
 
 def test_rollout_patch_sets_env_annotation_and_deadline() -> None:

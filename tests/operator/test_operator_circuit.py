@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from modelwatch_operator import constants as c
 from modelwatch_operator import reconcile_jobs, reconcile_monitor
-from modelwatch_operator import status as st
+from modelwatch_operator.monitors import read_monitor
+from tests.operator.docs import condition_doc
 from tests.operator.test_operator_reconciling import (
     CHECK_DRIFT,
     RETRAIN_WIN,
@@ -38,7 +39,7 @@ def test_three_losses_open_the_circuit_until_asked_by_hand(api: FakeApi) -> None
     api.monitors["mm"]["spec"]["retrain"].update({"cooldown": "1s", "maxPerDay": 20})
     clock = Clock()
     clock.now = T0
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     for n, version in ((1, 2), (2, 3), (3, 4)):
         drifted_check(api, clock, n)
         job = f"mm-retrain-{version}"
@@ -46,7 +47,7 @@ def test_three_losses_open_the_circuit_until_asked_by_hand(api: FakeApi) -> None
         clock.tick(60)
         reconcile_jobs.handle_job(api.finish_job(job, {**LOSS, "version": version}), now=clock)
     assert cond(api, c.COND_RETRAINING) == ("False", "CircuitOpen")
-    message = st.condition(status(api), c.COND_RETRAINING)["message"]
+    message = condition_doc(status(api), c.COND_RETRAINING)["message"]
     assert "versions 2, 3, 4" in message and "modelwatch.io/retrain-now" in message
 
     drifted_check(api, clock, 4)  # drift again: no retrain while the circuit is open
@@ -54,6 +55,6 @@ def test_three_losses_open_the_circuit_until_asked_by_hand(api: FakeApi) -> None
     assert cond(api, c.COND_RETRAINING) == ("False", "CircuitOpen")
 
     api.monitors["mm"]["metadata"]["annotations"] = {c.ANNOTATION_RETRAIN_NOW: "1"}
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     assert api.created_jobs[-1] == "mm-retrain-5"
     assert status(api)["retrain"]["trigger"] == "ManualRequest"

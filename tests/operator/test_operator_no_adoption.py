@@ -17,6 +17,8 @@ from modelwatch_monitor import contract
 from modelwatch_operator import children, guards, kube, reconcile_jobs, reconcile_monitor
 from modelwatch_operator import constants as c
 from modelwatch_operator import status as st
+from modelwatch_operator.monitors import read_monitor
+from tests.operator.docs import condition_doc
 from tests.operator.test_operator_reconciling import (
     CHECK_DRIFT,
     NS,
@@ -55,11 +57,11 @@ def _users_cronjob(name: str = "mm-check") -> dict[str, Any]:
 
 
 def _reconcile(api: FakeApi) -> str | None:
-    return reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    return reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
 
 
 def _ready(api: FakeApi) -> dict[str, Any]:
-    return st.condition(status(api), c.COND_READY)
+    return condition_doc(status(api), c.COND_READY)
 
 
 # ---------------------------------------------------------------------------
@@ -183,9 +185,9 @@ def test_own_job_found_on_retry_is_fine(api: FakeApi) -> None:
     _reconcile(api)
     reconcile_jobs.start_retrain(NS, "mm", manual=True, now=Clock())
     assert api.created_jobs == ["mm-retrain-2"]
-    body = kube.get_monitor(NS, "mm")
-    assert body is not None
-    reconcile_jobs.create_retrain_job(body, body["status"]["retrain"])  # a retried handler
+    mm = kube.get_typed_monitor(NS, "mm")
+    assert mm is not None and mm.status.retrain is not None
+    reconcile_jobs.create_retrain_job(mm, mm.status.retrain)  # a retried handler
     assert status(api)["retrain"]["job"] == "mm-retrain-2"  # still in flight
     assert api.created_jobs == ["mm-retrain-2"]
 
@@ -207,9 +209,9 @@ def test_second_monitor_does_not_touch_a_claimed_deployment(api: FakeApi) -> Non
     _reconcile(api)
     before = copy.deepcopy(api.deployments["srv"])
     second = _second_monitor(api)
-    retry = reconcile_monitor.reconcile(second, now=Clock())
+    retry = reconcile_monitor.reconcile(read_monitor(second), now=Clock())
     s2 = api.monitors["mm2"]["status"]
-    ready = st.condition(s2, c.COND_READY)
+    ready = condition_doc(s2, c.COND_READY)
     assert (ready["status"], ready["reason"]) == ("False", guards.DEPLOYMENT_CLAIMED)
     assert 'claimed by ModelMonitor "mm"' in ready["message"]
     assert retry == ready["message"]
@@ -239,12 +241,12 @@ def test_takeover_is_conditional_on_the_deployment_as_read(
 def test_second_monitor_takes_over_once_the_first_is_gone(api: FakeApi) -> None:
     _reconcile(api)
     second = _second_monitor(api)
-    reconcile_monitor.reconcile(second, now=Clock())
+    reconcile_monitor.reconcile(read_monitor(second), now=Clock())
     del api.monitors["mm"]  # its label stays on the Deployment
-    assert reconcile_monitor.reconcile(api.monitors["mm2"], now=Clock()) is None
+    assert reconcile_monitor.reconcile(read_monitor(api.monitors["mm2"]), now=Clock()) is None
     assert api.deployments["srv"]["metadata"]["labels"] == {c.LABEL_MONITOR: "mm2"}
     s2 = api.monitors["mm2"]["status"]
-    assert st.condition(s2, c.COND_READY)["reason"] == "DeploymentFound"
+    assert condition_doc(s2, c.COND_READY)["reason"] == "DeploymentFound"
     assert s2["currentVersion"] == 1
 
 
@@ -331,6 +333,6 @@ def test_retrain_result_with_a_bad_sha256_is_not_promoted(api: FakeApi) -> None:
     s = status(api)
     assert not s.get("retrain") and not s.get("rollout")
     assert cond(api, c.COND_RETRAINING) == ("False", contract.REASON_INVALID_RESULT)
-    assert "sha256: must match" in st.condition(s, c.COND_RETRAINING)["message"]
+    assert "sha256: must match" in condition_doc(s, c.COND_RETRAINING)["message"]
     assert api.deployments["srv"] == before
     assert all(v.get("sha256") != bad["sha256"] for v in s.get("versions") or [])

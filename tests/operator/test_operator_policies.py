@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from modelwatch_monitor import contract
-from modelwatch_operator import policies
+from modelwatch_operator import objects, policies
 from modelwatch_operator.policies import format_time
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -460,7 +460,7 @@ DEADLINE = {
 def test_rollout_state(
     dep: dict[str, Any], generation: int, started: dt.datetime | None, state: str, reason: str
 ) -> None:
-    result = policies.rollout_state(dep, generation=generation, started=started)
+    result = policies.rollout_state(objects.deployment(dep), generation=generation, started=started)
     assert (result.state, result.reason) == (state, reason)
 
 
@@ -664,10 +664,16 @@ def test_a_deadline_cannot_pass_before_the_deadline_has_passed() -> None:
         },
     }
     early = policies.rollout_state(
-        dep, generation=3, started=started, now=started + dt.timedelta(seconds=5)
+        objects.deployment(dep),
+        generation=3,
+        started=started,
+        now=started + dt.timedelta(seconds=5),
     )
     assert early.state == policies.PROGRESSING
     late = policies.rollout_state(
-        dep, generation=3, started=started, now=started + dt.timedelta(seconds=31)
+        objects.deployment(dep),
+        generation=3,
+        started=started,
+        now=started + dt.timedelta(seconds=31),
     )
     assert late.state == policies.FAILED and late.reason == "ProgressDeadlineExceeded"

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from modelwatch_monitor import contract
 from modelwatch_operator import constants as c
 from modelwatch_operator import kube, metrics, reconcile_jobs, reconcile_monitor
 from modelwatch_operator import reconcile_rollout as rr
 from modelwatch_operator.actions import ClaimDeployment, PatchDeployment, PostEvent
+from modelwatch_operator.monitors import Monitor, read_monitor
 from modelwatch_operator.policies import format_time
 from tests.operator.test_operator_reconciling import (
     CHECK_DRIFT,
@@ -30,16 +32,27 @@ from tests.operator.test_operator_reconciling import (
     status,
 )
 
+BASE_SPEC = {
+    "model": {"name": "iris", "target": "y"},
+    "store": {"uri": "/store"},
+    "data": {"reference": {"uri": "/store/ref.csv"}},
+}
 
-def _monitor(**status: Any) -> dict[str, Any]:
+
+def _body(**status: Any) -> dict[str, Any]:
     return {
         "metadata": {"name": "mm", "namespace": NS, "uid": "u1", "generation": 3},
         "spec": {
+            **BASE_SPEC,
             "retrain": {"enabled": True, "triggers": {"violations": 1, "window": 1}},
             "deployment": {"name": "srv", "container": "server"},
         },
         "status": status,
     }
+
+
+def _monitor(**status: Any) -> Monitor:
+    return read_monitor(_body(**status))
 
 
 def _deployment(holder: str | None = None, *, container: str = "server") -> dict[str, Any]:
@@ -58,11 +71,13 @@ def _deployment(holder: str | None = None, *, container: str = "server") -> dict
     }
 
 
-def _claimant(name: str, deployment: str = "srv") -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "namespace": NS},
-        "spec": {"deployment": {"name": deployment}},
-    }
+def _claimant(name: str, deployment: str = "srv") -> Monitor:
+    return read_monitor(
+        {
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {**BASE_SPEC, "deployment": {"name": deployment}},
+        }
+    )
 
 
 @pytest.fixture
@@ -98,7 +113,7 @@ def test_begin_decides_the_claim_from_the_gathered_claimant(
     no_reads: None, serving: rr.Serving, began: bool, reason: str, patched: bool
 ) -> None:
     body = _monitor(currentVersion=1, currentSha256="sha1")
-    s = copy.deepcopy(body["status"])
+    s = body.status.to_doc()
     actions: list[Any] = []
     assert (
         rr.begin(
@@ -161,26 +176,28 @@ def test_takeover_is_decided_from_what_was_gathered(
 
 
 def test_no_deployment_named_no_takeover(no_reads: None) -> None:
-    body = _monitor()
+    body = _body()
     body["spec"].pop("deployment")
-    assert reconcile_monitor.decide_takeover(body, rr.Serving(None)) == (None, [])
+    assert reconcile_monitor.decide_takeover(read_monitor(body), rr.Serving(None)) == (None, [])
 
 
 def test_decide_steps_read_nothing(no_reads: None) -> None:
     body = _monitor(currentVersion=1, currentSha256="sha1", latestVersion=1)
-    s = copy.deepcopy(body["status"])
-    new = reconcile_jobs.decide_check(
-        body, s, job="mm-check-1", result={**CHECK_DRIFT, "schema": 1}, finished=T0, now=T0
-    )
+    s = body.status.to_doc()
+    drift = contract.read_result({**CHECK_DRIFT, "schema": 1})
+    assert isinstance(drift, contract.CheckOk)
+    new = reconcile_jobs.decide_check(body, s, job="mm-check-1", result=drift, finished=T0, now=T0)
     assert new is not None and new["lastCheckJob"] == "mm-check-1"
     decision, new = reconcile_jobs.decide_retrain(body, new, manual=False, report_id="r1", now=T0)
     assert decision.fire and new is not None and new["retrain"]["job"] == "mm-retrain-2"
     actions: list[Any] = []
+    win = contract.read_result({**RETRAIN_WIN, "schema": 1})
+    assert isinstance(win, contract.RetrainOk)
     decided = reconcile_jobs.decide_retrain_result(
         body,
         new,
         job="mm-retrain-2",
-        result=RETRAIN_WIN,
+        result=win,
         serving=rr.Serving(_deployment("mm")),
         actions=actions,
         now=T0,
@@ -190,7 +207,7 @@ def test_decide_steps_read_nothing(no_reads: None) -> None:
     assert [type(a).__name__ for a in actions] == ["PatchDeployment", "PostEvent"]
     status_ = reconcile_monitor.decide_status(
         body,
-        copy.deepcopy(body["status"]),
+        body.status.to_doc(),
         blocked=None,
         takeover=reconcile_monitor.Takeover(True, "DeploymentFound", "serving", 1, "sha1"),
         missing_claim=None,
@@ -215,7 +232,7 @@ def test_gather_reads_the_claimant_only_for_another_monitors_label(
         return real(namespace, name)
 
     monkeypatch.setattr(kube, "get_monitor", get_monitor)
-    body = api.monitors["mm"]
+    body = read_monitor(api.monitors["mm"])
     assert rr.gather_serving(body) == rr.Serving(api.get_deployment(NS, "srv"), None)
     api.deployments["srv"]["metadata"]["labels"] = {c.LABEL_MONITOR: "mm"}
     assert rr.gather_serving(body).claimant is None

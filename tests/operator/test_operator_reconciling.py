@@ -8,12 +8,21 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import kopf
 import pytest
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import events, kube, reconcile_jobs, reconcile_monitor, reconcile_rollout
-from modelwatch_operator import status as st
+from modelwatch_operator import (
+    events,
+    kube,
+    main,
+    reconcile_jobs,
+    reconcile_monitor,
+    reconcile_rollout,
+)
+from modelwatch_operator.monitors import read_monitor
 from modelwatch_operator.policies import format_time
+from tests.operator.docs import condition_doc
 
 NS = "ml"
 T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
@@ -311,7 +320,7 @@ def status(api: FakeApi) -> dict[str, Any]:
 
 
 def cond(api: FakeApi, ctype: str) -> tuple[str, str]:
-    found = st.condition(status(api), ctype)
+    found = condition_doc(status(api), ctype)
     return found.get("status", ""), found.get("reason", "")
 
 
@@ -350,7 +359,7 @@ RETRAIN_WIN = {
 
 
 def test_create_takes_over_and_initialises(api: FakeApi) -> None:
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
     assert set(api.config_maps) == {"mm-config"}
     assert set(api.cronjobs) == {"mm-check"}
     assert api.deployments["srv"]["metadata"]["labels"] == {c.LABEL_MONITOR: "mm"}
@@ -363,8 +372,8 @@ def test_create_takes_over_and_initialises(api: FakeApi) -> None:
 
 def test_missing_deployment_is_a_readable_condition(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["deployment"]["name"] = "nope"
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
-    ready = st.condition(status(api), c.COND_READY)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
+    ready = condition_doc(status(api), c.COND_READY)
     assert ready["reason"] == "DeploymentNotFound"
     assert 'deployment "nope" not found in namespace "ml"' in ready["message"]
     assert status(api)["phase"] == "Failed"
@@ -372,8 +381,8 @@ def test_missing_deployment_is_a_readable_condition(api: FakeApi) -> None:
 
 def test_missing_store_claim_is_a_readable_condition(api: FakeApi) -> None:
     api.claims.clear()
-    retry = reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
-    ready = st.condition(status(api), c.COND_READY)
+    retry = reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
+    ready = condition_doc(status(api), c.COND_READY)
     assert ready["reason"] == "StoreClaimNotFound"
     assert 'persistentvolumeclaim "store" not found in namespace "ml"' in ready["message"]
     assert retry == ready["message"]  # kopf tries again later
@@ -381,7 +390,7 @@ def test_missing_store_claim_is_a_readable_condition(api: FakeApi) -> None:
     assert status(api)["currentVersion"] == 1  # the Deployment was still taken over
 
     api.claims.add("store")  # the user creates the claim
-    assert reconcile_monitor.reconcile(api.monitors["mm"], now=Clock()) is None
+    assert reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock()) is None
     assert cond(api, c.COND_READY) == ("Unknown", "StoreFound")
     assert status(api)["phase"] == "Pending"
 
@@ -389,12 +398,12 @@ def test_missing_store_claim_is_a_readable_condition(api: FakeApi) -> None:
 def test_missing_deployment_outranks_a_missing_claim(api: FakeApi) -> None:
     api.claims.clear()
     api.monitors["mm"]["spec"]["deployment"]["name"] = "nope"
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
     assert cond(api, c.COND_READY) == ("False", "DeploymentNotFound")
 
 
 def run_to_rollout(api: FakeApi, clock: Clock) -> None:
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     cronjob_job = {"metadata": {"name": "mm-check-1", "namespace": NS, "labels": {}}}
     cronjob_job["spec"] = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["spec"]
     cronjob_job["metadata"]["labels"] = api.cronjobs["mm-check"]["spec"]["jobTemplate"]["metadata"][
@@ -521,7 +530,7 @@ def test_version_changed_outside_is_followed_with_a_warning(
 def _fail_check(api: FakeApi, reason: str, message: str) -> dict[str, Any]:
     """A scheduled check Job fails with ``reason``; return the monitor's status after."""
     clock = Clock()
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     api.jobs["mm-check-9"] = {
         "metadata": {
             "name": "mm-check-9",
@@ -549,7 +558,7 @@ def _scheduled_check(api: FakeApi, name: str) -> None:
 def test_restart_does_not_read_old_checks_again(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["retrain"]["triggers"] = {"violations": 2, "window": 3}
     clock = Clock()
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     clean = {**CHECK_DRIFT, "datasetDrift": False, "nDrifted": 0, "driftShare": 0.0}
     clean["metric"] = {**CHECK_DRIFT["metric"], "value": 0.9, "degraded": False}
     for i, (result, minute) in enumerate(((CHECK_DRIFT, 1), (clean, 2)), start=1):
@@ -579,7 +588,7 @@ def test_restart_does_not_read_old_checks_again(api: FakeApi) -> None:
 def test_failed_check_keeps_serving(api: FakeApi) -> None:
     s = _fail_check(api, "DataError", "column 'y' not found in /store/ref.csv")
     assert cond(api, c.COND_READY) == ("False", "CheckFailed")
-    assert "column 'y' not found" in st.condition(s, c.COND_READY)["message"]
+    assert "column 'y' not found" in condition_doc(s, c.COND_READY)["message"]
     assert s["lastFailure"]["reason"] == "DataError"
     assert s["phase"] == "Failed"
     assert api.created_jobs == []
@@ -591,13 +600,13 @@ def test_empty_window_shows_no_data(api: FakeApi) -> None:
     s = _fail_check(api, "NoData", message)
     assert cond(api, c.COND_READY) == ("False", "NoData")
     assert s["phase"] == "NoData"
-    assert "no rows in the window" in st.condition(s, c.COND_READY)["message"]
+    assert "no rows in the window" in condition_doc(s, c.COND_READY)["message"]
     assert api.created_jobs == []
     assert s["currentVersion"] == 1
 
 
 def test_crash_without_result_uses_the_log_tail(api: FakeApi) -> None:
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
     api.jobs["mm-check-8"] = {
         "metadata": {
             "name": "mm-check-8",
@@ -615,8 +624,8 @@ def test_restart_recreates_a_missing_retrain_job_once(api: FakeApi) -> None:
     clock = Clock()
     run_to_rollout(api, clock)
     del api.jobs["mm-retrain-2"]  # as if the operator died between status write and create
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     assert api.created_jobs == ["mm-retrain-2", "mm-retrain-2"]
     assert set(api.jobs) >= {"mm-retrain-2"}
     assert status(api)["retrain"]["version"] == 2
@@ -624,7 +633,7 @@ def test_restart_recreates_a_missing_retrain_job_once(api: FakeApi) -> None:
 
 def test_retrain_now_annotation_is_cleared(api: FakeApi) -> None:
     api.monitors["mm"]["metadata"]["annotations"] = {c.ANNOTATION_RETRAIN_NOW: "1"}
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
     assert api.created_jobs == ["mm-retrain-2"]
     assert status(api)["retrain"]["trigger"] == "ManualRequest"
     assert c.ANNOTATION_RETRAIN_NOW not in api.monitors["mm"]["metadata"]["annotations"]
@@ -637,7 +646,7 @@ def test_pin_rolls_to_a_known_version(api: FakeApi) -> None:
     reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
     api.monitors["mm"]["spec"]["pinnedVersion"] = 1
     api.monitors["mm"]["metadata"]["generation"] = 2
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     s = status(api)
     assert s["rollout"]["kind"] == "Pin" and s["rollout"]["version"] == 1
     reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
@@ -647,7 +656,7 @@ def test_pin_rolls_to_a_known_version(api: FakeApi) -> None:
 
 def test_pin_to_unknown_version(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["pinnedVersion"] = 9
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
     assert cond(api, c.COND_ROLLOUT) == ("False", "UnknownVersion")
     assert "rollout" not in status(api)
 
@@ -658,7 +667,7 @@ def test_rejected_retrain_job_ends_the_retrain(
     def reject(manifest: dict[str, Any]) -> bool:
         raise kube.ApiException(status=422, reason="Unprocessable Entity")
 
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
     monkeypatch.setattr(kube, "create_job", reject)
     reconcile_jobs.start_retrain(NS, "mm", manual=True, now=Clock())
     s = status(api)
@@ -697,7 +706,7 @@ def test_an_estimated_drop_retrains_only_when_triggered(
     )
     api.monitors["mm"]["spec"]["performance"] = {"estimate": {"trigger": trigger}}
     clock = Clock()
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     result = {
         **CHECK_DRIFT,
         "datasetDrift": False,
@@ -723,3 +732,17 @@ def test_an_estimated_drop_retrains_only_when_triggered(
     reconcile_jobs.handle_job(api.finish_job("mm-check-2", undefined, at=later), now=clock)
     assert status(api)["estimatedMetric"] == "accuracy~n/a"
     assert (NS, "mm", "accuracy", "lower") not in metrics.ESTIMATED_METRIC._metrics
+
+
+def test_a_spec_the_models_refuse_is_a_readable_condition_and_nothing_runs(api: FakeApi) -> None:
+    """A spec an older CRD let through (the models are the newer contract) is refused at
+    the door: Ready=False InvalidSpec naming the field, phase Failed, no child written."""
+    api.monitors["mm"]["spec"]["retrain"]["maxPerDay"] = 99
+    body = api.monitors["mm"]
+    with pytest.raises(kopf.PermanentError, match="maxPerDay"):
+        main.reconcile(body=body, name="mm", namespace=NS)  # type: ignore[call-arg]
+    ready = condition_doc(status(api), c.COND_READY)
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "spec.retrain.maxPerDay" in str(ready["message"])
+    assert status(api)["phase"] == "Failed"
+    assert api.config_maps == {} and api.cronjobs == {}

@@ -20,7 +20,8 @@ from modelwatch_operator import (
     reconcile_rollout,
     resync,
 )
-from modelwatch_operator import status as st
+from modelwatch_operator.monitors import read_monitor
+from tests.operator.docs import condition_doc
 from tests.operator.test_operator_reconciling import (
     CHECK_DRIFT,
     NS,
@@ -54,7 +55,7 @@ def scheduled_check(api: FakeApi, name: str) -> None:
 
 def test_a_lost_check_event_is_read_once(api: FakeApi) -> None:
     clock = Clock()
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     scheduled_check(api, "mm-check-1")
     api.finish_job("mm-check-1", CHECK_DRIFT)  # the Job event handler never ran
     assert resync.resync_monitor(NS, "mm", now=clock) == []
@@ -69,7 +70,7 @@ def test_a_lost_check_event_is_read_once(api: FakeApi) -> None:
 def test_unread_checks_are_read_in_the_order_they_finished(api: FakeApi) -> None:
     api.monitors["mm"]["spec"]["retrain"]["enabled"] = False
     clock = Clock()
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     clean = {**CHECK_DRIFT, "datasetDrift": False, "nDrifted": 0}
     for name, minute in (("mm-check-b", 2), ("mm-check-a", 1)):
         scheduled_check(api, name)
@@ -179,7 +180,7 @@ def test_a_rollout_that_never_finishes_is_rolled_back(api: FakeApi) -> None:
     s = status(api)
     assert s["rollout"]["kind"] == "Rollback" and s["rollout"]["version"] == 1
     assert s["rollout"]["previousVersion"] == 2
-    rolled = st.condition(s, c.COND_ROLLOUT)
+    rolled = condition_doc(s, c.COND_ROLLOUT)
     assert rolled["reason"] == "RolledBack" and "RolloutTimedOut" in rolled["message"]
     assert env(api) == {"MODEL_VERSION": "1", "MODEL_SHA256": "sha1"}
     reconcile_rollout.handle_deployment(api.set_rollout("srv", done=True), now=clock)
@@ -205,7 +206,7 @@ def test_two_processes_fold_a_result_once(api: FakeApi, monkeypatch: pytest.Monk
     """Another operator folds the same Job between this one's read and its write: the
     conditional write fails with 409, the fold runs again on fresh status, and finds it read."""
     clock = Clock()
-    reconcile_monitor.reconcile(api.monitors["mm"], now=clock)
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=clock)
     scheduled_check(api, "mm-check-1")
     job = api.finish_job("mm-check-1", CHECK_DRIFT)
     write = api.patch_monitor_status
@@ -339,8 +340,9 @@ RETRAIN = {"version": 3, "job": "mm-retrain-3"}
         ({"rollout": ROLLOUT}, [], _dep(version="1"), 10, ["ReapplyRollout"]),
         ({"rollout": ROLLOUT}, [], _dep(labelled=False), 10, ["ReapplyRollout"]),
         ({"rollout": ROLLOUT}, [], None, 10, []),
-        ({"rollout": ROLLOUT}, [], None, 69, ["FailRollout"]),  # 9 s + the 60 s margin
-        ({"rollout": ROLLOUT}, [], _dep(), 69, ["FailRollout"]),
+        ({"rollout": ROLLOUT}, [], None, 69, []),  # 10 s + the 60 s margin
+        ({"rollout": ROLLOUT}, [], None, 70, ["FailRollout"]),
+        ({"rollout": ROLLOUT}, [], _dep(), 70, ["FailRollout"]),
         (
             {"rollout": ROLLOUT, "retrain": RETRAIN},
             [_job("mm-check-1", "check", done="2026-11-23T12:00:00Z")],
@@ -357,11 +359,17 @@ def test_plan(
     seconds: float,
     expected: list[str],
 ) -> None:
-    deployment = {"name": "srv", "container": "server", "progressDeadlineSeconds": 9}
+    deployment = {"name": "srv", "container": "server", "progressDeadlineSeconds": 10}
     body = {
         "metadata": {"name": "mm", "namespace": NS, "generation": 1},
-        "spec": {"deployment": deployment},
+        "spec": {
+            "model": {"name": "iris", "target": "y"},
+            "store": {"uri": "/store"},
+            "data": {"reference": {"uri": "/store/ref.csv"}},
+            "deployment": deployment,
+        },
         "status": status_,
     }
-    steps = resync.plan(resync.Gathered(body, jobs, dep), now=T0 + dt.timedelta(seconds=seconds))
+    mm = read_monitor(body)
+    steps = resync.plan(resync.Gathered(mm, jobs, dep), now=T0 + dt.timedelta(seconds=seconds))
     assert [type(step).__name__ for step in steps] == expected

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from modelwatch_operator import rollout
+from modelwatch_monitor import contract
+from modelwatch_operator import objects, rollout
 
 T0 = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 STARTED = "2026-11-23T12:00:00Z"
@@ -32,7 +33,10 @@ def test_timed_out(
     record: dict[str, Any], deadline: int, margin: int, seconds: float, fire: bool, reason: str
 ) -> None:
     decision = rollout.timed_out(
-        record, progress_deadline_seconds=deadline, now=at(seconds), margin_seconds=margin
+        contract.RolloutInFlight.model_validate(record),
+        progress_deadline_seconds=deadline,
+        now=at(seconds),
+        margin_seconds=margin,
     )
     assert (decision.fire, decision.reason) == (fire, reason), decision.message
     assert decision.message
@@ -46,7 +50,14 @@ def deployment(*, uid: str = "d1", version: str = "2", sha: str = "sha2") -> dic
     }
 
 
-SPEC = {"deployment": {"name": "srv", "container": "server", "progressDeadlineSeconds": 30}}
+SPEC = contract.parse_spec(
+    {
+        "model": {"name": "iris", "target": "y"},
+        "store": {"uri": "/store"},
+        "data": {"reference": {"uri": "/store/ref.csv"}},
+        "deployment": {"name": "srv", "container": "server", "progressDeadlineSeconds": 30},
+    }
+)
 IN_FLIGHT = {
     "kind": "Promote",
     "version": 2,
@@ -105,7 +116,12 @@ NOT_ACKED = {k: v for k, v in IN_FLIGHT.items() if k != "generation"}
 def test_plan_in_flight(
     record: dict[str, Any], dep: dict[str, Any] | None, seconds: float, step: str, reason: str
 ) -> None:
-    plan = rollout.plan_in_flight(record, deployment=dep, spec=SPEC, now=at(seconds))
+    plan = rollout.plan_in_flight(
+        contract.RolloutInFlight.model_validate({k: v for k, v in record.items() if v is not None}),
+        deployment=objects.deployment(dep) if dep is not None else None,
+        spec=SPEC,
+        now=at(seconds),
+    )
     assert (plan.step, plan.reason) == (step, reason), plan.message
     assert plan.message
 
@@ -119,7 +135,7 @@ def test_record_takes_the_previous_version_it_is_given() -> None:
         sha256="sha2",
         previous_version=1,
         previous_sha256="sha1",
-        deployment=deployment(version="7"),
+        deployment=objects.deployment(deployment(version="7")),
         now=T0,
     )
     assert status["rollout"] == {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from modelwatch_monitor import contract
-from modelwatch_operator import builders, job_results, reconcile_jobs, reconcile_monitor
+from modelwatch_operator import builders, job_results, objects, reconcile_jobs, reconcile_monitor
 from modelwatch_operator import constants as c
 from modelwatch_operator.monitors import read_monitor
 from tests.operator.test_operator_builders import monitor, monitor_of, pod_spec_of
@@ -109,7 +109,11 @@ def test_the_result_of_an_indexed_job_is_index_0s() -> None:
     ]
     result = _doc(
         job_results.read_result(
-            pods, kind="check", container="check", succeeded=True, job_message=""
+            [objects.pod(p) for p in pods],
+            kind="check",
+            container="check",
+            succeeded=True,
+            job_message="",
         )
     )
     assert result["ok"] and result["nDrifted"] == 3
@@ -125,7 +129,11 @@ def test_a_retried_index_0_gives_its_newest_result() -> None:
     ]
     result = _doc(
         job_results.read_result(
-            pods, kind="check", container="check", succeeded=True, job_message=""
+            [objects.pod(p) for p in pods],
+            kind="check",
+            container="check",
+            succeeded=True,
+            job_message="",
         )
     )
     assert result["ok"] and result["reportId"] == "r1"
@@ -138,7 +146,7 @@ def test_a_failed_sharded_check_reports_the_shards_reason() -> None:
     pods = [_pod("0", failed, created="a"), _pod("1", "Traceback: bad file", created="b")]
     result = _doc(
         job_results.read_result(
-            pods,
+            [objects.pod(p) for p in pods],
             kind="check",
             container="check",
             succeeded=False,
@@ -150,7 +158,7 @@ def test_a_failed_sharded_check_reports_the_shards_reason() -> None:
     # Index 0 killed before it wrote anything: the Job's own reason.
     result = _doc(
         job_results.read_result(
-            [_pod("0", "", created="a"), _pod("1", "Traceback: bad file", created="b")],
+            [objects.pod(_pod("0", "", created="a")), objects.pod(_pod("1", "Tb", created="b"))],
             kind="check",
             container="check",
             succeeded=False,
@@ -165,7 +173,11 @@ def test_a_plain_job_still_reads_its_newest_pod() -> None:
     pods = [_pod(None, "old", created="a"), _pod(None, RESULT, created="b")]
     result = _doc(
         job_results.read_result(
-            pods, kind="check", container="check", succeeded=True, job_message=""
+            [objects.pod(p) for p in pods],
+            kind="check",
+            container="check",
+            succeeded=True,
+            job_message="",
         )
     )
     assert result["ok"] and result["nDrifted"] == 3
@@ -173,7 +185,7 @@ def test_a_plain_job_still_reads_its_newest_pod() -> None:
 
 def test_handle_job_folds_index_0s_result(api: FakeApi) -> None:  # noqa: F811
     api.monitors["mm"]["spec"]["check"] = {"parallelism": 2}
-    reconcile_monitor.reconcile(api.monitors["mm"], now=Clock())
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
     template = api.cronjobs["mm-check"]["spec"]["jobTemplate"]
     assert template["spec"]["completionMode"] == "Indexed"
     api.jobs["mm-check-1"] = {

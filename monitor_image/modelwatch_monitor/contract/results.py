@@ -232,6 +232,7 @@ class RetrainOk(ResultModel):
     rows: RowCounts | None = None
     uri: Bounded | None = None
     seconds: Annotated[Float, Field(ge=0.0)] | None = None
+    libraries: Annotated[dict[str, Bounded], Field(max_length=MAX_ITEMS)] | None = None
 
 
 class RetrainFailed(ResultModel):
