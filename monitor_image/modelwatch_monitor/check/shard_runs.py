@@ -37,6 +37,7 @@ from modelwatch_monitor.check.sharding import (
 )
 from modelwatch_monitor.check.window import NoDataError
 from modelwatch_monitor.store.dataio import DataError
+from modelwatch_monitor.store.listing import Folder, prune_older_than
 
 log = logging.getLogger(__name__)
 
@@ -346,26 +347,23 @@ def run_sharded(
 
 
 def prune_runs(parent: str, *, keep: str, now: dt.datetime) -> list[str]:
-    """Delete the folders of runs whose plan is older than a day (never ``keep``)."""
-    fs, path = fsspec.core.url_to_fs(parent)
-    try:
-        entries = fs.ls(path, detail=True)
-    except FileNotFoundError:
-        return []
-    deleted = []
-    for entry in entries:
-        name = str(entry["name"])
-        if entry.get("type") != "directory" or name.rstrip("/").rsplit("/", 1)[-1] == keep:
-            continue
+    """Delete the folders of runs whose plan is older than a day (never ``keep``).
+
+    A run without a readable plan is timed by its folder's modification time (its age by
+    the wall clock), and kept when the filesystem tells none.
+    """
+    wall = time.time()
+
+    def started(run: Folder) -> dt.datetime | None:
         try:
-            plan = read_json(f"{fs.unstrip_protocol(name)}/{PLAN_FILE}")
+            plan = read_json(f"{run.uri}/{PLAN_FILE}")
             when = dt.datetime.fromisoformat(plan["now"]) if plan else None
         except (DataError, KeyError, TypeError, ValueError):
             when = None
-        if when is not None and now - when < KEEP_RUNS:
-            continue
-        if when is None and time.time() - float(entry.get("mtime") or time.time()) < 86400:
-            continue
-        fs.rm(name, recursive=True)
-        deleted.append(name)
-    return deleted
+        if when is not None:
+            return when
+        if run.mtime is None:
+            return None
+        return now - dt.timedelta(seconds=wall - run.mtime)
+
+    return prune_older_than(parent, now - KEEP_RUNS, time_of=started, keep={keep})
