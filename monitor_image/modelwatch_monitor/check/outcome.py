@@ -124,13 +124,13 @@ def save_report(
         r, c = profile.columns[v.name].summary, judgement.current[v.name].summary
         if v.drift and r is not None and c is not None:
             summaries[v.name] = (r, c)
-    write_report(settings.output, report, summaries, history_html=history_html(settings, report))
+    write_report(settings.output, report, summaries, history=history_of(settings, report))
 
 
-def history_html(settings: CheckSettings, report: Mapping[str, Any]) -> str:
+def history_of(settings: CheckSettings, report: Mapping[str, Any]) -> history.HistorySection | None:
     """The report's history section: the past checks in the store, then this one."""
     if not settings.store or not settings.model:
-        return ""
+        return None
     try:
         past = history.load_history(
             settings.store,
@@ -140,10 +140,10 @@ def history_html(settings: CheckSettings, report: Mapping[str, Any]) -> str:
         )
         points = [*past, history.point_of(clean(report))]
         retrains = history.retrain_times(settings.store, settings.model)
-        return history.render_history(points, retrains)
+        return history.history_section(points, retrains)
     except Exception as exc:  # a view of the past never fails a check
         log.warning("no history in the report: %s", exc)
-        return ""
+        return None
 
 
 # ---------------------------------------------------------------------------
