@@ -17,10 +17,11 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import rendering
+from modelwatch_monitor.check.documents import section
 from modelwatch_monitor.check.drift import Counts
 from modelwatch_monitor.check.svg import Circle, Figure, Line, Polygon, Polyline, Rect, Shape, Text
 from modelwatch_monitor.store.listing import list_dirs
@@ -51,7 +52,7 @@ class Point:
     categories: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
-def _time(text: Any) -> dt.datetime | None:
+def _time(text: object) -> dt.datetime | None:
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -60,21 +61,25 @@ def _time(text: Any) -> dt.datetime | None:
         return None
 
 
-def _float(value: Any) -> float | None:
+def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def point_of(report: Mapping[str, Any]) -> Point:
-    """Read one ``report.json`` document (missing fields are None)."""
-    perf = report.get("performance") or {}
-    metric = perf.get("metric") or {}
-    estimated = report.get("estimated") or {}
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def point_of(report: Mapping[str, object]) -> Point:
+    """Read one ``report.json`` document (missing fields are None, and so are sections
+    that are not objects)."""
+    metric = section(section(report, "performance"), "metric")
+    estimated = section(report, "estimated")
     version = report.get("serving_version")
     return Point(
         report_id=str(report.get("report_id", "")),
         created=_time(report.get("created")),
         drift_share=_float(report.get("drift_share")),
-        metric=metric.get("name") or estimated.get("name"),
+        metric=_str(metric.get("name")) or _str(estimated.get("name")),
         value=_float(metric.get("value")),
         estimate=_float(estimated.get("value")),
         lower=_float(estimated.get("lower")),
@@ -82,14 +87,14 @@ def point_of(report: Mapping[str, Any]) -> Point:
         serving_version=int(version) if isinstance(version, int) else None,
         categories={
             str(k): {str(c): float(s) for c, s in v.items()}
-            for k, v in (report.get("categories") or {}).items()
+            for k, v in section(report, "categories").items()
             if isinstance(v, Mapping)
         },
     )
 
 
 def category_shares(
-    summaries: Mapping[str, Any], limit: int = MAX_CATEGORIES
+    summaries: Mapping[str, object], limit: int = MAX_CATEGORIES
 ) -> dict[str, dict[str, float]]:
     """The ``limit`` most frequent categories of each categorical feature, as shares of
     its non-null rows; the rest summed as ``(other)``.

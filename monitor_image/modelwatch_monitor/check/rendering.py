@@ -9,13 +9,12 @@ inserted as it is.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
 
-def fmt(value: Any) -> str:
+def fmt(value: object) -> str:
     """A value as the report shows it: ``-`` for None, yes/no, floats to 4 digits.
 
     >>> [fmt(None), fmt(True), fmt(0.123456), fmt(3), fmt("ks")]
@@ -56,12 +55,12 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(template: str, **context: Any) -> str:
+def render(template: str, **context: object) -> str:
     """Render the template named ``template`` with ``context``."""
     return environment().get_template(template).render(**context)
 
 
-def call_macro(template: str, name: str, *args: Any) -> Markup:
+def call_macro(template: str, name: str, *args: object) -> Markup:
     """Call the macro ``name`` of the template ``template`` (its output is escaped HTML)."""
     macro = getattr(environment().get_template(template).module, name)
     return Markup(macro(*args))

@@ -16,15 +16,20 @@ import json
 import os
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, overload
 
 import numpy as np
+from numpy.typing import NDArray
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import rendering
+from modelwatch_monitor.check.documents import entries, section
 from modelwatch_monitor.check.drift import Counts, Distribution
 from modelwatch_monitor.check.history import HistorySection
 from modelwatch_monitor.check.svg import Figure, Line, Rect, Shape, Text
+
+if TYPE_CHECKING:
+    import fsspec
 
 N_BINS: Final = 30
 MAX_PLOTS: Final = 20
@@ -36,7 +41,7 @@ CURRENT_COLOR: Final = "#f58518"
 
 def histogram(
     reference: Distribution, current: Distribution, n_bins: int = N_BINS
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Probabilities of both distributions on shared equal-width bins.
 
     The range runs from the lower 0.5% to the upper 99.5% quantile of both sides.
@@ -125,7 +130,7 @@ def plot_feature(
     return "" if figure is None else rendering.call_macro("svg.html", "figure", figure)
 
 
-def serving_basis(serving: Mapping[str, Any]) -> str:
+def serving_basis(serving: Mapping[str, object]) -> str:
     """How the check picked the rows of the version it judges, in words."""
     basis = serving.get("basis")
     if basis == "model_version":
@@ -138,7 +143,7 @@ def serving_basis(serving: Mapping[str, Any]) -> str:
 
 
 def render_html(
-    report: Mapping[str, Any],
+    report: Mapping[str, object],
     figures: Sequence[Figure],
     *,
     history: HistorySection | None = None,
@@ -154,7 +159,7 @@ def render_html(
     history : HistorySection, optional
         The history section (:func:`modelwatch_monitor.check.history.history_section`).
     """
-    serving = report.get("serving") or {}
+    serving = section(report, "serving")
     return rendering.render(
         "report.html",
         report=report,
@@ -171,7 +176,7 @@ def render_html(
 
 def write_report(
     destination: str,
-    report: Mapping[str, Any],
+    report: Mapping[str, object],
     summaries: Mapping[str, tuple[Distribution | Counts, Distribution | Counts]],
     *,
     history: HistorySection | None = None,
@@ -196,7 +201,11 @@ def write_report(
     """
     import fsspec
 
-    drifted = [f["name"] for f in report.get("features", []) if f.get("drift")][:MAX_PLOTS]
+    drifted = [
+        name
+        for f in entries(report.get("features"))
+        if f.get("drift") and isinstance(name := f.get("name"), str)
+    ][:MAX_PLOTS]
     figures = [feature_figure(n, *summaries[n]) for n in drifted if n in summaries]
     page = render_html(report, [f for f in figures if f is not None], history=history)
     body = json.dumps(clean(report), indent=1, allow_nan=False)
@@ -232,12 +241,16 @@ def write_report(
     return destination
 
 
-def _is_local(fs: Any) -> bool:
+def _is_local(fs: fsspec.AbstractFileSystem) -> bool:
     protocol = fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)
     return bool({"file", "local"} & set(protocol))
 
 
-def clean(o: Any) -> Any:
+@overload
+def clean(o: Mapping[str, object]) -> dict[str, object]: ...
+@overload
+def clean(o: object) -> object: ...
+def clean(o: object) -> object:
     """Make ``o`` strict JSON: numpy scalars to Python, NaN and infinities to None."""
     if isinstance(o, Mapping):
         return {str(k): clean(v) for k, v in o.items()}
