@@ -9,9 +9,10 @@ streamed equivalents are in :mod:`modelwatch_monitor.check.sketches`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
+from numpy.typing import NDArray
 
 from modelwatch_monitor.check.drift import Counts, Distribution, FeatureType
 from modelwatch_monitor.check.profile_format import ColumnProfile
@@ -48,7 +49,7 @@ def is_numeric_dtype(arrow_type: pa.DataType) -> bool:
 
 def numeric_values(
     column: pa.ChunkedArray | pa.Array, name: str
-) -> tuple[np.ndarray[Any, np.dtype[np.float64]], int]:
+) -> tuple[NDArray[np.float64], int]:
     """Return the non-null values as float64, sorted, and the null count (nulls + NaN).
 
     Raises DataError when the column is not numeric.

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import estimation, loss_estimation, quality
 from modelwatch_monitor.check import performance as perf
+from modelwatch_monitor.check.documents import EstimateEntry, MetricEntry, PerformanceSection
 from modelwatch_monitor.check.drift import Distribution, DriftResult, DriftTest, get_test
 from modelwatch_monitor.check.profile import DEFAULT_GRID_SIZE, ColumnProfile, Profile
 from modelwatch_monitor.check.settings import CheckSettings, ConfigError
 from modelwatch_monitor.check.verdicts import DatasetVerdict, DriftSettings, decide
 from modelwatch_monitor.store.dataio import DataError, Source, open_source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -46,10 +50,10 @@ class Judgement:
     verdict: DatasetVerdict
     current: dict[str, ColumnProfile]
     findings: list[quality.Finding]
-    performance: dict[str, Any] | None
-    metric: dict[str, Any] | None
+    performance: PerformanceSection | None
+    metric: MetricEntry | None
     labeled: int
-    estimated: dict[str, Any] | None
+    estimated: EstimateEntry | None
 
 
 def judge(
@@ -137,7 +141,7 @@ def task_of(settings: CheckSettings, profile: Profile) -> str:
 
 def performance(
     settings: CheckSettings, profile: Profile, source: Source, serving: int | None = None
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
+) -> tuple[PerformanceSection | None, MetricEntry | None, int]:
     """Join labels, compute metrics; return (report section, result metric, labelled rows)."""
     roles = settings.roles
     target = roles.target
@@ -179,7 +183,7 @@ def performance(
     )
     metric = settings.metric or perf.DEFAULT_METRIC[task]
 
-    results = {}
+    results: dict[str, MetricEntry] = {}
     for name in metrics:
         baseline, source_of = baseline_of(settings, profile, name, serving)
         results[name] = perf.evaluate(
@@ -201,7 +205,12 @@ def performance(
             f"Got {metric!r} instead."
         )
     result = results[metric]
-    section = {"task": task, "labeled_rows": n, "metric": result, "metrics": results}
+    section: PerformanceSection = {
+        "task": task,
+        "labeled_rows": n,
+        "metric": result,
+        "metrics": results,
+    }
     return section, result, n
 
 
@@ -228,9 +237,9 @@ def estimate(
     settings: CheckSettings,
     profile: Profile,
     source: Source,
-    realized: Mapping[str, Any] | None,
+    realized: MetricEntry | None,
     serving: int | None,
-) -> dict[str, Any] | None:
+) -> EstimateEntry | None:
     """The estimated metric of the window: from calibrated probabilities (classification)
     or the loss model (regression); None when estimation is off."""
 
@@ -258,7 +267,12 @@ def estimate(
 
 
 def _join_note(
-    settings: CheckSettings, preds: Any, labels: Any, id_col: str, lab_id: str, matched: int
+    settings: CheckSettings,
+    preds: pd.DataFrame,
+    labels: pd.DataFrame,
+    id_col: str,
+    lab_id: str,
+    matched: int,
 ) -> Callable[[str | None], str]:
     """How to explain an undefined metric after the labels join (pandas frames in)."""
     if matched == 0 and len(preds) and len(labels):

@@ -38,12 +38,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.check.documents import (
+    CalibrationDoc,
+    EstimateEntry,
+    MetricEntry,
+    ReferencePerformance,
+)
 from modelwatch_monitor.check.performance import LOWER_IS_BETTER, is_degraded, relative_change
 from modelwatch_monitor.store.dataio import Source
 
@@ -97,7 +103,7 @@ class Calibration:
         total = out.sum(axis=1, keepdims=True)
         return np.where(total > 0, out / np.where(total > 0, total, 1.0), 1.0 / len(self.maps))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> CalibrationDoc:
         return {
             "method": "isotonic",
             "classes": list(self.classes),
@@ -106,7 +112,7 @@ class Calibration:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
+    def from_dict(cls, d: CalibrationDoc) -> Calibration:
         """Read the profile's ``performance.calibration``; raise ValueError if malformed."""
         try:
             classes = tuple(str(c) for c in d["classes"])
@@ -375,9 +381,9 @@ def evaluate_estimate(
     max_degradation: float,
     rows: int,
     level: float = DEFAULT_LEVEL,
-    realized: Mapping[str, Any] | None = None,
+    realized: MetricEntry | None = None,
     undefined_reason: str | None = None,
-) -> dict[str, Any]:
+) -> EstimateEntry:
     """The ``estimatedMetric`` entry of the check result.
 
     ``degraded`` is True when the whole band lies beyond ``max_degradation`` from the
@@ -391,7 +397,7 @@ def evaluate_estimate(
     baselineSource, relativeChange, degraded, overridden, rows, undefinedReason
     """
     overridden = bool(realized and realized.get("value") is not None)
-    entry: dict[str, Any] = {
+    entry: EstimateEntry = {
         "name": metric,
         "estimated": True,
         "value": None,
@@ -408,7 +414,7 @@ def evaluate_estimate(
     }
     if estimate is None:
         return entry
-    entry.update(value=estimate.value, lower=estimate.lower, upper=estimate.upper)
+    entry["value"], entry["lower"], entry["upper"] = estimate.value, estimate.lower, estimate.upper
     if baseline is None:
         entry["undefinedReason"] = REASON_NO_BASELINE
         return entry
@@ -435,10 +441,10 @@ class EstimateTerms:
     baseline: float | None
     baseline_source: str | None
     max_degradation: float
-    realized: Mapping[str, Any] | None = None
+    realized: MetricEntry | None = None
     level: float = DEFAULT_LEVEL
 
-    def entry(self, estimate: Estimate | None, rows: int, reason: str | None) -> dict[str, Any]:
+    def entry(self, estimate: Estimate | None, rows: int, reason: str | None) -> EstimateEntry:
         """The entry (see :func:`evaluate_estimate`) of ``estimate`` over ``rows`` rows;
         ``reason`` says why there is no estimate."""
         return evaluate_estimate(
@@ -456,7 +462,7 @@ class EstimateTerms:
 
 def reference_calibration(
     y_true: ArrayLike, proba: Mapping[str, ArrayLike]
-) -> dict[str, Any] | None:
+) -> CalibrationDoc | None:
     """The profile's ``performance.calibration`` from labelled rows with probabilities.
 
     Rows whose label or any probability is null are left out. Returns None (and logs
@@ -476,11 +482,11 @@ def reference_calibration(
 
 def estimate_window(
     source: Source,
-    performance: Mapping[str, Any] | None,
+    performance: ReferencePerformance | None,
     terms: EstimateTerms,
     *,
     prediction_column: str | None,
-) -> dict[str, Any]:
+) -> EstimateEntry:
     """The ``estimatedMetric`` entry of one window of logged predictions.
 
     ``performance`` is the reference profile's ``performance`` section (its

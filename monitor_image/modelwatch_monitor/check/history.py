@@ -5,21 +5,26 @@ Each check leaves ``<model>/reports/<id>/report.json``; this module reads the la
 metric and the estimated metric with its band, with the retrains (the ``createdAt`` of
 each ``versions/<N>/metadata.json``) and the rollouts (a change of the version that
 served the window) marked; and, per categorical feature, the category shares of each
-check as stacked bars. Plots are inline SVG, like the rest of the report.
+check as stacked bars. Plots are inline SVG, like the rest of the report: the plot
+functions return :class:`~modelwatch_monitor.check.svg.Figure` data, which
+``templates/history.html`` draws.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.check import rendering
+from modelwatch_monitor.check.documents import section
 from modelwatch_monitor.check.drift import Counts
+from modelwatch_monitor.check.svg import Circle, Figure, Line, Polygon, Polyline, Rect, Shape, Text
+from modelwatch_monitor.store.listing import list_dirs
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +52,7 @@ class Point:
     categories: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
-def _time(text: Any) -> dt.datetime | None:
+def _time(text: object) -> dt.datetime | None:
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -56,21 +61,25 @@ def _time(text: Any) -> dt.datetime | None:
         return None
 
 
-def _float(value: Any) -> float | None:
+def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def point_of(report: Mapping[str, Any]) -> Point:
-    """Read one ``report.json`` document (missing fields are None)."""
-    perf = report.get("performance") or {}
-    metric = perf.get("metric") or {}
-    estimated = report.get("estimated") or {}
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def point_of(report: Mapping[str, object]) -> Point:
+    """Read one ``report.json`` document (missing fields are None, and so are sections
+    that are not objects)."""
+    metric = section(section(report, "performance"), "metric")
+    estimated = section(report, "estimated")
     version = report.get("serving_version")
     return Point(
         report_id=str(report.get("report_id", "")),
         created=_time(report.get("created")),
         drift_share=_float(report.get("drift_share")),
-        metric=metric.get("name") or estimated.get("name"),
+        metric=_str(metric.get("name")) or _str(estimated.get("name")),
         value=_float(metric.get("value")),
         estimate=_float(estimated.get("value")),
         lower=_float(estimated.get("lower")),
@@ -78,14 +87,14 @@ def point_of(report: Mapping[str, Any]) -> Point:
         serving_version=int(version) if isinstance(version, int) else None,
         categories={
             str(k): {str(c): float(s) for c, s in v.items()}
-            for k, v in (report.get("categories") or {}).items()
+            for k, v in section(report, "categories").items()
             if isinstance(v, Mapping)
         },
     )
 
 
 def category_shares(
-    summaries: Mapping[str, Any], limit: int = MAX_CATEGORIES
+    summaries: Mapping[str, object], limit: int = MAX_CATEGORIES
 ) -> dict[str, dict[str, float]]:
     """The ``limit`` most frequent categories of each categorical feature, as shares of
     its non-null rows; the rest summed as ``(other)``.
@@ -113,25 +122,18 @@ def load_history(
 
     Unreadable reports are skipped (a history is a view, never a reason to fail a check).
     """
-    import fsspec
+    import fsspec  # deferred: fsspec pulls in its registry of filesystems
 
     try:
-        fs, root = fsspec.core.url_to_fs(contract.reports_dir(store, model))
-        if not fs.isdir(root):
-            return []
-        ids = sorted(
-            p.rstrip("/").rsplit("/", 1)[-1]
-            for p in fs.ls(root, detail=False)
-            if not p.rstrip("/").rsplit("/", 1)[-1].startswith(".")
-        )
+        folders = list_dirs(contract.reports_dir(store, model))
     except OSError as exc:
         log.warning("cannot list the past reports: %s", exc)
         return []
-    ids = [i for i in ids if i != exclude][-limit:]
+    reports = [f for f in folders if not f.name.startswith(".") and f.name != exclude][-limit:]
     points = []
-    for report_id in ids:
+    for report in reports:
         try:
-            with fs.open(f"{root}/{report_id}/{contract.REPORT_JSON}", "r") as fh:
+            with fsspec.open(f"{report.uri}/{contract.REPORT_JSON}", "r") as fh:
                 doc = json.load(fh)
         except (OSError, ValueError):
             continue
@@ -142,24 +144,20 @@ def load_history(
 
 def retrain_times(store: str, model: str) -> list[tuple[int, dt.datetime]]:
     """``(version, createdAt)`` of every published version, oldest first."""
-    import fsspec
+    import fsspec  # deferred: fsspec pulls in its registry of filesystems
 
     out = []
     try:
-        fs, root = fsspec.core.url_to_fs(contract.versions_dir(store, model))
-        if not fs.isdir(root):
-            return []
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False)]
-        for name in names:
-            if not name.isdigit():
+        for version in list_dirs(contract.versions_dir(store, model)):
+            if not version.name.isdigit():
                 continue
             try:
-                with fs.open(f"{root}/{name}/{contract.METADATA_FILE}", "r") as fh:
+                with fsspec.open(f"{version.uri}/{contract.METADATA_FILE}", "r") as fh:
                     created = _time(json.load(fh).get("createdAt"))
             except (OSError, ValueError, AttributeError):
                 continue
             if created is not None:
-                out.append((int(name), created))
+                out.append((int(version.name), created))
     except OSError as exc:
         log.warning("cannot list the versions: %s", exc)
     return sorted(out, key=lambda vc: vc[1])
@@ -207,15 +205,15 @@ def line_plot(
     band: tuple[Sequence[float | None], Sequence[float | None]] | None = None,
     marks: Sequence[Marker] = (),
     labels: Sequence[str] = (),
-) -> str:
-    """An inline SVG of one or more series over the checks, with an optional shaded band
-    and vertical markers."""
+) -> Figure | None:
+    """One or more series ``(name, values, color)`` over the checks, with an optional
+    shaded band ``(lower, upper)`` and vertical markers; None when there is no value."""
     n = max((len(v) for _, v, _ in series), default=0)
     values = [v for _, vs, _ in series for v in vs if v is not None]
     if band:
         values += [v for vs in band for v in vs if v is not None]
     if not n or not values:
-        return ""
+        return None
     lo, hi = min(values), max(values)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.05, hi + 0.05
@@ -224,14 +222,11 @@ def line_plot(
     def y(v: float) -> float:
         return HEIGHT - PAD - (HEIGHT - 2 * PAD) * (v - lo) / span
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT + 24}" '
-        f'role="img" aria-label="{html.escape(title)}">',
-        f'<text x="{PAD}" y="14" font-size="12">{html.escape(title)}</text>',
-        f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
-        'stroke="#333"/>',
-        f'<text x="2" y="{y(hi) + 4:.1f}" font-size="10">{hi:.3g}</text>',
-        f'<text x="2" y="{y(lo) + 4:.1f}" font-size="10">{lo:.3g}</text>',
+    shapes: list[Shape] = [
+        Text(PAD, 14, title, 12),
+        Line(PAD, HEIGHT - PAD, WIDTH - PAD, HEIGHT - PAD, "#333"),
+        Text(2, y(hi) + 4, f"{hi:.3g}", 10),
+        Text(2, y(lo) + 4, f"{lo:.3g}", 10),
     ]
     if band:
         low, up = band
@@ -241,47 +236,35 @@ def line_plot(
             if a is not None and b is not None
         ]
         if pts:
-            upper = " ".join(f"{_x(i, n):.1f},{y(b):.1f}" for i, _, b in pts)
-            lower = " ".join(f"{_x(i, n):.1f},{y(a):.1f}" for i, a, _ in reversed(pts))
-            parts.append(
-                f'<polygon points="{upper} {lower}" fill="#f58518" opacity="0.18">'
-                "<title>band of the estimate</title></polygon>"
+            outline = [(_x(i, n), y(b)) for i, _, b in pts]
+            outline += [(_x(i, n), y(a)) for i, a, _ in reversed(pts)]
+            shapes.append(
+                Polygon(tuple(outline), "#f58518", opacity=0.18, tip="band of the estimate")
             )
     for m in marks:
         x = _x(m.x, n)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{PAD - 8}" x2="{x:.1f}" y2="{HEIGHT - PAD}" '
-            f'stroke="{m.color}" stroke-dasharray="4 3"><title>{html.escape(m.label)}</title>'
-            f'</line><text x="{x + 2:.1f}" y="{PAD - 10}" font-size="9" fill="{m.color}">'
-            f"{html.escape(m.label)}</text>"
-        )
+        shapes.append(Line(x, PAD - 8, x, HEIGHT - PAD, m.color, dash="4 3", tip=m.label))
+        shapes.append(Text(x + 2, PAD - 10, m.label, 9, fill=m.color))
     legend_x = PAD
     for name, vs, color in series:
-        pts2 = [(i, v) for i, v in enumerate(vs) if v is not None]
-        if len(pts2) > 1:
-            path = " ".join(f"{_x(i, n):.1f},{y(v):.1f}" for i, v in pts2)
-            parts.append(f'<polyline points="{path}" fill="none" stroke="{color}"/>')
-        for i, v in pts2:
+        dots = [(i, v) for i, v in enumerate(vs) if v is not None]
+        if len(dots) > 1:
+            shapes.append(Polyline(tuple((_x(i, n), y(v)) for i, v in dots), color))
+        for i, v in dots:
             tip = labels[i] if i < len(labels) else str(i)
-            parts.append(
-                f'<circle cx="{_x(i, n):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}">'
-                f"<title>{html.escape(tip)}: {html.escape(name)} {v:.4g}</title></circle>"
-            )
-        parts.append(
-            f'<rect x="{legend_x}" y="{HEIGHT + 8}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{legend_x + 14}" y="{HEIGHT + 17}" font-size="11">'
-            f"{html.escape(name)}</text>"
-        )
+            shapes.append(Circle(_x(i, n), y(v), 2.5, color, tip=f"{tip}: {name} {v:.4g}"))
+        shapes.append(Rect(legend_x, HEIGHT + 8, 10, 10, color))
+        shapes.append(Text(legend_x + 14, HEIGHT + 17, name, 11))
         legend_x += 20 + 7 * len(name)
-    parts.append("</svg>")
-    return "".join(parts)
+    return Figure(WIDTH, HEIGHT + 24, title, shapes)
 
 
-def category_plot(name: str, points: Sequence[Point]) -> str:
-    """Stacked bars of the category shares of feature ``name`` at each check."""
+def category_plot(name: str, points: Sequence[Point]) -> Figure | None:
+    """Stacked bars of the category shares of feature ``name`` at each check; None when
+    no check has them."""
     shares = [p.categories.get(name) for p in points]
     if not any(shares):
-        return ""
+        return None
     cats: list[str] = []
     for s in shares:
         for c in s or {}:
@@ -290,11 +273,7 @@ def category_plot(name: str, points: Sequence[Point]) -> str:
     cats = [*cats[: len(PALETTE) - 1], OTHER]
     n = len(points)
     bw = (WIDTH - 2 * PAD) / max(n, 1)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT + 24}" '
-        f'role="img" aria-label="{html.escape(name)} categories">',
-        f'<text x="{PAD}" y="14" font-size="12">{html.escape(name)}: category shares</text>',
-    ]
+    shapes: list[Shape] = [Text(PAD, 14, f"{name}: category shares", 12)]
     for i, s in enumerate(shares):
         if not s:
             continue
@@ -304,29 +283,43 @@ def category_plot(name: str, points: Sequence[Point]) -> str:
             v = s.get(c, 0.0) if c != OTHER else max(1.0 - known, 0.0)
             h = (HEIGHT - 2 * PAD) * v
             top -= h
-            parts.append(
-                f'<rect x="{PAD + i * bw:.1f}" y="{top:.1f}" width="{max(bw - 1, 0.5):.1f}" '
-                f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}"><title>'
-                f"{html.escape(points[i].report_id)}: {html.escape(c)} {v:.3f}</title></rect>"
+            shapes.append(
+                Rect(
+                    PAD + i * bw,
+                    top,
+                    max(bw - 1, 0.5),
+                    h,
+                    PALETTE[j % len(PALETTE)],
+                    tip=f"{points[i].report_id}: {c} {v:.3f}",
+                )
             )
     x = PAD
     for j, c in enumerate(cats):
-        parts.append(
-            f'<rect x="{x}" y="{HEIGHT + 8}" width="10" height="10" '
-            f'fill="{PALETTE[j % len(PALETTE)]}"/><text x="{x + 14}" y="{HEIGHT + 17}" '
-            f'font-size="11">{html.escape(c[:16])}</text>'
-        )
+        shapes.append(Rect(x, HEIGHT + 8, 10, 10, PALETTE[j % len(PALETTE)]))
+        shapes.append(Text(x + 14, HEIGHT + 17, c[:16], 11))
         x += 24 + 7 * min(len(c), 16)
-    parts.append("</svg>")
-    return "".join(parts)
+    return Figure(WIDTH, HEIGHT + 24, f"{name} categories", shapes)
 
 
-def render_history(
+# ---------------------------------------------------------------------------
+# The section
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistorySection:
+    """What the report's history section shows: how many checks, and their plots."""
+
+    checks: int
+    figures: Sequence[Figure]
+
+
+def history_section(
     points: Sequence[Point], retrains: Sequence[tuple[int, dt.datetime]] = ()
-) -> str:
-    """The HTML of the history section; empty with fewer than two checks."""
+) -> HistorySection | None:
+    """The plots of the history section; None with fewer than two checks."""
     if len(points) < 2:
-        return ""
+        return None
     marks = markers(points, retrains)
     labels = [p.report_id for p in points]
     figures = [
@@ -339,23 +332,26 @@ def render_history(
     ]
     names = {p.metric for p in points if p.metric}
     metric = sorted(names)[0] if len(names) == 1 else "metric"
-    perf = line_plot(
-        f"{metric}: realized and estimated (shaded: the estimate's band)",
-        [
-            ("realized", [p.value for p in points], PALETTE[0]),
-            ("estimated", [p.estimate for p in points], PALETTE[1]),
-        ],
-        band=([p.lower for p in points], [p.upper for p in points]),
-        marks=marks,
-        labels=labels,
+    figures.append(
+        line_plot(
+            f"{metric}: realized and estimated (shaded: the estimate's band)",
+            [
+                ("realized", [p.value for p in points], PALETTE[0]),
+                ("estimated", [p.estimate for p in points], PALETTE[1]),
+            ],
+            band=([p.lower for p in points], [p.upper for p in points]),
+            marks=marks,
+            labels=labels,
+        )
     )
-    if perf:
-        figures.append(perf)
     categorical = sorted({c for p in points for c in p.categories})[:MAX_CATEGORICAL_PLOTS]
     figures += [category_plot(c, points) for c in categorical]
-    body = "".join(f"<figure>{f}</figure>" for f in figures if f)
-    return (
-        f"<h2>History</h2><p>The last {len(points)} checks, oldest first; dashed lines mark "
-        "retrains and rollouts. Estimated values are estimates from the model's "
-        f"probabilities, not measurements.</p>{body}"
-    )
+    return HistorySection(len(points), [f for f in figures if f is not None])
+
+
+def render_history(
+    points: Sequence[Point], retrains: Sequence[tuple[int, dt.datetime]] = ()
+) -> str:
+    """The HTML of the history section; empty with fewer than two checks."""
+    section = history_section(points, retrains)
+    return "" if section is None else rendering.call_macro("history.html", "section", section)

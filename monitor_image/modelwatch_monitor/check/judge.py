@@ -20,7 +20,6 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from modelwatch_monitor.check import engine, outcome
 from modelwatch_monitor.check.profile import ColumnProfile, Profile, choose_mode
@@ -39,7 +38,7 @@ from modelwatch_monitor.store.dataio import Source
 log = logging.getLogger(__name__)
 
 
-def run_check(settings: CheckSettings) -> dict[str, Any]:
+def run_check(settings: CheckSettings) -> outcome.Result:
     """Run one check and write its report; return the compact result (``ok: true``).
 
     An empty window returns the ``NoData`` result and too little traffic of the serving
@@ -103,7 +102,7 @@ def finish_check(
     now: dt.datetime,
     started: float,
     shards: int | None = None,
-) -> dict[str, Any]:
+) -> outcome.Result:
     """Test, decide and report, once the window's columns are summarised.
 
     ``source`` is the window restricted to the judged traffic (read for the schema, the

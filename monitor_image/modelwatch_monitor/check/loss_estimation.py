@@ -24,15 +24,21 @@ import hashlib
 import io
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from modelwatch_monitor.check.documents import EstimateEntry, LossModelEntry, ReferencePerformance
 from modelwatch_monitor.check.estimation import DEFAULT_LEVEL, Estimate, EstimateTerms
+from modelwatch_monitor.check.profile_format import Profile
 from modelwatch_monitor.store.dataio import DataError, Source
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -44,27 +50,43 @@ PREDICTION: Final = "__prediction__"
 REASON_NO_LOSS_MODEL: Final = "NoLossModel"
 
 
+class Regressor(Protocol):
+    """A fitted regressor of the error (scikit-learn's ``predict``)."""
+
+    def predict(self, X: pd.DataFrame) -> NDArray[np.float64]: ...
+
+
+def model_input(
+    features: pd.DataFrame,
+    prediction: ArrayLike,
+    names: Sequence[str],
+    categorical: Sequence[str],
+) -> pd.DataFrame:
+    """The loss model's input: the features ``names``, then the prediction."""
+    import pandas as pd  # deferred: pandas is heavy, and only an estimate needs it here
+
+    X = pd.DataFrame({f: features[f] for f in names})
+    for c in categorical:
+        X[c] = X[c].astype(str).astype("category")
+    X[PREDICTION] = np.asarray(prediction, dtype=np.float64)
+    return X
+
+
 @dataclass
 class LossModel:
     """Two fitted regressors: the absolute and the squared error of the model."""
 
     features: list[str]
     categorical: list[str]
-    abs_model: Any
-    sq_model: Any
+    abs_model: Regressor
+    sq_model: Regressor
 
-    def frame(self, features: Any, prediction: Any) -> Any:
+    def frame(self, features: pd.DataFrame, prediction: ArrayLike) -> pd.DataFrame:
         """The model input: the features, then the prediction (pandas in and out)."""
-        import pandas as pd
-
-        X = pd.DataFrame({f: features[f] for f in self.features})
-        for c in self.categorical:
-            X[c] = X[c].astype(str).astype("category")
-        X[PREDICTION] = np.asarray(prediction, dtype=np.float64)
-        return X
+        return model_input(features, prediction, self.features, self.categorical)
 
     def estimate(
-        self, features: Any, prediction: Any, *, level: float = DEFAULT_LEVEL
+        self, features: pd.DataFrame, prediction: ArrayLike, *, level: float = DEFAULT_LEVEL
     ) -> dict[str, Estimate]:
         """Estimate ``mae`` and ``rmse`` of a window of shape (n rows)."""
         X = self.frame(features, prediction)
@@ -91,9 +113,9 @@ class LossModel:
 
 
 def fit_loss_model(
-    features: Any,
-    y_true: Sequence[float] | np.ndarray[Any, Any],
-    y_pred: Sequence[float] | np.ndarray[Any, Any],
+    features: pd.DataFrame,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
     *,
     categorical: Sequence[str] = (),
     seed: int = 0,
@@ -124,17 +146,17 @@ def fit_loss_model(
     # (thousands of values) says nothing about the error anyway, so it is left out.
     too_many = {c for c in categorical if c in features and features[c].nunique() > 255}
     names = [str(c) for c in features.columns if c not in too_many]
-    model = LossModel(names, [c for c in categorical if c in names], None, None)
-    X = model.frame(features.iloc[rows].reset_index(drop=True), yp[rows])
+    kept = [c for c in categorical if c in names]
+    X = model_input(features.iloc[rows].reset_index(drop=True), yp[rows], names, kept)
     err = yt[rows] - yp[rows]
-    fitted = []
+    fitted: list[Regressor] = []
     for target in (np.abs(err), err**2):
         reg = HistGradientBoostingRegressor(
             max_iter=200, learning_rate=0.05, random_state=seed, categorical_features="from_dtype"
         )
         fitted.append(reg.fit(X, target))
-    model.abs_model, model.sq_model = fitted
-    return model
+    abs_model, sq_model = fitted
+    return LossModel(names, kept, abs_model, sq_model)
 
 
 def dump(model: LossModel) -> bytes:
@@ -146,7 +168,7 @@ def dump(model: LossModel) -> bytes:
     return buf.getvalue()
 
 
-def save(model: LossModel, uri: str) -> dict[str, Any]:
+def save(model: LossModel, uri: str) -> LossModelEntry:
     """Write ``model`` to ``uri``; return the profile's ``performance.lossModel`` entry."""
     import fsspec
 
@@ -160,7 +182,7 @@ def save(model: LossModel, uri: str) -> dict[str, Any]:
     return {"uri": uri, "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def load(entry: Mapping[str, Any]) -> LossModel:
+def load(entry: LossModelEntry) -> LossModel:
     """Read the loss model the profile names; refuse one whose sha256 differs.
 
     Raises
@@ -190,7 +212,7 @@ def load(entry: Mapping[str, Any]) -> LossModel:
 
 
 def attach(
-    profile: Any,
+    profile: Profile,
     source: Source,
     *,
     target: str | None,
@@ -222,11 +244,11 @@ def attach(
 
 def estimate_window(
     source: Source,
-    performance: Mapping[str, Any] | None,
+    performance: ReferencePerformance | None,
     terms: EstimateTerms,
     *,
     prediction_column: str | None,
-) -> dict[str, Any]:
+) -> EstimateEntry:
     """The ``estimatedMetric`` entry of a regression window (see
     :func:`modelwatch_monitor.check.estimation.evaluate_estimate`)."""
     metric, level, entry = terms.metric, terms.level, terms.entry

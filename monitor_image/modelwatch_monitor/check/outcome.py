@@ -16,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import history
+from modelwatch_monitor.check.documents import Document, EstimateEntry, MetricEntry
 from modelwatch_monitor.check.drift import Counts, Distribution
 from modelwatch_monitor.check.engine import Judgement
 from modelwatch_monitor.check.history import category_shares
@@ -31,7 +31,8 @@ from modelwatch_monitor.check.verdicts import DriftSettings
 
 log = logging.getLogger(__name__)
 
-Result = dict[str, Any]
+#: A check's result, as :func:`modelwatch_monitor.contract.write_result` takes it.
+Result = Document
 
 
 # ---------------------------------------------------------------------------
@@ -49,7 +50,7 @@ def report_document(
     mode: str,
     now: dt.datetime,
     shards: int | None = None,
-) -> dict[str, Any]:
+) -> Document:
     """The report (``report.json``) of a check that reached a verdict."""
     verdict = judgement.verdict
     return {
@@ -89,7 +90,7 @@ def row_counts(profile: Profile, traffic: Traffic, rows: int, labeled: int) -> d
     }
 
 
-def serving_section(traffic: Traffic, min_rows: int) -> dict[str, Any]:
+def serving_section(traffic: Traffic, min_rows: int) -> Document:
     """The report's ``serving`` section: the judged version and the rows per version."""
     return {
         "version": traffic.version,
@@ -102,7 +103,7 @@ def serving_section(traffic: Traffic, min_rows: int) -> dict[str, Any]:
     }
 
 
-def drift_settings_section(d: DriftSettings) -> dict[str, Any]:
+def drift_settings_section(d: DriftSettings) -> Document:
     """The report's ``settings`` section: how drift was tested and decided."""
     return {
         "numericTest": d.numeric_test,
@@ -116,7 +117,7 @@ def drift_settings_section(d: DriftSettings) -> dict[str, Any]:
 
 
 def save_report(
-    settings: CheckSettings, report: Mapping[str, Any], profile: Profile, judgement: Judgement
+    settings: CheckSettings, report: Mapping[str, object], profile: Profile, judgement: Judgement
 ) -> None:
     """Write the report, its plots of the drifted features and its history section."""
     summaries: dict[str, tuple[Distribution | Counts, Distribution | Counts]] = {}
@@ -124,13 +125,15 @@ def save_report(
         r, c = profile.columns[v.name].summary, judgement.current[v.name].summary
         if v.drift and r is not None and c is not None:
             summaries[v.name] = (r, c)
-    write_report(settings.output, report, summaries, history_html=history_html(settings, report))
+    write_report(settings.output, report, summaries, history=history_of(settings, report))
 
 
-def history_html(settings: CheckSettings, report: Mapping[str, Any]) -> str:
+def history_of(
+    settings: CheckSettings, report: Mapping[str, object]
+) -> history.HistorySection | None:
     """The report's history section: the past checks in the store, then this one."""
     if not settings.store or not settings.model:
-        return ""
+        return None
     try:
         past = history.load_history(
             settings.store,
@@ -140,10 +143,10 @@ def history_html(settings: CheckSettings, report: Mapping[str, Any]) -> str:
         )
         points = [*past, history.point_of(clean(report))]
         retrains = history.retrain_times(settings.store, settings.model)
-        return history.render_history(points, retrains)
+        return history.history_section(points, retrains)
     except Exception as exc:  # a view of the past never fails a check
         log.warning("no history in the report: %s", exc)
-        return ""
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -173,7 +176,7 @@ def _drift_message(judgement: Judgement) -> str:
     )
 
 
-def _metric_message(metric: Mapping[str, Any] | None) -> str:
+def _metric_message(metric: MetricEntry | None) -> str:
     if not metric:
         return ""
     if metric["value"] is None:
@@ -186,7 +189,7 @@ def _metric_message(metric: Mapping[str, Any] | None) -> str:
     return text
 
 
-def _estimate_message(estimated: Mapping[str, Any] | None) -> str:
+def _estimate_message(estimated: EstimateEntry | None) -> str:
     if not estimated or estimated["value"] is None:
         return ""
     text = (
@@ -202,7 +205,7 @@ def verdict_result(
     settings: CheckSettings,
     judgement: Judgement,
     *,
-    report: Mapping[str, Any],
+    report: Mapping[str, object],
     profile: Profile,
     traffic: Traffic,
     rows: int,
@@ -238,7 +241,7 @@ def verdict_result(
     }
 
 
-def compact_estimate(estimated: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def compact_estimate(estimated: EstimateEntry | None) -> Document | None:
     """The ``estimatedMetric`` of the compact result: rounded, reason cut short."""
     if not estimated:
         return None

@@ -27,12 +27,13 @@ import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.check.documents import MetricEntry
 
 CLASSIFICATION_METRICS: Final = ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS: Final = ("rmse", "mae", "r2")
@@ -53,7 +54,7 @@ class MetricValue:
     undefined_reason: str | None = None
 
 
-def _labels_as_str(a: ArrayLike) -> np.ndarray[Any, Any]:
+def _labels_as_str(a: ArrayLike) -> NDArray[np.object_]:
     return np.asarray([str(v) for v in np.asarray(a, dtype=object)], dtype=object)
 
 
@@ -82,16 +83,16 @@ def compute_metrics(
     out: dict[str, MetricValue] = {}
     n = len(np.asarray(y_true))
     if task == "regression":
-        yt = np.asarray(y_true, dtype=np.float64)
-        yp = np.asarray(y_pred, dtype=np.float64)
+        ft = np.asarray(y_true, dtype=np.float64)
+        fp = np.asarray(y_pred, dtype=np.float64)
         if n == 0:
             return {m: MetricValue(m, None, "no labelled rows") for m in REGRESSION_METRICS}
-        out["rmse"] = MetricValue("rmse", float(np.sqrt(np.mean((yt - yp) ** 2))))
-        out["mae"] = MetricValue("mae", float(np.mean(np.abs(yt - yp))))
-        if n < 2 or float(np.var(yt)) == 0.0:
+        out["rmse"] = MetricValue("rmse", float(np.sqrt(np.mean((ft - fp) ** 2))))
+        out["mae"] = MetricValue("mae", float(np.mean(np.abs(ft - fp))))
+        if n < 2 or float(np.var(ft)) == 0.0:
             out["r2"] = MetricValue("r2", None, "the labels are constant in this window")
         else:
-            out["r2"] = MetricValue("r2", float(skm.r2_score(yt, yp)))
+            out["r2"] = MetricValue("r2", float(skm.r2_score(ft, fp)))
         return out
     if task != "classification":
         raise ValueError(
@@ -112,7 +113,7 @@ def compute_metrics(
             out[m] = MetricValue(m, None, reason)
         return out
     binary = len(classes) == 2
-    kwargs: dict[str, Any] = (
+    kwargs: dict[str, str | list[str]] = (
         {"average": "binary", "pos_label": classes[1]}
         if binary
         else {"average": "macro", "labels": present}
@@ -181,7 +182,7 @@ def reference_metrics(
     return {k: v.value for k, v in computed.items() if v.value is not None}
 
 
-def _not_null(a: ArrayLike) -> np.ndarray[Any, np.dtype[np.bool_]]:
+def _not_null(a: ArrayLike) -> NDArray[np.bool_]:
     arr = np.asarray(a, dtype=object)
     return np.array(
         [not (v is None or (isinstance(v, float) and math.isnan(v))) for v in arr], dtype=bool
@@ -248,7 +249,7 @@ def evaluate(
     labeled_rows: int,
     min_labeled_rows: int = DEFAULT_MIN_LABELED_ROWS,
     baseline_source: str | None = None,
-) -> dict[str, Any]:
+) -> MetricEntry:
     """The ``metric`` entry of the check result: value, baseline, change, degraded.
 
     ``degraded`` is None when the value is undefined, or defined without a baseline

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from modelwatch_monitor.check.column_summary import (
     numeric_values,
     profile_column,
 )
+from modelwatch_monitor.check.documents import ReferencePerformance
 from modelwatch_monitor.check.drift import FeatureType
 from modelwatch_monitor.check.estimation import reference_calibration
 from modelwatch_monitor.check.performance import reference_metrics
@@ -215,7 +216,9 @@ def build_profile(
     )
 
 
-def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[str, Any] | None:
+def _reference_performance(
+    src: Source, roles: Roles, task: str | None
+) -> ReferencePerformance | None:
     """The reference metrics (baselines) and, for a classifier that logged its
     probabilities, the calibration behind estimated performance."""
     if not task or not roles.target or roles.target not in src.columns:
@@ -242,7 +245,7 @@ def _reference_performance(src: Source, roles: Roles, task: str | None) -> dict[
             stacked = np.column_stack([1.0 - stacked[:, 0], stacked[:, 0]])
         labels = np.asarray(classes if len(classes) > 1 else ["0", classes[0]], dtype=object)
         prediction = labels[stacked.argmax(axis=1)]
-    performance: dict[str, Any] = {
+    performance: ReferencePerformance = {
         "task": task,
         "metrics": reference_metrics(target, prediction, task, proba=proba or None),
     }

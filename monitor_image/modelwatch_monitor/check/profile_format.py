@@ -33,18 +33,53 @@ import base64
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final, TypedDict
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
+from modelwatch_monitor.check.documents import ReferencePerformance
 from modelwatch_monitor.check.drift import Counts, Distribution, FeatureType
 from modelwatch_monitor.store.dataio import DataError
 
 PROFILE_KIND: Final = "modelwatch-profile"
 PROFILE_SCHEMA: Final = 1
 DEFAULT_GRID_SIZE: Final = 10_000
+
+
+class ColumnDoc(TypedDict, total=False):
+    """One column of the profile's JSON form (the numeric or the categorical keys)."""
+
+    type: FeatureType
+    dtype: str
+    rows: int
+    nulls: int
+    nullRate: float
+    min: float
+    max: float
+    mean: float
+    std: float
+    n: int
+    rankError: float
+    support: str
+    cdf: str
+    counts: dict[str, int]
+
+
+class ProfileDoc(TypedDict, total=False):
+    """The profile's JSON form (see the module docstring)."""
+
+    kind: str
+    schema: int
+    created: str
+    source: str
+    rows: int
+    mode: str
+    gridSize: int
+    roles: dict[str, str]
+    columns: dict[str, ColumnDoc]
+    performance: ReferencePerformance | None
 
 
 @dataclass(frozen=True)
@@ -75,8 +110,8 @@ class ColumnProfile:
     def null_rate(self) -> float:
         return self.nulls / self.rows if self.rows else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+    def to_dict(self) -> ColumnDoc:
+        out: ColumnDoc = {
             "type": self.type,
             "dtype": self.dtype,
             "rows": self.rows,
@@ -86,21 +121,23 @@ class ColumnProfile:
         s = self.summary
         if isinstance(s, Distribution):
             out.update(
-                min=s.min,
-                max=s.max,
-                mean=s.mean,
-                std=s.std,
-                n=s.n,
-                rankError=s.rank_error,
-                support=_b64(s.support),
-                cdf=_b64(s.cdf_values()),
+                {
+                    "min": s.min,
+                    "max": s.max,
+                    "mean": s.mean,
+                    "std": s.std,
+                    "n": s.n,
+                    "rankError": s.rank_error,
+                    "support": _b64(s.support),
+                    "cdf": _b64(s.cdf_values()),
+                }
             )
         elif isinstance(s, Counts):
             out["counts"] = dict(s.counts)
         return out
 
     @classmethod
-    def from_dict(cls, name: str, d: Mapping[str, Any]) -> ColumnProfile:
+    def from_dict(cls, name: str, d: ColumnDoc) -> ColumnProfile:
         summary: Distribution | Counts | None = None
         if d["type"] == "numeric" and "support" in d:
             summary = Distribution(
@@ -127,14 +164,14 @@ class Profile:
     mode: str = "exact"
     grid_size: int = DEFAULT_GRID_SIZE
     created: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
-    performance: dict[str, Any] | None = None
+    performance: ReferencePerformance | None = None
 
     @property
     def features(self) -> list[str]:
         skip = set(self.roles.names())
         return [c for c in self.columns if c not in skip]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> ProfileDoc:
         return {
             "kind": PROFILE_KIND,
             "schema": PROFILE_SCHEMA,
@@ -149,7 +186,7 @@ class Profile:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Profile:
+    def from_dict(cls, d: ProfileDoc) -> Profile:
         if d.get("kind") != PROFILE_KIND:
             raise DataError("not a modelwatch profile: 'kind' is not 'modelwatch-profile'")
         if d.get("schema") != PROFILE_SCHEMA:
@@ -191,7 +228,7 @@ class Profile:
 
         try:
             with fsspec.open(uri, "r") as fh:
-                doc = json.load(fh)
+                doc: ProfileDoc = json.load(fh)
         except FileNotFoundError as exc:
             raise DataError(f"file not found: profile {uri!r}") from exc
         except (OSError, json.JSONDecodeError) as exc:
@@ -204,11 +241,11 @@ class Profile:
             raise DataError(f"{uri!r} is not a valid modelwatch profile: {exc}") from exc
 
 
-def _b64(a: np.ndarray[Any, Any]) -> str:
+def _b64(a: ArrayLike) -> str:
     return base64.b64encode(np.ascontiguousarray(a, dtype="<f8").tobytes()).decode("ascii")
 
 
-def _unb64(s: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+def _unb64(s: str) -> NDArray[np.float64]:
     return np.frombuffer(base64.b64decode(s), dtype="<f8").astype(np.float64)
 
 

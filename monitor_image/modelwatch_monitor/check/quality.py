@@ -16,7 +16,7 @@ Rules (all compare the current window with the reference profile):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, TypedDict
+from typing import Final, TypedDict
 
 from modelwatch_monitor.check.drift import Counts, Distribution
 from modelwatch_monitor.check.profile import ColumnProfile
@@ -25,16 +25,20 @@ NULL_RATE_JUMP: Final = 0.05
 OUT_OF_RANGE_SHARE: Final = 0.001
 
 
+#: One value in a finding's ``details``: a number, a type name, or category names.
+Detail = float | str | list[str]
+
+
 class Finding(TypedDict):
     """One data-quality finding."""
 
     kind: str
     column: str
     message: str
-    details: dict[str, Any]
+    details: dict[str, Detail]
 
 
-def _finding(kind: str, column: str, message: str, **details: Any) -> Finding:
+def _finding(kind: str, column: str, message: str, **details: Detail) -> Finding:
     return {"kind": kind, "column": column, "message": message, "details": details}
 
 

@@ -39,7 +39,9 @@ import re
 import resource
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Final
+from typing import Final
+
+from pydantic import JsonValue
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import outcome
@@ -53,7 +55,7 @@ from modelwatch_monitor.check.settings import (
     settings_from_config,
     settings_from_spec,
 )
-from modelwatch_monitor.check.shard_runs import run_sharded
+from modelwatch_monitor.check.shard_runs import ShardOptions, run_sharded
 from modelwatch_monitor.check.sharding import ShardError
 from modelwatch_monitor.check.window import prune_log
 from modelwatch_monitor.store.dataio import DataError
@@ -187,11 +189,15 @@ def flag_of(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-def _put(doc: dict[str, Any], path: str, value: Any) -> None:
-    """Set the field at dotted ``path`` of a spec mapping, making its sections."""
+def _put(doc: dict[str, JsonValue], path: str, value: JsonValue) -> None:
+    """Set the field at dotted ``path`` of a spec mapping, making its sections; TypeError
+    when a section on the way is not an object."""
     *sections, key = path.split(".")
     for section in sections:
-        doc = doc.setdefault(section, {})
+        inner = doc.setdefault(section, {})
+        if not isinstance(inner, dict):
+            raise TypeError(f"{section!r} is not an object")
+        doc = inner
     doc[key] = value
 
 
@@ -206,7 +212,7 @@ def _name_flags(message: str, dests: list[str]) -> str:
     return _SPEC_PATH.sub(lambda m: flags.get(m.group(0), m.group(0)), message)
 
 
-def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
+def spec_from_args(args: argparse.Namespace) -> dict[str, JsonValue]:
     """The spec mapping (camelCase, as in the CRD) the flags of a local check describe.
 
     Each flag of :data:`SPEC_FLAGS` that has a value goes to its field; the fields of
@@ -215,7 +221,7 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     judge the metric against a task the reference may contradict (:func:`local_settings`
     reads the task from the reference then).
     """
-    spec: dict[str, Any] = {}
+    spec: dict[str, JsonValue] = {}
     for path, stand_in in LOCAL_REQUIRED.items():
         _put(spec, path, stand_in)
     for dest, path in SPEC_FLAGS.items():
@@ -261,7 +267,7 @@ def read_config(path: str, args: argparse.Namespace) -> contract.JobConfig:
         raise ConfigError(_name_flags(str(exc), given)) from exc
 
 
-def _overlaid(text: str, values: Mapping[str, Any]) -> str:
+def _overlaid(text: str, values: Mapping[str, JsonValue]) -> str:
     """The job config ``text`` with ``values`` (argument name -> value) in its spec; the
     text as it is when it has no spec object (the parser then says what is wrong)."""
     if not values:
@@ -312,7 +318,7 @@ def _with_serving(settings: CheckSettings, args: argparse.Namespace) -> CheckSet
     return settings
 
 
-def _shard_options(args: argparse.Namespace, settings: CheckSettings) -> dict[str, Any]:
+def _shard_options(args: argparse.Namespace, settings: CheckSettings) -> ShardOptions:
     """The sharding options of ``run_sharded`` from the arguments and the environment."""
     shards = int(args.shards)
     if not 1 <= shards <= contract.MAX_PARALLELISM:
@@ -379,7 +385,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _dispatch(
     args: argparse.Namespace, settings: CheckSettings
-) -> tuple[int, dict[str, Any] | None]:
+) -> tuple[int, outcome.Result | None]:
     """Run the check in this process or as its share of a sharded check; return the
     shard index (0 for one pod) and the result (None for a shard other than 0)."""
     get_test(settings.drift.numeric_test, "numeric")
@@ -390,7 +396,7 @@ def _dispatch(
     return int(options["index"]), run_sharded(settings, **options)
 
 
-def _failure_of(exc: Exception) -> dict[str, Any]:
+def _failure_of(exc: Exception) -> outcome.Result:
     """The result of a check that raised ``exc``: the reason its kind says."""
     if isinstance(exc, ConfigError):
         return outcome.failure("ConfigError", str(exc))
@@ -404,7 +410,7 @@ def _failure_of(exc: Exception) -> dict[str, Any]:
     return outcome.failure("CheckFailed", f"{type(exc).__name__}: {exc}")
 
 
-def _emit(result: dict[str, Any], args: argparse.Namespace) -> None:
+def _emit(result: outcome.Result, args: argparse.Namespace) -> None:
     """Print the result as the last stdout line; write it to the result path too, when
     that was asked for, with ``--config``, or when the path exists (a pod)."""
     result_path = getattr(args, "result_path", contract.TERMINATION_MESSAGE_PATH)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.check.drift import FeatureType
 from modelwatch_monitor.check.profile import Roles
 from modelwatch_monitor.check.verdicts import DriftSettings
 
@@ -34,7 +34,7 @@ class CheckSettings:
     window: str | None = None
     roles: Roles = field(default_factory=Roles)
     features: list[str] | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, FeatureType] = field(default_factory=dict)
     task: str | None = None
     drift: DriftSettings = field(default_factory=DriftSettings)
     metric: str | None = None

@@ -16,12 +16,13 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from types import FrameType
-from typing import Any, Final
+from typing import Final, TypedDict, TypeVar, cast
 
 import fsspec
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import outcome
+from modelwatch_monitor.check.documents import PlanDoc, ShardDoc
 from modelwatch_monitor.check.profile import Profile
 from modelwatch_monitor.check.settings import CheckSettings, ConfigError
 from modelwatch_monitor.check.sharding import (
@@ -37,12 +38,27 @@ from modelwatch_monitor.check.sharding import (
 )
 from modelwatch_monitor.check.window import NoDataError
 from modelwatch_monitor.store.dataio import DataError
+from modelwatch_monitor.store.listing import Folder, prune_older_than
 
 log = logging.getLogger(__name__)
 
 PLAN_FILE: Final = "plan.json"
 DEFAULT_TIMEOUT: Final = 3600.0
 KEEP_RUNS: Final = dt.timedelta(days=1)
+
+Doc = TypeVar("Doc", bound=Mapping[str, object])
+Found = TypeVar("Found")
+
+
+class ShardOptions(TypedDict):
+    """The sharding options of :func:`run_sharded`, as the command line gives them."""
+
+    shards: int
+    index: int
+    run: str
+    folder: str
+    timeout: float
+    prune: str | None
 
 
 class Terminated(Exception):
@@ -57,7 +73,7 @@ def plan_path(folder: str) -> str:
     return f"{folder.rstrip('/')}/{PLAN_FILE}"
 
 
-def write_json(uri: str, doc: Mapping[str, Any]) -> None:
+def write_json(uri: str, doc: Mapping[str, object]) -> None:
     """Write ``doc`` to ``uri`` whole or not at all (a temporary name, then renamed): a
     retried shard overwrites its own file, and no reader sees half of one."""
     fs, path = fsspec.core.url_to_fs(uri)
@@ -70,8 +86,9 @@ def write_json(uri: str, doc: Mapping[str, Any]) -> None:
     fs.mv(tmp, path)
 
 
-def read_json(uri: str) -> dict[str, Any] | None:
-    """The JSON document at ``uri``; None when there is none yet."""
+def read_json(uri: str, shape: type[Doc]) -> Doc | None:
+    """The JSON document at ``uri``, taken to have the keys of ``shape`` (not checked: its
+    reader catches what is missing); None when there is none yet."""
     try:
         with fsspec.open(uri, "r") as fh:
             doc = json.load(fh)
@@ -79,7 +96,7 @@ def read_json(uri: str) -> dict[str, Any] | None:
         return None
     except (OSError, json.JSONDecodeError) as exc:
         raise DataError(f"cannot read {uri!r}: {exc}") from exc
-    return doc if isinstance(doc, dict) else None
+    return cast(Doc, doc) if isinstance(doc, dict) else None
 
 
 def write_plan(folder: str, plan: Plan) -> None:
@@ -87,7 +104,7 @@ def write_plan(folder: str, plan: Plan) -> None:
 
 
 def read_plan(folder: str) -> Plan | None:
-    doc = read_json(plan_path(folder))
+    doc = read_json(plan_path(folder), PlanDoc)
     return None if doc is None else Plan.from_dict(doc)
 
 
@@ -119,7 +136,7 @@ def read_shard(folder: str, plan: Plan, index: int) -> ShardSummary | None:
     ShardError
         When the shard wrote that it failed.
     """
-    doc = read_json(shard_path(folder, index))
+    doc = read_json(shard_path(folder, index), ShardDoc)
     if doc is None or doc.get("run") != plan.run:
         return None
     if not doc.get("ok"):
@@ -134,7 +151,7 @@ class _Sigterm:
     """Turn SIGTERM into :class:`Terminated` while waiting (the Job failed or went away)."""
 
     def __enter__(self) -> None:
-        self.previous: Any = None
+        self.previous: Callable[[int, FrameType | None], object] | int | None = None
         try:
             self.previous = signal.signal(signal.SIGTERM, self._raise)
         except ValueError:  # not the main thread (tests): no handler
@@ -150,13 +167,13 @@ class _Sigterm:
 
 
 def wait_for(
-    probe: Callable[[], Any],
+    probe: Callable[[], Found | None],
     *,
     timeout: float,
     what: Callable[[], str],
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> Any:
+) -> Found:
     """Call ``probe`` until it returns something other than None, backing off from half a
     second to five; raise ShardError after ``timeout`` seconds or on SIGTERM, saying
     ``what()`` is missing."""
@@ -195,7 +212,7 @@ def wait_for_plan(folder: str, run: str, *, timeout: float) -> Plan:
     """
 
     def probe() -> Plan | None:
-        doc = read_json(plan_path(folder))
+        doc = read_json(plan_path(folder), PlanDoc)
         if doc is None or doc.get("run") != run:
             return None
         if doc.get("ok") is False:
@@ -255,7 +272,7 @@ def run_sharded(
     folder: str,
     timeout: float = DEFAULT_TIMEOUT,
     prune: str | None = None,
-) -> dict[str, Any] | None:
+) -> outcome.Result | None:
     """Run shard ``index`` of a check split ``shards`` ways (see the module docstring).
 
     Returns the check's result on shard 0 (the coordinator), None on the others (their
@@ -298,7 +315,7 @@ def run_sharded(
         )
         return None
     started = time.perf_counter()
-    doc = read_json(plan_path(folder))
+    doc = read_json(plan_path(folder), PlanDoc)
     profile: Profile | None = None
     features: list[str] | None = None
     if doc is not None and doc.get("run") == run and doc.get("ok", True):
@@ -346,26 +363,23 @@ def run_sharded(
 
 
 def prune_runs(parent: str, *, keep: str, now: dt.datetime) -> list[str]:
-    """Delete the folders of runs whose plan is older than a day (never ``keep``)."""
-    fs, path = fsspec.core.url_to_fs(parent)
-    try:
-        entries = fs.ls(path, detail=True)
-    except FileNotFoundError:
-        return []
-    deleted = []
-    for entry in entries:
-        name = str(entry["name"])
-        if entry.get("type") != "directory" or name.rstrip("/").rsplit("/", 1)[-1] == keep:
-            continue
+    """Delete the folders of runs whose plan is older than a day (never ``keep``).
+
+    A run without a readable plan is timed by its folder's modification time (its age by
+    the wall clock), and kept when the filesystem tells none.
+    """
+    wall = time.time()
+
+    def started(run: Folder) -> dt.datetime | None:
         try:
-            plan = read_json(f"{fs.unstrip_protocol(name)}/{PLAN_FILE}")
+            plan = read_json(f"{run.uri}/{PLAN_FILE}", PlanDoc)
             when = dt.datetime.fromisoformat(plan["now"]) if plan else None
         except (DataError, KeyError, TypeError, ValueError):
             when = None
-        if when is not None and now - when < KEEP_RUNS:
-            continue
-        if when is None and time.time() - float(entry.get("mtime") or time.time()) < 86400:
-            continue
-        fs.rm(name, recursive=True)
-        deleted.append(name)
-    return deleted
+        if when is not None:
+            return when
+        if run.mtime is None:
+            return None
+        return now - dt.timedelta(seconds=wall - run.mtime)
+
+    return prune_older_than(parent, now - KEEP_RUNS, time_of=started, keep={keep})

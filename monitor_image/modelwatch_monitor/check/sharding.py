@@ -38,12 +38,13 @@ import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import outcome
+from modelwatch_monitor.check.documents import ColumnState, Parts, PlanDoc, ShardDoc
 from modelwatch_monitor.check.drift import Counts, Distribution, FeatureType
 from modelwatch_monitor.check.judge import finish_check
 from modelwatch_monitor.check.profile import (
@@ -65,11 +66,12 @@ from modelwatch_monitor.check.traffic import (
 from modelwatch_monitor.check.window import NoDataError, check_types, no_rows_error, open_window
 from modelwatch_monitor.store.dataio import DataError
 
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
+
 PLAN_KIND: Final = "modelwatch-check-plan"
 SHARD_KIND: Final = "modelwatch-check-shard"
 SHARD_SCHEMA: Final = 1
-
-Parts = dict[str, list[int] | None]  # file -> its row groups in this share (None: all)
 
 
 class ShardError(RuntimeError):
@@ -125,7 +127,7 @@ class Plan:
     types: dict[str, FeatureType]
     reference_rows: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PlanDoc:
         return {
             "kind": PLAN_KIND,
             "schema": SHARD_SCHEMA,
@@ -142,10 +144,10 @@ class Plan:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Plan:
+    def from_dict(cls, d: PlanDoc) -> Plan:
         if d.get("kind") != PLAN_KIND or d.get("schema") != SHARD_SCHEMA:
             raise DataError("not a modelwatch check plan (kind or schema)")
-        since = d.get("since")
+        since, version = d.get("since"), d.get("version")
         return cls(
             run=str(d["run"]),
             shards=int(d["shards"]),
@@ -153,7 +155,7 @@ class Plan:
             files=[str(f) for f in d["files"]],
             parts=[dict(p) for p in d["parts"]],
             basis=str(d["basis"]),
-            version=None if d.get("version") is None else int(d["version"]),
+            version=None if version is None else int(version),
             since=None if since is None else dt.datetime.fromisoformat(since),
             types=dict(d["types"]),
             reference_rows=int(d.get("referenceRows", 0)),
@@ -273,10 +275,10 @@ class ShardSummary:
     window_rows: int = 0
     served_rows: int = 0
     by_version: dict[int, int] = field(default_factory=dict)
-    columns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    columns: dict[str, ColumnState] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def to_dict(self, run: str, shards: int) -> dict[str, Any]:
+    def to_dict(self, run: str, shards: int) -> ShardDoc:
         return {
             "kind": SHARD_KIND,
             "schema": SHARD_SCHEMA,
@@ -292,7 +294,7 @@ class ShardSummary:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ShardSummary:
+    def from_dict(cls, d: ShardDoc) -> ShardSummary:
         return cls(
             index=int(d["index"]),
             window_rows=int(d["windowRows"]),
@@ -303,7 +305,7 @@ class ShardSummary:
         )
 
 
-def _numeric_state(acc: NumericAccumulator) -> dict[str, Any]:
+def _numeric_state(acc: NumericAccumulator) -> ColumnState:
     n = int(acc.sketch.n)
     mean = m2 = 0.0
     if n:
@@ -321,7 +323,7 @@ def _numeric_state(acc: NumericAccumulator) -> dict[str, Any]:
     }
 
 
-def _categorical_state(acc: CategoricalAccumulator) -> dict[str, Any]:
+def _categorical_state(acc: CategoricalAccumulator) -> ColumnState:
     return {
         "type": "categorical",
         "dtype": acc.dtype,
@@ -351,7 +353,7 @@ def run_shard(
     source = open_window(settings, features, now=plan.now, files=plan.files)
     has_versions = contract.LOG_MODEL_VERSION in source.columns
     extra: list[str] = []
-    traffic_expr: Any = None
+    traffic_expr: pads.Expression | None = None
     if plan.basis == "model_version" and plan.version is not None:
         traffic_expr = version_filter(source, plan.version)
     elif plan.basis == "servingSince" and plan.since is not None:
@@ -427,8 +429,8 @@ def merge_columns(
         else:
             counts: dict[str, int] = {}
             for s in states:
-                for k, v in s["counts"].items():
-                    counts[k] = counts.get(k, 0) + int(v)
+                for c, v in s["counts"].items():
+                    counts[c] = counts.get(c, 0) + int(v)
             summary = Counts(cap_categories(counts)) if counts else None
         out[name] = ColumnProfile(name, ftype, dtype, rows, nulls, summary)
     return out
@@ -442,7 +444,7 @@ def merge_check(
     profile: Profile | None = None,
     features: list[str] | None = None,
     started: float | None = None,
-) -> dict[str, Any]:
+) -> outcome.Result:
     """Merge the shards of ``plan`` and finish the check as one pod would: the same
     ``NoData`` and ``AwaitingTraffic`` outcomes, the same report and result.
 

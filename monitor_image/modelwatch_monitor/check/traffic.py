@@ -10,11 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check.settings import CheckSettings
 from modelwatch_monitor.store.dataio import Source
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+
+class VersionRows(TypedDict):
+    """One entry of the report's ``serving.byVersion``."""
+
+    version: int
+    rows: int
+    judged: bool
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class Traffic:
         """Rows in the window that other versions served (or that came before ``since``)."""
         return self.window_rows - self.served_rows
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> list[VersionRows]:
         """Rows per version in the window, the judged one marked, for the report."""
         return [
             {"version": v, "rows": n, "judged": v == self.version}
@@ -91,7 +103,9 @@ def rows_by_version(source: Source) -> dict[int, int]:
     return add_version_counts(source.column(contract.LOG_MODEL_VERSION), {})
 
 
-def add_version_counts(column: Any, counts: dict[int, int]) -> dict[int, int]:
+def add_version_counts(
+    column: pa.Array | pa.ChunkedArray, counts: dict[int, int]
+) -> dict[int, int]:
     """Add the rows per ``model_version`` of ``column`` (an Arrow array) to ``counts``."""
     import pyarrow.compute as pc
 
@@ -104,7 +118,7 @@ def add_version_counts(column: Any, counts: dict[int, int]) -> dict[int, int]:
     return counts
 
 
-def version_filter(source: Source, version: int) -> Any:
+def version_filter(source: Source, version: int) -> pads.Expression:
     """The expression that keeps the rows ``version`` served (its ``model_version``)."""
     import pyarrow as pa
     import pyarrow.dataset as ds

@@ -55,13 +55,14 @@ class ContractModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _nulls_are_absent(cls, data: Any) -> Any:
+    def _nulls_are_absent(cls, data: object) -> object:
         if isinstance(data, Mapping):
             return {k: v for k, v in data.items() if v is not None}
         return data
 
     def to_doc(self) -> dict[str, Any]:
         """Return the JSON document (camelCase keys, no nulls)."""
+        # Left loose (not JsonValue): the operator reads these fields without narrowing.
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -50,7 +50,7 @@ def camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
-def parse_section(cls: type[_M], doc: Any, path: str) -> _M:
+def parse_section(cls: type[_M], doc: object, path: str) -> _M:
     """Parse one spec object (camelCase keys) into model ``cls``; raise ContractError.
 
     A missing key takes the field's default; a key the model does not know is ignored
@@ -62,7 +62,7 @@ def parse_section(cls: type[_M], doc: Any, path: str) -> _M:
         raise contract_error(exc, prefix=path) from None
 
 
-def parse_field(cls: type[BaseModel], name: str, value: Any, path: str) -> Any:
+def parse_field(cls: type[BaseModel], name: str, value: object, path: str) -> object:
     """Check ``value`` as the spec checks field ``name`` of ``cls``: its type and bounds.
 
     For a command-line option that stands in for one spec field (``--min-rows`` for
@@ -77,21 +77,21 @@ def parse_field(cls: type[BaseModel], name: str, value: Any, path: str) -> Any:
     modelwatch_monitor.contract.errors.ContractError: --min-rows: must be >= 1, got 0
     """
     info = cls.model_fields[name]
-    adapter: TypeAdapter[Any] = TypeAdapter(Annotated[info.annotation, *info.metadata])  # type: ignore[arg-type]
+    adapter: TypeAdapter[object] = TypeAdapter(Annotated[info.annotation, *info.metadata])  # type: ignore[arg-type]
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:
         raise contract_error(exc, prefix=path) from None
 
 
-def parse_spec(spec: Any) -> Spec:
+def parse_spec(spec: object) -> Spec:
     """Parse and check a ``ModelMonitor`` spec; raise :class:`ContractError` naming the field."""
     return parse_section(Spec, spec, "spec")
 
 
 def build_job_config(
-    *, name: str, namespace: str, spec: Spec | Mapping[str, Any], uid: str = ""
-) -> dict[str, Any]:
+    *, name: str, namespace: str, spec: Spec | Mapping[str, object], uid: str = ""
+) -> dict[str, object]:
     """Return the job config document for one ModelMonitor.
 
     The operator passes the parsed :class:`Spec`, so every default is written out; a

@@ -8,7 +8,6 @@ with the field spelled as the document spells it (``spec.data.current.minRows``,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -31,7 +30,7 @@ class ContractError(ValueError):
     """A config or result document does not follow the contract."""
 
 
-def show(value: Any) -> str:
+def show(value: object) -> str:
     """Return ``repr(value)``, cut to 40 characters."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     StringConstraints,
     Tag,
     TypeAdapter,
@@ -68,7 +69,7 @@ Listed = Annotated[tuple[Bounded, ...], Field(max_length=MAX_LISTED)]
 RowCounts = Annotated[dict[str, Count | None], Field(max_length=MAX_ITEMS)]
 
 
-def _bounded(value: Any, depth: int = 0) -> Any:
+def _bounded(value: object, depth: int = 0) -> object:
     """Hold a field no model names to the bounds of the named ones; return it unchanged."""
     if value is None or isinstance(value, bool):
         return value
@@ -95,11 +96,11 @@ def _bounded(value: Any, depth: int = 0) -> Any:
     raise ValueError(f"has unsupported type {type(value).__name__}")
 
 
-def _bounded_extra(value: Any) -> Any:
+def _bounded_extra(value: object) -> object:
     return _bounded(value, depth=1)  # an extra field is one level below the result
 
 
-ExtraValue = Annotated[Any, AfterValidator(_bounded_extra)]
+ExtraValue = Annotated[object, AfterValidator(_bounded_extra)]
 
 
 class ResultModel(ContractModel):
@@ -112,7 +113,7 @@ class ResultModel(ContractModel):
     message: Message = ""
     not_finite: Annotated[list[Bounded], Field(max_length=MAX_ITEMS)] | None = None
 
-    def to_doc(self) -> dict[str, Any]:
+    def to_doc(self) -> dict[str, JsonValue]:
         """Return the document as written: camelCase, explicit nulls kept."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True) | {
             "schema": SCHEMA_VERSION,
@@ -253,7 +254,7 @@ CheckResult = CheckOk | CheckNoVerdict | CheckFailed
 RetrainResult = RetrainOk | RetrainFailed
 
 
-def _tag(doc: Any) -> str | None:
+def _tag(doc: object) -> str | None:
     if isinstance(doc, ResultModel):
         doc = doc.to_doc()
     if not isinstance(doc, Mapping):
@@ -277,7 +278,7 @@ Result = Annotated[
 _RESULT: TypeAdapter[Result] = TypeAdapter(Result)
 
 
-def _envelope_problems(doc: Mapping[str, Any]) -> list[str]:
+def _envelope_problems(doc: Mapping[str, object]) -> list[str]:
     out = []
     if doc.get("schema") != SCHEMA_VERSION:
         out.append(f"schema: must be {SCHEMA_VERSION}, got {show(doc.get('schema'))}")
@@ -289,7 +290,7 @@ def _envelope_problems(doc: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _validate(doc: Any) -> tuple[Result | None, list[str]]:
+def _validate(doc: object) -> tuple[Result | None, list[str]]:
     """Validate ``doc`` once: the typed result, or None and every problem."""
     if not isinstance(doc, Mapping):
         return None, [f"result: must be an object, got {show(doc)}"]
@@ -303,7 +304,7 @@ def _validate(doc: Any) -> tuple[Result | None, list[str]]:
     return (None, envelope) if envelope else (result, [])
 
 
-def validate_result(doc: Any) -> list[str]:
+def validate_result(doc: object) -> list[str]:
     """Return the problems of a parsed result, each ``"<field>: <why>"``; empty when valid.
 
     >>> validate_result({"schema": 1, "kind": "retrain", "ok": False, "reason": "DataError"})
@@ -324,7 +325,7 @@ def _untag(problem: str) -> str:
     return f"{head}: {why}"
 
 
-def read_result(doc: Any) -> Result:
+def read_result(doc: object) -> Result:
     """Return the typed result of a parsed document; raise :class:`ContractError` listing
     every problem (the operator records them under reason ``InvalidResult``)."""
     result, found = _validate(doc)
@@ -333,7 +334,7 @@ def read_result(doc: Any) -> Result:
     return result
 
 
-def _without_non_finite(value: Any, path: str, found: list[str]) -> Any:
+def _without_non_finite(value: object, path: str, found: list[str]) -> object:
     """Return ``value`` with every NaN or infinite float replaced by None; note each path."""
     if isinstance(value, float) and not math.isfinite(value):
         found.append(f"{path}={value!r}")
@@ -350,7 +351,7 @@ def _without_non_finite(value: Any, path: str, found: list[str]) -> Any:
     return value
 
 
-def sanitize_result(result: Mapping[str, Any] | ResultModel) -> dict[str, Any]:
+def sanitize_result(result: Mapping[str, object] | ResultModel) -> dict[str, object]:
     """Return ``result`` as a document with no NaN or infinity in it, each replaced by null.
 
     The paths replaced are listed under ``notFinite``; an undefined metric value gets
@@ -359,11 +360,12 @@ def sanitize_result(result: Mapping[str, Any] | ResultModel) -> dict[str, Any]:
     >>> sanitize_result({"kind": "check", "driftShare": float("nan")})
     {'kind': 'check', 'driftShare': None, 'notFinite': ['driftShare=nan']}
     """
-    raw = result.to_doc() if isinstance(result, ResultModel) else dict(result)
+    raw: Mapping[str, object] = result.to_doc() if isinstance(result, ResultModel) else result
     found: list[str] = []
-    doc: dict[str, Any] = _without_non_finite(raw, "", found)
+    doc = {k: _without_non_finite(v, str(k), found) for k, v in raw.items()}
     if found:
-        doc["notFinite"] = [*(doc.get("notFinite") or []), *found]
+        listed = doc.get("notFinite")
+        doc["notFinite"] = [*(listed if isinstance(listed, list) else []), *found]
         metric = doc.get("metric")
         if (
             isinstance(metric, dict)
@@ -374,7 +376,7 @@ def sanitize_result(result: Mapping[str, Any] | ResultModel) -> dict[str, Any]:
     return doc
 
 
-def encode_result(result: Mapping[str, Any] | ResultModel) -> str:
+def encode_result(result: Mapping[str, object] | ResultModel) -> str:
     """Serialise a result, trimming list fields until it fits in ``MAX_RESULT_BYTES``.
 
     This is where every result is written: non-finite numbers become null here.
@@ -390,9 +392,10 @@ def encode_result(result: Mapping[str, Any] | ResultModel) -> str:
     text = dump()
     trimmable = ("quality", "topFeatures", "notFinite")
     while len(text.encode()) > MAX_RESULT_BYTES:
-        lists = [k for k in trimmable if isinstance(doc.get(k), list) and doc[k]]
+        lists = [(k, v) for k in trimmable if isinstance(v := doc.get(k), list) and v]
         if lists:
-            doc[lists[0]] = doc[lists[0]][:-1]
+            key, items = lists[0]
+            doc[key] = items[:-1]
         elif len(str(doc.get("message", ""))) > 64:
             doc["message"] = str(doc["message"])[: len(str(doc["message"])) // 2] + "..."
         else:
@@ -402,7 +405,7 @@ def encode_result(result: Mapping[str, Any] | ResultModel) -> str:
 
 
 def write_result(
-    result: Mapping[str, Any] | ResultModel, path: str = TERMINATION_MESSAGE_PATH
+    result: Mapping[str, object] | ResultModel, path: str = TERMINATION_MESSAGE_PATH
 ) -> str:
     """Write the encoded result to the termination-message path and return it."""
     text = encode_result(result)
@@ -421,7 +424,7 @@ def _finite_float(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def parse_result(text: str | None) -> dict[str, Any]:
+def parse_result(text: str | None) -> dict[str, JsonValue]:
     """Parse a termination message; raise :class:`ContractError` when it is not a result."""
     if not text:
         raise ContractError("the job left no termination message")

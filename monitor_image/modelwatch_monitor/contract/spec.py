@@ -9,7 +9,7 @@ config at the CLI door. Past either door, code reads attributes.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
@@ -39,7 +39,7 @@ DEFAULT_MONITOR_IMAGE = "modelwatch/monitor:dev"
 DEFAULT_SCHEDULE = "0 * * * *"
 
 
-def _correction_alias(value: Any) -> Any:
+def _correction_alias(value: object) -> object:
     return CORRECTION_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
@@ -209,7 +209,7 @@ class RetrainSpec(ContractModel):
     min_labeled_rows: Annotated[int, Field(strict=True, ge=1)] = 50
     min_improvement: Annotated[Float, Field(ge=-1.0, le=1.0)] = 0.01
     automl: AutomlSpec = AutomlSpec()
-    resources: dict[str, Any] | None = None
+    resources: dict[str, object] | None = None
 
 
 class DeploymentSpec(ContractModel):

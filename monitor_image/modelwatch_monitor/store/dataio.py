@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.store.listing import prune_older_than
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -100,21 +101,7 @@ def prune_partitions(folder: str, *, older_than: dt.date) -> list[str]:
     Returns the deleted partitions' paths (none when ``folder`` does not exist). Only
     whole days go: a partition is deleted when its day ends before ``older_than``.
     """
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(folder)
-    try:
-        entries = fs.ls(path, detail=True)
-    except FileNotFoundError:
-        return []
-    deleted = []
-    for entry in entries:
-        name = str(entry["name"])
-        day = partition_date(name)
-        if entry.get("type") == "directory" and day is not None and day < older_than:
-            fs.rm(name, recursive=True)
-            deleted.append(name)
-    return sorted(deleted)
+    return prune_older_than(folder, older_than, time_of=lambda f: partition_date(f.name))
 
 
 def unify_schemas(schemas: Sequence[pa.Schema]) -> pa.Schema:

@@ -18,6 +18,7 @@ from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import loss_estimation
+from modelwatch_monitor.check.documents import CalibrationDoc, LossModelEntry
 from modelwatch_monitor.check.estimation import reference_calibration
 from modelwatch_monitor.check.profile import Profile, Roles, build_profile
 from modelwatch_monitor.store import compat
@@ -268,7 +269,7 @@ def version_files(plan: Plan, data: Dataset, model: Any) -> dict[str, bytes]:
 
 def _holdout_loss_model(
     data: Dataset, plan: Plan, model: Any, profile: Profile
-) -> tuple[bytes, dict[str, Any]] | None:
+) -> tuple[bytes, LossModelEntry] | None:
     """For a regressor, the loss model of its error fitted on the holdout (features and
     this model's predictions), stored with the version: once it serves, checks estimate
     its error before labels arrive. None for classifiers or a holdout too small."""
@@ -291,7 +292,7 @@ def _holdout_loss_model(
     payload = loss_estimation.dump(fitted)
     folder = contract.version_dir(plan.store, plan.model, plan.version)
     uri = f"{folder}/{loss_estimation.LOSS_MODEL_FILE}"
-    entry = {
+    entry: LossModelEntry = {
         "uri": uri,
         "sha256": hashlib.sha256(payload).hexdigest(),
         "rows": len(data.holdout),
@@ -299,7 +300,7 @@ def _holdout_loss_model(
     return payload, entry
 
 
-def _holdout_calibration(data: Dataset, plan: Plan, model: Any) -> dict[str, Any] | None:
+def _holdout_calibration(data: Dataset, plan: Plan, model: Any) -> CalibrationDoc | None:
     """The calibration of ``model``'s probabilities on the holdout, as the profile
     stores it; None for regression or when the holdout cannot calibrate."""
     if model is None or plan.task != "classification" or getattr(model, "classes_", None) is None:

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+if TYPE_CHECKING:
+    from datasketches import kll_doubles_sketch
 
 FeatureType = Literal["numeric", "categorical"]
 
@@ -173,7 +176,7 @@ class Distribution:
 
     @classmethod
     def from_kll(
-        cls, sketch: Any, *, mean: float, std: float, grid_size: int = 4096
+        cls, sketch: kll_doubles_sketch, *, mean: float, std: float, grid_size: int = 4096
     ) -> Distribution:
         """Summarise a ``datasketches`` KLL sketch on a quantile grid.
 
@@ -279,7 +282,8 @@ def as_counts(x: Counts | Iterable[object]) -> Counts:
 
 Summary = Distribution | Counts
 
-TestFunction = Callable[[Any, Any], DriftResult]
+#: A test's function: each takes the summaries (or raw values) of its feature types.
+TestFunction = Callable[..., DriftResult]
 
 
 @dataclass(frozen=True)
