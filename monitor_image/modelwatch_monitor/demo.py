@@ -19,11 +19,13 @@ import os
 import time
 import urllib.request
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 if TYPE_CHECKING:
     import numpy as np
+    import numpy.typing as npt
     import pandas as pd
+    from pydantic import JsonValue
 
 log = logging.getLogger("modelwatch.demo")
 
@@ -84,13 +86,20 @@ def _atomic_parquet(frame: pd.DataFrame, path: str) -> None:
     fs.mv(tmp, target)
 
 
-def _post(url: str, records: list[dict[str, Any]], timeout: float) -> dict[str, Any]:
+class PredictResponse(TypedDict):
+    """The part of the server's ``/predict`` answer the demo reads."""
+
+    predictions: list[JsonValue]
+
+
+def _post(url: str, records: list[dict[str, JsonValue]], timeout: float) -> PredictResponse:
     body = json.dumps({"records": records}).encode()
     req = urllib.request.Request(
         f"{url.rstrip('/')}/predict", data=body, headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read())  # type: ignore[no-any-return]
+        answer: PredictResponse = json.loads(resp.read())
+    return answer
 
 
 def send_traffic(
@@ -100,12 +109,12 @@ def send_traffic(
     batch: int = 200,
     timeout: float = 30.0,
     retry_seconds: float = 120.0,
-) -> np.ndarray:
+) -> npt.NDArray[np.generic]:
     """POST ``frame`` (without the label) to ``url``/predict in batches; return predictions."""
     import numpy as np
 
     features = frame.drop(columns=[TARGET])
-    predictions: list[Any] = []
+    predictions: list[JsonValue] = []
     deadline = time.monotonic() + retry_seconds
     for start in range(0, len(features), batch):
         records = json.loads(features.iloc[start : start + batch].to_json(orient="records"))

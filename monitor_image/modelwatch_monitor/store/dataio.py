@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.store.listing import prune_older_than
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
     import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+    from fsspec import AbstractFileSystem
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -55,7 +57,7 @@ def partition_date(path: str) -> dt.date | None:
         return None
 
 
-def _find(fs: Any, folder: str, since: dt.date | None) -> list[str]:
+def _find(fs: AbstractFileSystem, folder: str, since: dt.date | None) -> list[str]:
     """Every file under ``folder``; with ``since``, ``date=`` partitions older than it are
     skipped without being listed."""
     if since is None:
@@ -73,7 +75,7 @@ def _find(fs: Any, folder: str, since: dt.date | None) -> list[str]:
     return files
 
 
-def _expand(source: str, since: dt.date | None = None) -> tuple[Any, list[str]]:
+def _expand(source: str, since: dt.date | None = None) -> tuple[AbstractFileSystem, list[str]]:
     import fsspec
 
     try:
@@ -287,7 +289,7 @@ class Source:
         from pyarrow.fs import LocalFileSystem, PyFileSystem
 
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-        filesystem: Any = (
+        filesystem: pafs.FileSystem = (
             LocalFileSystem() if protocol in ("file", "local") else PyFileSystem(_handler(fs))
         )
         try:
@@ -306,7 +308,7 @@ class Source:
         self.filesystem = filesystem
 
     @staticmethod
-    def _file_schemas(files: Sequence[str], filesystem: Any) -> pa.Schema | None:
+    def _file_schemas(files: Sequence[str], filesystem: pafs.FileSystem) -> pa.Schema | None:
         """The union of the files' schemas when they differ (files written by different
         model versions, or batches whose column was all null); None when they agree."""
         import pyarrow.parquet as pq
@@ -494,7 +496,7 @@ class Source:
             raise DataError(f"cannot read {self.uri!r}: {exc}") from exc
 
 
-def _handler(fs: Any) -> Any:
+def _handler(fs: AbstractFileSystem) -> pafs.FSSpecHandler:
     """An Arrow filesystem handler over ``fs`` that opens files without fsspec's cache.
 
     Arrow reads exact byte ranges (a footer, one column chunk); fsspec's default
@@ -506,7 +508,7 @@ def _handler(fs: Any) -> Any:
     from pyarrow.fs import FSSpecHandler
 
     class RangeReadHandler(FSSpecHandler):  # type: ignore[misc]
-        def open_input_file(self, path: str) -> Any:
+        def open_input_file(self, path: str) -> PythonFile:
             if not self.fs.isfile(path):
                 raise FileNotFoundError(path)
             return PythonFile(self.fs.open(path, mode="rb", cache_type="none"), mode="r")
@@ -525,7 +527,7 @@ def open_source(
     return Source(source, since=since, files=files)
 
 
-def _filesystem(source: str) -> Any:
+def _filesystem(source: str) -> AbstractFileSystem:
     """The fsspec filesystem of a path or URI; raise DataError."""
     import fsspec
 

@@ -21,13 +21,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
     import pandas as pd
 
 Kind = Literal["numeric", "categorical", "boolean"]
 KINDS: tuple[Kind, ...] = ("numeric", "categorical", "boolean")
+
+
+class FeatureDoc(TypedDict):
+    """The JSON form of a :class:`Feature` (an entry of ``metadata.json`` ``features``)."""
+
+    name: str
+    type: Kind
+    dtype: NotRequired[str]
+    categories: NotRequired[list[str]]
 
 
 class SchemaError(ValueError):
@@ -67,9 +78,9 @@ class Feature:
     categories: tuple[str, ...] | None = None
     dtype: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> FeatureDoc:
         """Return the JSON form stored in ``metadata.json``."""
-        doc: dict[str, Any] = {"name": self.name, "type": self.kind}
+        doc: FeatureDoc = {"name": self.name, "type": self.kind}
         if self.dtype is not None:
             doc["dtype"] = self.dtype
         if self.categories is not None:
@@ -77,8 +88,8 @@ class Feature:
         return doc
 
     @classmethod
-    def from_json(cls, doc: Mapping[str, Any]) -> Feature:
-        """Read a feature back from its JSON form."""
+    def from_json(cls, doc: FeatureDoc) -> Feature:
+        """Read a feature back from its JSON form (parsed, not yet checked)."""
         kind = doc.get("type", "numeric")
         if kind not in KINDS:
             raise SchemaError(str(doc.get("name")), f"unknown feature type {kind!r}")
@@ -91,12 +102,12 @@ class Feature:
         )
 
 
-def schema_to_json(schema: Sequence[Feature]) -> list[dict[str, Any]]:
+def schema_to_json(schema: Sequence[Feature]) -> list[FeatureDoc]:
     """Return the JSON list form of a schema."""
     return [f.to_json() for f in schema]
 
 
-def schema_from_json(docs: Iterable[Mapping[str, Any]]) -> list[Feature]:
+def schema_from_json(docs: Iterable[FeatureDoc]) -> list[Feature]:
     """Read a schema from its JSON list form."""
     return [Feature.from_json(d) for d in docs]
 
@@ -110,7 +121,7 @@ def _as_strings(series: pd.Series) -> pd.Series:
     return series.astype("string")
 
 
-def categorical(values: Sequence[Any], categories: Sequence[str]) -> pd.Categorical:
+def categorical(values: Sequence[object], categories: Sequence[str]) -> pd.Categorical:
     """Return ``values`` as a Categorical over ``categories``; other values become missing.
 
     Parameters
@@ -125,7 +136,7 @@ def categorical(values: Sequence[Any], categories: Sequence[str]) -> pd.Categori
     import numpy as np
     import pandas as pd
 
-    lookup = {c: i for i, c in enumerate(categories)}
+    lookup: dict[object, int] = {c: i for i, c in enumerate(categories)}
     codes = np.fromiter((lookup.get(v, -1) for v in values), dtype=np.int64, count=len(values))
     return pd.Categorical.from_codes(codes, categories=list(categories))
 
@@ -202,7 +213,7 @@ def coerce_frame(frame: pd.DataFrame, schema: Sequence[Feature]) -> pd.DataFrame
     """
     import pandas as pd
 
-    out: dict[str, Any] = {}
+    out: dict[str, pd.Categorical | pd.Series] = {}
     for feat in schema:
         if feat.name not in frame.columns:
             raise SchemaError(feat.name, f"column {feat.name!r} is missing")
@@ -228,7 +239,7 @@ _NUMERIC_TYPES = (int, float)
 
 
 def frame_from_records(
-    records: Sequence[Mapping[str, Any]], schema: Sequence[Feature]
+    records: Sequence[Mapping[str, object]], schema: Sequence[Feature]
 ) -> pd.DataFrame:
     """Validate JSON records against the schema and return the model's input table.
 
@@ -238,8 +249,8 @@ def frame_from_records(
 
 
 def frames_from_records(
-    records: Sequence[Mapping[str, Any]], schema: Sequence[Feature]
-) -> tuple[pd.DataFrame, dict[str, Any]]:
+    records: Sequence[Mapping[str, object]], schema: Sequence[Feature]
+) -> tuple[pd.DataFrame, dict[str, npt.NDArray[np.generic]]]:
     """Validate JSON records against the schema; return the model input and raw columns.
 
     Parameters
@@ -269,8 +280,8 @@ def frames_from_records(
     import numpy as np
     import pandas as pd
 
-    out: dict[str, Any] = {}
-    raw: dict[str, Any] = {}
+    out: dict[str, pd.Categorical | npt.NDArray[np.float64]] = {}
+    raw: dict[str, npt.NDArray[np.generic]] = {}
     for feat in schema:
         name = feat.name
         try:
@@ -309,7 +320,7 @@ def frames_from_records(
                         name,
                         f"column {name!r} must be {expected}; got {type(v).__name__} in record {i}",
                     )
-                elif t is float and not math.isfinite(v):
+                elif isinstance(v, float) and not math.isfinite(v):  # t is int or float
                     raise SchemaError(
                         name,
                         f"column {name!r} must be a finite number; got {v!r} in record {i} "

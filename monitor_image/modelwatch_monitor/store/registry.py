@@ -22,6 +22,7 @@ Rules
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -37,6 +38,7 @@ from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.store import compat
+from modelwatch_monitor.store.estimators import StoredModel
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +68,14 @@ class IntegrityError(RegistryError):
 
 @dataclass(frozen=True)
 class LoadedVersion:
-    """A model loaded from the registry after its hash was verified."""
+    """A model loaded from the registry after its hash was verified.
+
+    ``model`` is what ``model.joblib`` unpickled to: a model a retrain published.
+    ``metadata`` is ``metadata.json`` as parsed, unvalidated.
+    """
 
     version: int
-    model: Any
+    model: StoredModel
     metadata: dict[str, Any]
     sha256: str
 
@@ -222,18 +228,18 @@ class Registry:
     def publish(
         self,
         version: int,
-        model: Any,
-        metadata: Mapping[str, Any],
+        model: StoredModel,
+        metadata: Mapping[str, object],
         *,
         extra_files: Mapping[str, bytes] | None = None,
-    ) -> dict[str, Any]:
+    ) -> dict[str, object]:
         """Write a new version atomically and return its final metadata.
 
         Parameters
         ----------
         version : int
             The version number (>= 1), handed out by the operator.
-        model : object
+        model : StoredModel
             Pickled with joblib into ``model.joblib``.
         metadata : mapping
             JSON-serialisable; ``version``, ``sha256`` and ``createdAt`` are filled in.
@@ -406,14 +412,16 @@ class Registry:
         return sorted(removed)
 
 
-def _modified(info: Mapping[str, Any]) -> float:
+def _modified(info: Mapping[str, object]) -> float:
     """Return an object's modification time (epoch seconds) from an fsspec info dict."""
     stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
     if stamp is None:
         return time.time()
     if isinstance(stamp, int | float):
         return float(stamp)
-    return float(stamp.timestamp())
+    if isinstance(stamp, dt.datetime):  # s3fs's LastModified
+        return stamp.timestamp()
+    raise TypeError(f"an fsspec modification time must be a number or a datetime, got {stamp!r}")
 
 
 def _fsync_dir(path: str) -> None:
@@ -430,6 +438,4 @@ def _fsync_dir(path: str) -> None:
 
 
 def _utcnow() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

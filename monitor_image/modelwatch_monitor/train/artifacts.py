@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping
-from typing import Any
+from typing import cast
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.check import loss_estimation
@@ -23,6 +23,7 @@ from modelwatch_monitor.check.estimation import reference_calibration
 from modelwatch_monitor.check.profile import Profile, Roles, build_profile
 from modelwatch_monitor.store import compat
 from modelwatch_monitor.store.dataio import DataError, require_store
+from modelwatch_monitor.store.estimators import Estimator, StoredModel
 from modelwatch_monitor.store.registry import (
     IntegrityError,
     Registry,
@@ -33,6 +34,7 @@ from modelwatch_monitor.train import results
 from modelwatch_monitor.train.automl import FitResult
 from modelwatch_monitor.train.comparison import Champion, Comparison
 from modelwatch_monitor.train.data import Dataset, TrainingSet, fingerprint
+from modelwatch_monitor.train.metadata import Label, VersionMetadata
 from modelwatch_monitor.train.plan import Plan
 from modelwatch_monitor.train.reasons import (
     CHAMPION_HASH_MISMATCH,
@@ -103,7 +105,7 @@ def load_champion(registry: Registry, plan: Plan) -> Champion:
     return Champion(version=version, model=model)
 
 
-def published_earlier(registry: Registry, plan: Plan) -> dict[str, Any] | None:
+def published_earlier(registry: Registry, plan: Plan) -> results.RetrainOkDoc | None:
     """The result of the run that already published ``plan.version``, from its metadata.
 
     The operator hands out version numbers and reserves each for one retrain Job, so a
@@ -121,7 +123,8 @@ def published_earlier(registry: Registry, plan: Plan) -> dict[str, Any] | None:
     except Exception as exc:  # unreadable: refuse as before
         log.warning("version %d exists but its metadata is unreadable: %s", plan.version, exc)
         return None
-    result = results.published(plan, meta, registry.uri(plan.version))
+    # Parsed JSON, unchecked: results.published reads it as a metadata.json that may lack fields.
+    result = results.published(plan, cast(VersionMetadata, meta), registry.uri(plan.version))
     if result is not None:
         log.info(
             "version %d was already published by an earlier run of this retrain (sha256 %s); "
@@ -134,7 +137,7 @@ def published_earlier(registry: Registry, plan: Plan) -> dict[str, Any] | None:
 
 def version_metadata(
     plan: Plan, training: TrainingSet, fitted: FitResult, outcome: Comparison
-) -> dict[str, Any]:
+) -> VersionMetadata:
     """Return the metadata stored with version N: schema, scores, decision, provenance."""
     data = training.data
     promotion = outcome.promotion
@@ -175,9 +178,8 @@ def version_metadata(
         },
         "training": {
             "rows": len(training.X_train),
-            "window": data.training_info.get("window"),
             "fingerprint": fingerprint(data.train, columns),
-            **{k: v for k, v in data.training_info.items() if k != "window"},
+            **data.training_info,
         },
         "holdout": {
             "rows": len(data.holdout),
@@ -192,11 +194,12 @@ def version_metadata(
 def publish(
     registry: Registry,
     plan: Plan,
-    model: Any,
-    metadata: Mapping[str, Any],
+    model: StoredModel,
+    metadata: VersionMetadata,
     files: Mapping[str, bytes],
-) -> dict[str, Any]:
-    """Write version N atomically (model, metadata, ``files``); return its metadata.
+) -> VersionMetadata:
+    """Write version N atomically (model, metadata, ``files``); return its metadata as
+    written (``metadata`` with the registry's fields: version, sha256, createdAt...).
 
     Raises
     ------
@@ -211,19 +214,26 @@ def publish(
     except OSError as exc:  # housekeeping only
         log.warning("cannot sweep temp folders: %s", exc)
     try:
-        return registry.publish(plan.version, model, metadata, extra_files=files)
+        written = registry.publish(plan.version, model, metadata, extra_files=files)
     except VersionExistsError as exc:
         raise RetrainError(VERSION_EXISTS, str(exc)) from exc
     except (OSError, RegistryError) as exc:
         raise RetrainError(STORE_ERROR, f"cannot write version {plan.version}: {exc}") from exc
+    return cast(VersionMetadata, written)  # ``metadata``, and the fields VersionMetadata names
 
 
-def _json_scalar(value: Any) -> Any:
+def _json_scalar(value: object) -> Label:
+    """Return a class label as JSON holds it (a numpy scalar as its Python value)."""
     item = getattr(value, "item", None)
-    return item() if callable(item) else value
+    if callable(item):
+        label: Label = item()
+        return label
+    if isinstance(value, str | int | float):
+        return value
+    return str(value)  # as json.dumps(default=str) writes it
 
 
-def version_files(plan: Plan, data: Dataset, model: Any) -> dict[str, bytes]:
+def version_files(plan: Plan, data: Dataset, model: Estimator) -> dict[str, bytes]:
     """Return the files stored beside the model: its reference profile and loss model.
 
     Once this version serves, checks compare live data with the data it was trained
@@ -268,7 +278,7 @@ def version_files(plan: Plan, data: Dataset, model: Any) -> dict[str, bytes]:
 
 
 def _holdout_loss_model(
-    data: Dataset, plan: Plan, model: Any, profile: Profile
+    data: Dataset, plan: Plan, model: Estimator | None, profile: Profile
 ) -> tuple[bytes, LossModelEntry] | None:
     """For a regressor, the loss model of its error fitted on the holdout (features and
     this model's predictions), stored with the version: once it serves, checks estimate
@@ -300,11 +310,16 @@ def _holdout_loss_model(
     return payload, entry
 
 
-def _holdout_calibration(data: Dataset, plan: Plan, model: Any) -> CalibrationDoc | None:
+def _holdout_calibration(
+    data: Dataset, plan: Plan, model: Estimator | None
+) -> CalibrationDoc | None:
     """The calibration of ``model``'s probabilities on the holdout, as the profile
     stores it; None for regression or when the holdout cannot calibrate."""
-    if model is None or plan.task != "classification" or getattr(model, "classes_", None) is None:
+    if model is None or plan.task != "classification":
+        return None
+    classes = model.classes_
+    if classes is None:
         return None
     proba = model.predict_proba(data.holdout)
-    columns = {str(c): proba[:, j] for j, c in enumerate(model.classes_)}
+    columns = {str(c): proba[:, j] for j, c in enumerate(classes)}
     return reference_calibration(data.holdout[plan.target].to_numpy(), columns)

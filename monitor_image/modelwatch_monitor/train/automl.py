@@ -14,7 +14,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import joblib
 
@@ -27,6 +27,7 @@ from modelwatch_monitor.train.fitted import FittedModel
 
 if TYPE_CHECKING:
     import pandas as pd
+    from pydantic import JsonValue
 
 __all__ = [
     "ESTIMATORS",
@@ -154,7 +155,7 @@ class FitResult:
 
     model: FittedModel
     best_estimator: str
-    best_config: dict[str, Any]
+    best_config: dict[str, JsonValue]
     best_loss: float | None
     seconds: float
     trials: int
@@ -170,8 +171,12 @@ def _flaml_logging() -> None:
         flog.addHandler(handler)
 
 
-def _plain(value: Any) -> Any:
-    """Return ``value`` with numpy scalars turned into Python ones (for JSON)."""
+def _plain(value: object) -> JsonValue:
+    """Return ``value`` with numpy scalars turned into Python ones (for JSON).
+
+    Anything else that is not JSON is written as its ``str`` (as ``json.dumps`` with
+    ``default=str`` writes it).
+    """
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -179,10 +184,13 @@ def _plain(value: Any) -> Any:
     item = getattr(value, "item", None)
     if callable(item):
         try:
-            return item()
+            scalar: JsonValue = item()  # a numpy scalar's Python value
         except (TypeError, ValueError):
             return str(value)
-    return value
+        return scalar
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return str(value)
 
 
 def fit(
@@ -282,7 +290,7 @@ def fit(
     return FitResult(
         model=model,
         best_estimator=str(automl.best_estimator),
-        best_config=_plain(dict(automl.best_config or {})),
+        best_config={str(k): _plain(v) for k, v in dict(automl.best_config or {}).items()},
         best_loss=None if best_loss is None else float(best_loss),
         seconds=seconds,
         trials=trials,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pandas as pd
 
 from modelwatch_monitor import contract
+from modelwatch_monitor.store.estimators import Estimator
 from modelwatch_monitor.store.feature_schema import SchemaError
 from modelwatch_monitor.train.automl import resolve_metric
 from modelwatch_monitor.train.data import TrainingSet
@@ -30,7 +30,7 @@ class Champion:
     """The version the challenger must beat: none, a loaded model, or a problem."""
 
     version: int | None = None
-    model: Any = None
+    model: Estimator | None = None
     problem: str = ""
 
 
@@ -72,7 +72,7 @@ def secondary_metrics(task: str, primary: str) -> list[str]:
 
 
 def score_all(
-    model: Any, X: pd.DataFrame, y: pd.Series, metrics: Sequence[str]
+    model: Estimator, X: pd.DataFrame, y: pd.Series, metrics: Sequence[str]
 ) -> dict[str, float]:
     """Score ``model`` with each metric; only the first (primary) one must be defined."""
     out: dict[str, float] = {}
@@ -87,7 +87,7 @@ def score_all(
 
 
 def compare(
-    plan: Plan, training: TrainingSet, metric: str, challenger: Any, champion: Champion
+    plan: Plan, training: TrainingSet, metric: str, challenger: Estimator, champion: Champion
 ) -> Comparison:
     """Score challenger and champion on the same holdout and decide the promotion.
 

@@ -12,8 +12,8 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import pandas as pd
 
@@ -33,6 +33,30 @@ log = logging.getLogger(__name__)
 MIN_HOLDOUT_ROWS = 10  # the fewest holdout (and training) rows a retrain works with
 
 
+class Window(TypedDict):
+    """The first and last time of a table's rows (ISO 8601)."""
+
+    start: str
+    end: str
+
+
+class TrainingInfo(TypedDict):
+    """Where the training rows came from (recorded under ``metadata.json`` ``training``)."""
+
+    trainingData: str
+    sources: dict[str, int]
+    window: Window | None
+    recentNote: NotRequired[str]
+
+
+class HoldoutInfo(TypedDict):
+    """Where the holdout rows came from (recorded under ``metadata.json`` ``holdout``)."""
+
+    source: str
+    fraction: NotRequired[float]
+    window: NotRequired[Window | None]
+
+
 @dataclass
 class Dataset:
     """The assembled training and holdout tables, with provenance."""
@@ -40,8 +64,8 @@ class Dataset:
     train: pd.DataFrame
     holdout: pd.DataFrame
     features: list[str]
-    training_info: dict[str, Any] = field(default_factory=dict)
-    holdout_info: dict[str, Any] = field(default_factory=dict)
+    training_info: TrainingInfo
+    holdout_info: HoldoutInfo
 
 
 @dataclass
@@ -201,7 +225,7 @@ def _feature_names(plan: Plan, frames: Sequence[pd.DataFrame]) -> list[str]:
     return names
 
 
-def _window(frame: pd.DataFrame, tcol: str | None) -> dict[str, str] | None:
+def _window(frame: pd.DataFrame, tcol: str | None) -> Window | None:
     if tcol is None or tcol not in frame.columns or frame.empty:
         return None
     col = frame[tcol].dropna()
@@ -294,7 +318,7 @@ def assemble(plan: Plan) -> Dataset:
     if use_recent_holdout:
         assert recent is not None
         recent_train, holdout = _holdout_split(recent, plan.holdout_fraction)
-        holdout_info: dict[str, Any] = {
+        holdout_info: HoldoutInfo = {
             "source": "recent",
             "fraction": plan.holdout_fraction,
             "window": _window(holdout, tcol),
@@ -319,7 +343,7 @@ def assemble(plan: Plan) -> Dataset:
         }
     cols = [*features, plan.target]
     train = pd.concat([p[cols] for p in parts], ignore_index=True)
-    training_info = {
+    training_info: TrainingInfo = {
         "trainingData": plan.training_data,
         "sources": sources,
         "window": _window(recent_train, tcol) if "recent" in sources else None,
@@ -347,7 +371,7 @@ def _assemble_files(plan: Plan) -> Dataset:
         if plan.target not in holdout.columns:
             raise RetrainError(DATA_ERROR, f"holdout data has no target column {plan.target!r}")
         holdout = holdout.dropna(subset=[plan.target]).reset_index(drop=True)
-        hinfo: dict[str, Any] = {"source": plan.holdout_uri, "window": _window(holdout, tcol)}
+        hinfo: HoldoutInfo = {"source": plan.holdout_uri, "window": _window(holdout, tcol)}
     else:
         train, holdout = _holdout_split(train, plan.holdout_fraction)
         hinfo = {"source": "train", "fraction": plan.holdout_fraction}

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING
 
 from modelwatch_monitor.store.feature_schema import Feature, coerce_frame
 
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
     import pandas as pd
+    from flaml.automl.data import DataTransformer
+    from sklearn.preprocessing import LabelEncoder
+
+    from modelwatch_monitor.store.estimators import Estimator, Labels, Probabilities
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,7 @@ def _flaml_version() -> str:
         return "unknown"
 
 
-def _pinned_categories(transformer: Any) -> dict[str, list[Any]]:
+def _pinned_categories(transformer: DataTransformer) -> dict[str, list[Hashable]]:
     """Return the categories FLAML's ``DataTransformer`` pinned at fit time, per column.
 
     The only place that reads FLAML's private state, so a new FLAML release breaks one
@@ -52,7 +56,7 @@ def _pinned_categories(transformer: Any) -> dict[str, list[Any]]:
     columns = list(transformer._cat_columns)
     encoder = getattr(transformer, "_ordinal_encoder", None)
     if encoder is not None:
-        pinned: dict[str, list[Any]] = {}
+        pinned: dict[str, list[Hashable]] = {}
         for col, cats in zip(columns, encoder.categories_, strict=True):
             values = list(cats)
             if "__NAN__" not in values:
@@ -91,9 +95,9 @@ class FittedModel:
         *,
         schema: Sequence[Feature],
         task: str,
-        transformer: Any,
-        estimator: Any,
-        label_transformer: Any,
+        transformer: DataTransformer,
+        estimator: Estimator,
+        label_transformer: LabelEncoder | None,
     ) -> None:
         self.schema = list(schema)
         self.task = task
@@ -120,7 +124,7 @@ class FittedModel:
         return [f.name for f in self.schema]
 
     @property
-    def classes_(self) -> npt.NDArray[Any] | None:
+    def classes_(self) -> Labels | None:
         """Class labels of shape (n_classes,), in the column order of ``predict_proba``."""
         import numpy as np
 
@@ -130,7 +134,7 @@ class FittedModel:
             return np.asarray(self.label_transformer.classes_)
         return np.asarray(self.estimator.classes_)
 
-    def _prepare(self, X: pd.DataFrame, *, coerce: bool) -> Any:
+    def _prepare(self, X: pd.DataFrame, *, coerce: bool) -> pd.DataFrame:
         if coerce:
             X = coerce_frame(X, self.schema)
         fast = getattr(self, "_fast", None)
@@ -154,7 +158,7 @@ class FittedModel:
 
         t = self.transformer
         pinned = _pinned_categories(t)
-        out: dict[str, Any] = {}
+        out: dict[str, pd.Categorical | npt.NDArray[np.float64]] = {}
         for col in t._cat_columns:
             saved = pinned[col]
             values = X[col]
@@ -197,11 +201,11 @@ class FittedModel:
             ):
                 return False
             rows = 6
-            data: dict[str, Any] = {}
+            data: dict[str, list[str | None] | list[float]] = {}
             for i, feat in enumerate(self.schema):
                 if feat.kind == "categorical":
                     cats = list(feat.categories or ())
-                    vals: list[Any] = [
+                    vals: list[str | None] = [
                         *cats[:3],
                         None,
                         "never-seen-value",
@@ -225,7 +229,7 @@ class FittedModel:
             return False
         return True
 
-    def predict(self, X: pd.DataFrame, *, coerce: bool = True) -> npt.NDArray[Any]:
+    def predict(self, X: pd.DataFrame, *, coerce: bool = True) -> Labels:
         """Predict labels or values.
 
         Parameters
@@ -249,7 +253,7 @@ class FittedModel:
             return np.asarray(self.label_transformer.inverse_transform(y.astype(int)))
         return y
 
-    def predict_proba(self, X: pd.DataFrame, *, coerce: bool = True) -> npt.NDArray[np.float64]:
+    def predict_proba(self, X: pd.DataFrame, *, coerce: bool = True) -> Probabilities:
         """Return class probabilities of shape (n_rows, n_classes), columns as ``classes_``."""
         import numpy as np
 
@@ -261,7 +265,7 @@ class FittedModel:
 
     def predict_both(
         self, X: pd.DataFrame, *, coerce: bool = True
-    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64] | None]:
+    ) -> tuple[Labels, Probabilities | None]:
         """Return ``(predictions, probabilities or None)`` with one transform of ``X``."""
         import numpy as np
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.train.automl import AutoMLSettings, cpu_limit
 from modelwatch_monitor.train.reasons import CONFIG_ERROR, RetrainError
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue
 
 
 @dataclass
@@ -70,7 +74,7 @@ FLAG_FIELDS: tuple[tuple[str, str], ...] = (
     ("seed", "retrain.automl.seed"),
 )
 #: What the convenience form fixes: it trains on the given file, however few its rows.
-FLAG_FIXED: tuple[tuple[str, Any], ...] = (
+FLAG_FIXED: tuple[tuple[str, str | int], ...] = (
     ("retrain.trainingData", "reference"),
     ("retrain.minLabeledRows", 1),
 )
@@ -107,10 +111,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     paths = dict(FLAG_FIELDS)
 
-    def flag(dest: str, text: str = "", **kwargs: Any) -> None:
+    def flag(
+        dest: str,
+        text: str = "",
+        *,
+        type: Callable[[str], object] = str,
+        choices: Sequence[str] | None = None,
+    ) -> None:
         where = f"spec.{paths[dest]}" if dest in paths else ""
         help_text = "; ".join(t for t in (text, where) if t)
-        flags.add_argument(_flag(dest), dest=dest, help=help_text or None, **kwargs)
+        flags.add_argument(
+            _flag(dest), dest=dest, help=help_text or None, type=type, choices=choices
+        )
 
     flag("train", "training data (Parquet/CSV file, folder, glob or URI)")
     flag("holdout", "holdout data; default: the last rows of --train")
@@ -151,7 +163,7 @@ def _flag(dest: str) -> str:
     return f"--{dest.replace('_', '-')}"
 
 
-def spec_from_flags(args: argparse.Namespace) -> dict[str, Any]:
+def spec_from_flags(args: argparse.Namespace) -> dict[str, JsonValue]:
     """Return the spec mapping (camelCase, as in the CRD) the convenience flags stand for.
 
     A flag left out is left out of the mapping, so the spec's default applies.
@@ -161,10 +173,10 @@ def spec_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     >>> spec_from_flags(ns)["retrain"]["automl"]
     {'timeBudgetSeconds': 2, 'estimators': ['lgbm', 'rf']}
     """
-    spec: dict[str, Any] = {}
-    values: list[tuple[str, Any]] = []
+    spec: dict[str, JsonValue] = {}
+    values: list[tuple[str, JsonValue]] = []
     for dest, path in FLAG_FIELDS:
-        value = getattr(args, dest, None)
+        value: JsonValue = getattr(args, dest, None)
         if dest == "estimators" and isinstance(value, str):
             value = [e.strip() for e in value.split(",") if e.strip()]
         elif dest == "time_budget" and isinstance(value, float) and value.is_integer():
@@ -175,7 +187,9 @@ def spec_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         *parents, key = path.split(".")
         node = spec
         for part in parents:
-            node = node.setdefault(part, {})
+            child = node.setdefault(part, {})
+            assert isinstance(child, dict)  # FLAG_FIELDS and FLAG_FIXED nest, never clash
+            node = child
         node[key] = value
     return spec
 

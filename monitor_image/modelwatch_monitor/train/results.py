@@ -6,16 +6,72 @@ Pure functions: the orchestrator hands them what happened; they return the mappi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Literal, NotRequired, TypedDict
 
 from modelwatch_monitor.train.automl import FitResult
 from modelwatch_monitor.train.comparison import Comparison
 from modelwatch_monitor.train.data import TrainingSet
+from modelwatch_monitor.train.metadata import VersionMetadata
 from modelwatch_monitor.train.plan import Plan
 
 
-def failure(version: int, trigger: str, reason: str, message: str) -> dict[str, Any]:
+class ChallengerScore(TypedDict):
+    score: float | None
+
+
+class ChampionScore(TypedDict):
+    version: int | None
+    score: float | None
+
+
+class RowCounts(TypedDict):
+    train: int | None
+    holdout: int | None
+
+
+class RetrainFailedDoc(TypedDict):
+    """A retrain that wrote nothing, as :class:`modelwatch_monitor.contract.RetrainFailed`."""
+
+    kind: Literal["retrain"]
+    ok: Literal[False]
+    version: int
+    reason: str
+    message: str
+    reportId: str
+    seconds: NotRequired[float]
+
+
+class RetrainOkDoc(TypedDict):
+    """A retrain that published version N, as :class:`modelwatch_monitor.contract.RetrainOk`
+    (with the extra fields ``libraries`` and, for a rerun, ``reused``)."""
+
+    kind: Literal["retrain"]
+    ok: Literal[True]
+    version: int
+    sha256: str
+    metric: str
+    greaterIsBetter: bool
+    challenger: ChallengerScore
+    champion: ChampionScore | None
+    improvement: NotRequired[float | None]
+    minImprovement: float | None
+    promote: bool
+    reason: str
+    message: str
+    reportId: str
+    bestEstimator: str | None
+    rows: RowCounts
+    uri: str
+    libraries: dict[str, str] | None
+    reused: NotRequired[Literal[True]]
+    seconds: NotRequired[float]
+
+
+#: What a retrain Job writes as its result.
+RetrainDoc = RetrainOkDoc | RetrainFailedDoc
+
+
+def failure(version: int, trigger: str, reason: str, message: str) -> RetrainFailedDoc:
     """Return the result of a retrain that wrote nothing (``ok: false``)."""
     return {
         "kind": "retrain",
@@ -29,12 +85,12 @@ def failure(version: int, trigger: str, reason: str, message: str) -> dict[str, 
 
 def success(
     plan: Plan,
-    meta: Mapping[str, Any],
+    meta: VersionMetadata,
     outcome: Comparison,
     fitted: FitResult,
     training: TrainingSet,
     uri: str,
-) -> dict[str, Any]:
+) -> RetrainOkDoc:
     """Return the result of a retrain that published version N (its metadata ``meta``)."""
     promotion = outcome.promotion
     improvement = promotion.improvement
@@ -65,16 +121,20 @@ def success(
 NEEDED = ("sha256", "metric", "promote", "reason", "metrics")
 
 
-def published(plan: Plan, meta: Mapping[str, Any], uri: str) -> dict[str, Any] | None:
+def published(plan: Plan, meta: VersionMetadata, uri: str) -> RetrainOkDoc | None:
     """Return the result of the earlier run that published ``plan.version`` (``meta``).
 
-    None when ``meta`` is not the metadata a retrain writes.
+    None when ``meta`` is not the metadata a retrain writes. ``meta`` was read from the
+    store unvalidated, so every field but the :data:`NEEDED` ones may be missing.
     """
     if any(meta.get(key) is None for key in NEEDED):
         return None
     metric = str(meta["metric"])
-    challenger = (meta.get("metrics") or {}).get("challenger") or {}
+    scores = meta.get("metrics")
+    challenger = (scores.get("challenger") if scores else None) or {}
     champion = meta.get("champion") or None
+    flaml = meta.get("flaml")
+    training, holdout = meta.get("training"), meta.get("holdout")
     return {
         "kind": "retrain",
         "ok": True,
@@ -91,10 +151,10 @@ def published(plan: Plan, meta: Mapping[str, Any], uri: str) -> dict[str, Any] |
         "reason": meta["reason"],
         "message": f"{meta.get('message') or ''} (published by an earlier run of this Job)",
         "reportId": plan.trigger_report or meta.get("triggerReport") or "",
-        "bestEstimator": (meta.get("flaml") or {}).get("bestEstimator"),
+        "bestEstimator": flaml.get("bestEstimator") if flaml else None,
         "rows": {
-            "train": (meta.get("training") or {}).get("rows"),
-            "holdout": (meta.get("holdout") or {}).get("rows"),
+            "train": training.get("rows") if training else None,
+            "holdout": holdout.get("rows") if holdout else None,
         },
         "uri": uri,
         "libraries": meta.get("libraries"),

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from typing import Any
 
 from modelwatch_monitor import contract
 from modelwatch_monitor.store.registry import Registry
@@ -53,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     version = int(args.model_version)
     trigger = str(args.trigger_report or "")
+    result: results.RetrainDoc
     try:
         plan = plan_from_args(args)
         trigger = plan.trigger_report
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result["ok"] else 1
 
 
-def retrain(plan: Plan) -> dict[str, Any]:
+def retrain(plan: Plan) -> results.RetrainOkDoc:
     """Run one retrain end to end and return the contract result (``ok: true``).
 
     A version N already published by an earlier run of the same reservation is reported
@@ -93,7 +93,7 @@ def retrain(plan: Plan) -> dict[str, Any]:
         return earlier
 
 
-def _train_and_publish(plan: Plan, registry: Registry) -> dict[str, Any]:
+def _train_and_publish(plan: Plan, registry: Registry) -> results.RetrainOkDoc:
     training = data.prepare(plan)
     metric = comparison.choose_metric(plan, training.n_classes)
     info = training.data

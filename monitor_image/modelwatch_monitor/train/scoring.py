@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from modelwatch_monitor import contract
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
     import pandas as pd
 
+    from modelwatch_monitor.store.estimators import Estimator, Labels, Probabilities
 
-def score(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> float:
+
+def score(model: Estimator, X: pd.DataFrame, y: pd.Series, metric: str) -> float:
     """Score ``model`` on a holdout with one of :data:`modelwatch_monitor.contract.METRICS`.
 
     Champion and challenger go through this same function, so their scores compare.
 
     Parameters
     ----------
-    model : FittedModel
-        Anything with ``predict`` / ``predict_proba`` / ``classes_`` of the same shape.
+    model : Estimator
+        A :class:`~modelwatch_monitor.train.fitted.FittedModel`, or anything with its
+        ``predict`` / ``predict_proba`` / ``classes_``.
     X : pandas.DataFrame of shape (n_rows, n_columns)
         Raw holdout features; the model types them with its own schema.
     y : pandas.Series of shape (n_rows,)
@@ -75,7 +76,7 @@ def score(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> float:
     return float(np.mean(aucs))
 
 
-def _positive_class(y_true: npt.NDArray[Any], classes: npt.NDArray[Any]) -> Any:
+def _positive_class(y_true: Labels, classes: Labels) -> object:
     import numpy as np
 
     # scikit-learn's convention: the greater of the two labels is the positive one.
@@ -85,7 +86,7 @@ def _positive_class(y_true: npt.NDArray[Any], classes: npt.NDArray[Any]) -> Any:
     return np.unique(classes)[-1]
 
 
-def _column(proba: npt.NDArray[np.float64], classes: npt.NDArray[Any], label: Any) -> Any:
+def _column(proba: Probabilities, classes: Labels, label: object) -> Probabilities:
     import numpy as np
 
     idx = np.flatnonzero(classes == label)
