@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv lock test-latest soak lint typecheck unit test test-cluster bench demo \
         cluster-up cluster-down cluster-status images kind-up kind-load kind-down kind-e2e \
-        deploy undeploy clean
+        deploy undeploy clean promtool helm
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -53,7 +53,13 @@ cluster-status: ## Report the local cluster's state.
 images: ## Build the base, monitor and operator images and import them into containerd.
 	@bash hack/images.sh
 
-test: venv cluster-up images ## Every test, cluster tests included.
+promtool: ## Install promtool (Debian's prometheus package) for the alerting rule tests.
+	@bash hack/monitoring-tools.sh promtool
+
+helm: ## Build helm from its Go module into the cache (hack/build-helm.sh) for the chart tests.
+	@bash hack/monitoring-tools.sh helm
+
+test: venv cluster-up images promtool helm ## Every test, cluster tests included.
 	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: venv cluster-up images ## Benchmarks; figures go to bench/results/.

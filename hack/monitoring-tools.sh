@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The tools the monitoring tests run: promtool (Debian's prometheus package) and helm
+# (built from its Go module by hack/build-helm.sh, cached outside the repo).
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+case "${1:-all}" in
+  promtool | all)
+    if ! command -v promtool >/dev/null 2>&1; then
+      [[ ${EUID} -eq 0 ]] || die "promtool is missing: apt-get install prometheus (as root)"
+      apt_install prometheus
+    fi
+    log "promtool: $(promtool --version 2>&1 | head -1)"
+    ;;&
+  helm | all)
+    bash "${HACK_DIR}/build-helm.sh"
+    ;;
+  promtool) ;;
+  *) die "usage: $0 [promtool|helm|all]" ;;
+esac
