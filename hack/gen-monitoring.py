@@ -4,21 +4,26 @@
 - ``manifests/monitoring/prometheusrule.yaml``: the PrometheusRule holding the groups of
   ``manifests/monitoring/modelwatch.rules.yaml`` (the one source of the alerting rules);
 - ``charts/modelwatch/files/modelwatch.rules.yaml``: a copy for the Helm chart, which
-  cannot read files outside its folder.
+  cannot read files outside its folder;
+- ``manifests/monitoring/dashboard.json``: the Grafana dashboard of
+  ``hack/monitoring_dashboard.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import sys
 
 import yaml
+from monitoring_dashboard import dashboard  # beside this script
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MONITORING = REPO / "manifests" / "monitoring"
 RULES = MONITORING / "modelwatch.rules.yaml"
 PROMETHEUS_RULE = MONITORING / "prometheusrule.yaml"
+DASHBOARD = MONITORING / "dashboard.json"
 CHART_RULES = REPO / "charts" / "modelwatch" / "files" / "modelwatch.rules.yaml"
 
 HEADER = (
@@ -49,7 +54,11 @@ def prometheus_rule(rules_text: str) -> str:
 def outputs() -> dict[pathlib.Path, str]:
     """Return every generated file and the text it should hold."""
     text = RULES.read_text()
-    return {PROMETHEUS_RULE: prometheus_rule(text), CHART_RULES: text}
+    return {
+        PROMETHEUS_RULE: prometheus_rule(text),
+        CHART_RULES: text,
+        DASHBOARD: json.dumps(dashboard(), indent=2) + "\n",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
