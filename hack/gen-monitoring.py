@@ -5,6 +5,8 @@
   ``manifests/monitoring/modelwatch.rules.yaml`` (the one source of the alerting rules);
 - ``charts/modelwatch/files/modelwatch.rules.yaml``: a copy for the Helm chart, which
   cannot read files outside its folder;
+- ``charts/modelwatch/crds/``: copies of ``crds/*.yaml`` (Helm installs a chart's CRDs
+  from there, before its templates);
 - ``manifests/monitoring/dashboard.json``: the Grafana dashboard of
   ``hack/monitoring_dashboard.py``.
 """
@@ -54,7 +56,13 @@ def prometheus_rule(rules_text: str) -> str:
 def outputs() -> dict[pathlib.Path, str]:
     """Return every generated file and the text it should hold."""
     text = RULES.read_text()
+    crds = {
+        REPO / "charts" / "modelwatch" / "crds" / path.name: path.read_text()
+        for path in sorted((REPO / "crds").glob("*.yaml"))
+        if path.name != "kustomization.yaml"
+    }
     return {
+        **crds,
         PROMETHEUS_RULE: prometheus_rule(text),
         CHART_RULES: text,
         DASHBOARD: json.dumps(dashboard(), indent=2) + "\n",
