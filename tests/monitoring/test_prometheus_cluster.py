@@ -34,6 +34,7 @@ from tests.cluster.mw_operator_env import (
     monitor,
     run_check,
     server_deployment,
+    status,
     train_version_one,
     wait_status,
     write_data,
@@ -178,7 +179,11 @@ def prometheus(scenario: Any, tmp_path_factory: pytest.TempPathFactory) -> Itera
         while not stop.is_set():
             for job, names in sd_namespaces.items():
                 path = work / f"{job}.json"
-                path.with_suffix(".tmp").write_text(json.dumps(pod_targets(kube, names)))
+                try:
+                    groups = pod_targets(kube, names)
+                except (AssertionError, subprocess.SubprocessError):  # a kubectl hiccup
+                    continue  # keep the last targets; try again next round
+                path.with_suffix(".tmp").write_text(json.dumps(groups))
                 path.with_suffix(".tmp").rename(path)
             stop.wait(3)
 
@@ -324,7 +329,21 @@ def test_dashboard_queries_run_on_prometheus(
 ) -> None:
     """Every query parses on the server; every one whose series are all exported today
     returns data for the monitor (the pending series are listed in README.md)."""
-    _, namespace, _ = scenario
+    kube, namespace, _ = scenario
+    # The operator keeps its gauges in memory, and sets them at a check: after a restart
+    # (another test's, say) they are gone until the next one.
+    drift = f'modelwatch_drift_share{{namespace="{namespace}", monitor="iris"}}'
+    if not prometheus.query(drift):
+        done = len(status(kube, namespace).get("history") or [])
+        run_check(kube, namespace, "iris-check-dashboard")
+        wait_status(
+            kube,
+            namespace,
+            lambda s: len(s.get("history") or []) > done,
+            timeout=240,
+            what="a check for the dashboard",
+        )
+    kube.wait_for(lambda: prometheus.query(drift), timeout=30, what="the monitor's series")
     exported = exported_metrics() | {"up"}
     empty = []
     for where, expr in queries():
@@ -335,11 +354,16 @@ def test_dashboard_queries_run_on_prometheus(
         if names <= exported and not result:
             empty.append(f"{where}: {expr}")
     # Counters of events that did not happen here (rollbacks, promotions, retrains, 5xx)
-    # have no series: those queries are left out by name.
-    allowed = (
+    # have no series; nor has the serving version before the first rollout (the operator
+    # sets it only then: README.md, Monitoring), nor the estimate when the check made none.
+    allowed = [
         "'Promotions and rollbacks'",
         "'Retrains'",
-        "'Server requests and error rate' B",  # no 5xx: an empty ratio
-    )
+        "'Server requests and error rate' B",
+        "'Serving version'",
+    ]
+    estimate = (status(kube, namespace).get("lastCheck") or {}).get("estimatedMetric") or {}
+    if estimate.get("value") is None:  # e.g. NoProbabilities: the test data has none
+        allowed += [f"'Performance: realized and estimated' {ref}:" for ref in "BCD"]
     unexpected = [e for e in empty if not any(a in e for a in allowed)]
     assert not unexpected, "\n".join(unexpected)
