@@ -20,26 +20,6 @@ RULES_TEST = MONITORING / "modelwatch.rules.test.yaml"
 DASHBOARD = MONITORING / "dashboard.json"
 CHART = REPO / "charts" / "modelwatch"
 
-# Series the alerts and the dashboard need that the operator does not export yet. Each is
-# specified in README.md ("Monitoring"); once the operator exports one, it is found in the
-# operator's registry below and its entry here can go.
-PENDING_OPERATOR_METRICS: dict[str, str] = {
-    "modelwatch_monitor_phase": "gauge{namespace,monitor,phase}: 1 for status.phase, else 0",
-    "modelwatch_consecutive_violations": (
-        "gauge{namespace,monitor,kind=drift|degraded|estimated_degraded}: checks in a row"
-    ),
-    "modelwatch_last_successful_check_timestamp_seconds": (
-        "gauge{namespace,monitor}: Unix time of the last check with a verdict"
-    ),
-    "modelwatch_check_interval_seconds": "gauge{namespace,monitor}: spec.schedule's period",
-    "modelwatch_check_duration_seconds": "gauge{namespace,monitor}: the last check Job's run",
-    "modelwatch_retrain_circuit_open": "gauge{namespace,monitor}: 1 while the circuit is open",
-    "modelwatch_retrain_budget_exhausted": (
-        "gauge{namespace,monitor}: 1 while a wanted retrain waits for the daily budget"
-    ),
-    "modelwatch_operator_leader": "gauge{}: 1 on the replica that handles resources",
-    "modelwatch_monitor_info": "gauge{namespace,monitor,model,deployment}: always 1",
-}
 # Made by Prometheus itself for every target.
 PROMETHEUS_SERIES = frozenset({"up"})
 
@@ -89,8 +69,8 @@ def exported_metrics() -> frozenset[str]:
 
 
 def known_metrics() -> frozenset[str]:
-    """Exported series, the pending ones, and Prometheus's own."""
-    return exported_metrics() | frozenset(PENDING_OPERATOR_METRICS) | PROMETHEUS_SERIES
+    """Exported series and Prometheus's own."""
+    return exported_metrics() | PROMETHEUS_SERIES
 
 
 def metric_names(expr: str) -> set[str]:
