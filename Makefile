@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv lock test-latest soak lint typecheck unit test test-cluster bench demo \
         cluster-up cluster-down cluster-status s3-up images kind-up kind-load kind-down kind-e2e \
-        deploy undeploy clean promtool helm
+        deploy undeploy clean promtool helm chromium
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -62,7 +62,10 @@ promtool: ## Install promtool (Debian's prometheus package) for the alerting rul
 helm: ## Build helm from its Go module into the cache (hack/build-helm.sh) for the chart tests.
 	@bash hack/monitoring-tools.sh helm
 
-test: venv cluster-up s3-up images promtool helm ## Every test, cluster tests included.
+chromium: ## Install headless Chromium (Debian's chromium package) for the report test.
+	@bash hack/monitoring-tools.sh chromium
+
+test: venv cluster-up s3-up images promtool helm chromium ## Every test, cluster tests included.
 	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: venv cluster-up s3-up images ## Benchmarks; figures go to bench/results/.

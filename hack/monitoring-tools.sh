@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The tools the monitoring tests run: promtool (Debian's prometheus package) and helm
-# (built from its Go module by hack/build-helm.sh, cached outside the repo).
+# The tools some tests run: promtool (Debian's prometheus package) and helm (built from its
+# Go module by hack/build-helm.sh, cached outside the repo) for the monitoring tests, and
+# headless Chromium (Debian's chromium package) for the report test.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case "${1:-all}" in
@@ -13,7 +14,14 @@ case "${1:-all}" in
     ;;&
   helm | all)
     bash "${HACK_DIR}/build-helm.sh"
+    ;;&
+  chromium | all)
+    if ! command -v chromium >/dev/null 2>&1; then
+      [[ ${EUID} -eq 0 ]] || die "chromium is missing: apt-get install chromium (as root)"
+      apt_install chromium
+    fi
+    log "chromium: $(chromium --version 2>/dev/null | head -1)"
     ;;
-  promtool) ;;
-  *) die "usage: $0 [promtool|helm|all]" ;;
+  promtool | helm) ;;
+  *) die "usage: $0 [promtool|helm|chromium|all]" ;;
 esac
