@@ -11,8 +11,8 @@ PYTEST_ARGS ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: help venv lock test-latest soak lint typecheck unit test test-cluster bench demo \
-        cluster-up cluster-down cluster-status images kind-up kind-load kind-down kind-e2e \
-        deploy undeploy clean
+        cluster-up cluster-down cluster-status s3-up images kind-up kind-load kind-down kind-e2e \
+        deploy undeploy clean promtool helm chromium
 
 help: ## List the targets.
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -50,13 +50,25 @@ cluster-down: ## Stop the processes cluster-up started and remove their state.
 cluster-status: ## Report the local cluster's state.
 	@bash hack/cluster-status.sh
 
+s3-up: cluster-up ## Build (once) and start the S3 store (SeaweedFS) beside the cluster; only s3:// stores need it.
+	@bash hack/s3-up.sh
+
 images: ## Build the base, monitor and operator images and import them into containerd.
 	@bash hack/images.sh
 
-test: venv cluster-up images ## Every test, cluster tests included.
+promtool: ## Install promtool (Debian's prometheus package) for the alerting rule tests.
+	@bash hack/monitoring-tools.sh promtool
+
+helm: ## Build helm from its Go module into the cache (hack/build-helm.sh) for the chart tests.
+	@bash hack/monitoring-tools.sh helm
+
+chromium: ## Install headless Chromium (Debian's chromium package) for the report test.
+	@bash hack/monitoring-tools.sh chromium
+
+test: venv cluster-up s3-up images promtool helm chromium ## Every test, cluster tests included.
 	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/pytest $(PYTEST_ARGS)
 
-bench: venv cluster-up images ## Benchmarks; figures go to bench/results/.
+bench: venv cluster-up s3-up images ## Benchmarks; figures go to bench/results/.
 	KUBECONFIG=$$(bash hack/kubeconfig-path.sh) $(BIN)/python -m bench
 
 soak: venv cluster-up images ## The loop for SOAK_PERIODS (60) one-minute checks with 3 drift episodes and restarts; figures to bench/results/soak.json.

@@ -5,7 +5,7 @@ its CronJob rendered by the operator, a check started from it (``kubectl create 
 --from=cronjob``, as the schedule would), the Indexed Job's pods on the kubelet, and the
 operator reading the result into status. The same window lives twice:
 
-- ``s3``: in the object store (SeaweedFS's S3 gateway, ``make cluster-up``);
+- ``s3``: in the object store (SeaweedFS's S3 gateway, ``make s3-up``);
 - ``file``: on a PersistentVolume (the local provisioner's host folder).
 
 The window is a prediction log of 100 Parquet files (1M rows each, float32 features, row

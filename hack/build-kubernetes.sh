@@ -2,6 +2,7 @@
 # Build etcd and the Kubernetes components from pinned Go modules into a cache
 # outside the repo, keyed by version. A second run with the cache warm is a no-op; a cache
 # that lacks some binaries (kubeadm, added for the kind node image) builds only those.
+# Long steps print progress lines every 30 s, with an estimate from the last run's time.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
@@ -68,7 +69,6 @@ import (
 func main() { etcdmain.Main(os.Args) }
 GO
 
-log "go mod tidy (downloads modules through the Go module proxy)"
 cat > tools.go <<'GO'
 //go:build tools
 
@@ -84,7 +84,9 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-GOFLAGS=-mod=mod go mod tidy >/dev/null 2>tidy.log || { tail -20 tidy.log >&2; die "go mod tidy failed"; }
+tidy() { GOFLAGS=-mod=mod go mod tidy; }
+run_timed kubernetes-tidy "go mod tidy (downloads modules through the Go module proxy)" \
+  "${work}/tidy.log" "a few minutes the first time" -- tidy || die "go mod tidy failed"
 
 build_date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 ver_pkg=k8s.io/component-base/version
@@ -101,9 +103,10 @@ for b in "${BINARIES[@]}"; do
   [[ -x "${KUBE_BIN_DIR}/${b}" ]] && continue
   if [[ ${b} == etcd ]]; then targets+=(./cmd/etcd); else targets+=("k8s.io/kubernetes/cmd/${b}"); fi
 done
-log "go build: ${targets[*]##*/} (cold: tens of minutes on 2 cores)"
-start=$(date +%s)
-CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${KUBE_BIN_DIR}/" "${targets[@]}" \
+build() { CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${KUBE_BIN_DIR}/" "$@"; }
+# The estimate is the last build's, whichever binaries it built (usually all of them).
+run_timed kubernetes-build "go build ${targets[*]##*/}" "${work}/build.log" \
+  "a first build takes ten minutes or more on 2 cores" -- build "${targets[@]}" \
   || die "go build of kubernetes ${KUBE_VERSION} failed"
-log "built in $(( $(date +%s) - start ))s into ${KUBE_BIN_DIR}"
+log "built into ${KUBE_BIN_DIR}"
 have_all || die "build finished but binaries are missing from ${KUBE_BIN_DIR}"

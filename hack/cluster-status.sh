@@ -8,6 +8,9 @@ for c in etcd kube-apiserver kube-controller-manager kube-scheduler containerd k
   bin="${c}"; [[ "${c}" == local-provisioner ]] && bin=python3.11; [[ "${c}" == seaweedfs ]] && bin=weed
   if component_alive "${c}" "${bin}"; then
     printf '%-26s %-8s %s\n' "${c}" running "$(cat "$(pid_file "${c}")")"
+  elif [[ "${c}" == seaweedfs ]]; then
+    # Started on demand (an s3:// store): not running is no fault.
+    printf '%-26s %-8s %s\n' "${c}" stopped "- (make s3-up starts it)"
   else
     printf '%-26s %-8s %s\n' "${c}" stopped -; rc=1
   fi

@@ -34,10 +34,14 @@ ca="$(pip_ca_bundle)"
 [[ -n "${ca}" ]] && secrets+=(--secret "id=cabundle,src=${ca}")
 
 build() { # dockerfile ref
-  log "buildah build -f $1 -> $2"
-  buildah build --quiet --layers --format docker --build-arg "BASE_IMAGE=${BASE_IMAGE}" \
-    "${secrets[@]}" -f "${REPO_ROOT}/$1" -t "$2" "${REPO_ROOT}" > "${CACHE_ROOT}/build-$(basename "$(dirname "$1")").log" 2>&1 \
-    || { tail -30 "${CACHE_ROOT}/build-$(basename "$(dirname "$1")").log" >&2; die "buildah build of $1 failed (log above)"; }
+  local dir
+  dir="$(basename "$(dirname "$1")")"
+  # The estimate is the last build's: seconds when its layers are cached, minutes when not.
+  run_timed "image-${dir}-build" "buildah build -f $1 -> $2" "${CACHE_ROOT}/build-${dir}.log" \
+    "a first build takes a few minutes" -- \
+    buildah build --quiet --layers --format docker --build-arg "BASE_IMAGE=${BASE_IMAGE}" \
+    "${secrets[@]}" -f "${REPO_ROOT}/$1" -t "$2" "${REPO_ROOT}" \
+    || die "buildah build of $1 failed (log above)"
   import_image "$2" "$2"
   log "imported $2 ($(buildah inspect --type image --format '{{.FromImageID}}' "$2" | cut -c1-12))"
 }

@@ -81,18 +81,68 @@ apt_install() {
     || die "apt-get install ${missing[*]} failed"
 }
 
+# Run a long step (a build, a download) with its output in LOGFILE and a progress line at
+# least every ${MODELWATCH_PROGRESS_SECONDS:-30} s. The time of a run that succeeds is
+# cached in ${CACHE_ROOT}/NAME-seconds; the next run's lines estimate from it, and a first
+# run's say HINT instead. On failure the tail of LOGFILE is printed and the status returned.
+# Usage: run_timed NAME "WHAT" LOGFILE "HINT" -- COMMAND [ARGS...]
+run_timed() {
+  local name="$1" what="$2" logfile="$3" hint="$4"
+  shift 4
+  [[ ${1:-} == -- ]] && shift
+  local timing="${CACHE_ROOT}/${name}-seconds" every="${MODELWATCH_PROGRESS_SECONDS:-30}"
+  local estimate="" start pid elapsed rc=0 waited
+  [[ -s ${timing} ]] && estimate="$(head -c 20 "${timing}")"
+  [[ ${estimate} =~ ^[0-9]+$ ]] || estimate=""
+  mkdir -p "$(dirname "${logfile}")" "${CACHE_ROOT}"
+  if [[ -n ${estimate} ]]; then
+    log "${what} (the last run took ${estimate}s; output in ${logfile})"
+  else
+    log "${what} (${hint:+${hint}; }output in ${logfile})"
+  fi
+  start=$(date +%s)
+  "$@" > "${logfile}" 2>&1 &
+  pid=$!
+  while kill -0 "${pid}" 2>/dev/null; do
+    waited=0
+    while (( waited < every )) && kill -0 "${pid}" 2>/dev/null; do
+      sleep 1
+      waited=$(( waited + 1 ))
+    done
+    kill -0 "${pid}" 2>/dev/null || break
+    elapsed=$(( $(date +%s) - start ))
+    if [[ -z ${estimate} ]]; then
+      log "${what}: ${elapsed}s${hint:+ (${hint})}"
+    elif (( estimate - elapsed >= 60 )); then
+      log "${what}: ${elapsed}s of about ${estimate}s, $(( (estimate - elapsed + 30) / 60 )) min left"
+    elif (( elapsed <= estimate )); then
+      log "${what}: ${elapsed}s of about ${estimate}s, $(( estimate - elapsed ))s left"
+    else
+      log "${what}: ${elapsed}s, past the ${estimate}s of the last run"
+    fi
+  done
+  wait "${pid}" || rc=$?
+  elapsed=$(( $(date +%s) - start ))
+  if (( rc != 0 )); then
+    tail -n 20 "${logfile}" >&2 || true
+    log "${what} failed after ${elapsed}s (the tail of ${logfile} is above)"
+    return "${rc}"
+  fi
+  echo "${elapsed}" > "${timing}"
+  log "${what}: done in ${elapsed}s"
+}
+
 # Build the buildah image REF once: Debian bookworm from debootstrap (minbase) with PACKAGES
 # (comma-separated); LOGFILE keeps debootstrap's output.
 debootstrap_image() {
   local ref="$1" packages="$2" logfile="$3" rootfs mirror ctr_id mnt
   buildah inspect --type image "${ref}" >/dev/null 2>&1 && return 0
   rootfs="$(mktemp -d)"
-  log "debootstrap: Debian bookworm + ${packages} (a few minutes, once)"
   mirror="$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' \
     /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null || true)"
-  if ! debootstrap --variant=minbase --include="${packages}" bookworm "${rootfs}" \
-    "${mirror:-http://deb.debian.org/debian}" > "${logfile}" 2>&1; then
-    tail -20 "${logfile}" >&2
+  if ! run_timed debootstrap "debootstrap: Debian bookworm + ${packages}" "${logfile}" \
+    "a few minutes, once" -- debootstrap --variant=minbase --include="${packages}" bookworm \
+    "${rootfs}" "${mirror:-http://deb.debian.org/debian}"; then
     rm -rf "${rootfs}"
     die "debootstrap failed (log above)"
   fi

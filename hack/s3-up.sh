@@ -6,8 +6,11 @@
 # An access key and secret are generated on the first start and kept in
 # ${S3_ENV_FILE} (mode 600); tests and tools put them into the Secret named by a
 # ModelMonitor's spec.store.credentials. The bucket ${S3_BUCKET} is created at start.
+# Not part of cluster-up: only an s3:// store needs it (the S3 tests, make bench), so it is
+# built (hack/build-seaweedfs.sh, minutes on a cold cache) and started on first use.
 # Usage: hack/s3-up.sh [NODE_IP]
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+[[ -d "${STATE_DIR}" ]] || die "no local cluster state in ${STATE_DIR}: run 'make cluster-up' first"
 
 NODE_IP="${1:-$(node_ip)}"
 [[ -n "${NODE_IP}" ]] || die "cannot find this host's IPv4 address (ip route get failed)"

@@ -30,12 +30,12 @@ from modelwatch_operator import constants as c
 from modelwatch_operator import (
     kube,
     metrics,
-    monitors,
     reconcile_jobs,
     reconcile_monitor,
     reconcile_rollout,
     resync,
 )
+from modelwatch_operator.monitors import InvalidSpec, read_monitor
 
 RETRY_SECONDS = 15  # until the serving Deployment exists
 # The periodic resync of each monitor (see modelwatch_operator.resync): every 30 s, once the
@@ -103,6 +103,8 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: object)
     settings.peering.priority = peering_priority(time.time(), random.randrange(1000))
     settings.peering.stealth = True
     peering = settings.peering
+    # kopf starts paused with a mandatory peering, until its first peering event.
+    metrics.watch_leadership(paused=peering.mandatory and not peering.standalone)
     wanted = peering.mandatory and peering.clusterwide and not peering.standalone
     if wanted and not kube.cluster_peering_exists(peering.name):
         # kopf waits silently for it (its keep-alive 404s at debug level): say so.
@@ -151,8 +153,8 @@ def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: object)
 def reconcile(body: kopf.Body, name: str, namespace: str | None, **_: object) -> None:
     """Ensure the ConfigMap and CronJob, take over the Deployment, apply manual controls."""
     try:
-        mm = monitors.read_monitor(body)
-    except monitors.InvalidSpec as exc:
+        mm = read_monitor(body)
+    except InvalidSpec as exc:
         reconcile_monitor.reconcile_invalid(namespace or "default", name, str(exc))
         raise kopf.PermanentError(f"spec refused: {exc}") from None
     retry = reconcile_monitor.reconcile(mm)
@@ -171,6 +173,7 @@ def job_event(type: str | None, body: kopf.Body, **_: object) -> None:
     """A modelwatch Job changed; once it has finished, read its result."""
     if type == "DELETED":
         return
+    metrics.show_job(body)
     reconcile_jobs.handle_job(dict(body))
 
 
@@ -202,8 +205,20 @@ def resync_timer(name: str, namespace: str | None, **_: object) -> None:
 
 
 @kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
-def monitor_event(type: str | None, name: str, namespace: str | None, **_: object) -> None:
-    """A monitor is gone: drop its metric series and its lock (children go by ownership)."""
-    if type == "DELETED" and namespace:
-        metrics.forget(namespace, name)
+def monitor_event(
+    type: str | None, body: kopf.Body, name: str, namespace: str | None, **_: object
+) -> None:
+    """Show a monitor's status as gauges (each status write is an event, and so is each
+    monitor listed when the operator starts); once it is gone, drop its series and its
+    lock (children go by ownership)."""
+    if not namespace:
+        return
+    if type == "DELETED":
+        metrics.forget_monitor(namespace, name)
         kube.forget_monitor(namespace, name)
+        return
+    try:
+        mm = read_monitor(body)
+    except InvalidSpec:
+        return  # the reconcile reports it; the series keep their last values
+    metrics.show_monitor(mm)

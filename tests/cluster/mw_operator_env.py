@@ -8,6 +8,7 @@ data, and model version 1, straight into the volume's host directory.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pathlib
@@ -473,11 +474,27 @@ class S3Store:
         }
 
 
+@functools.cache
+def s3_up(state_dir: pathlib.Path) -> None:
+    """Build (once) and start the object store beside the cluster in ``state_dir``.
+
+    ``make cluster-up`` leaves it out (only an s3:// store needs it): the first test that
+    asks for one starts it here, a no-op when it runs already (``make s3-up``).
+    """
+    env = {**os.environ, "MODELWATCH_STATE": str(state_dir)}
+    proc = subprocess.run(
+        ["bash", str(REPO / "hack" / "s3-up.sh")], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, f"hack/s3-up.sh failed:\n{proc.stderr[-3000:]}"
+
+
 def s3_settings(kube: Kube) -> dict[str, str]:
     """The object store's endpoint, bucket and key pair, as ``hack/s3-up.sh`` wrote them
-    beside the admin kubeconfig (mode 600; never printed)."""
-    path = pathlib.Path(kube.kubeconfig).parent / "s3" / "s3.env"
-    assert path.exists(), f"{path} is missing: `make cluster-up` starts the object store"
+    beside the admin kubeconfig (mode 600; never printed); the store is started if need be."""
+    state = pathlib.Path(kube.kubeconfig).parent
+    s3_up(state)
+    path = state / "s3" / "s3.env"
+    assert path.exists(), f"{path} is missing after hack/s3-up.sh"
     pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     return {k.strip(): v.strip() for k, v in pairs}
 

@@ -7,12 +7,12 @@ from types import ModuleType
 
 import pytest
 
-from modelwatch_operator import builders, children, guards, main, policies, rollout, status
+from modelwatch_operator import builders, children, guards, main, metrics, policies, rollout, status
 
 
 @pytest.mark.parametrize(
     "module",
-    [builders, children, guards, main, policies, rollout, status],
+    [builders, children, guards, main, metrics, policies, rollout, status],
     ids=lambda m: m.__name__,
 )
 def test_docstring_examples(module: ModuleType) -> None:

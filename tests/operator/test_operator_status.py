@@ -109,7 +109,7 @@ def test_metrics_of_a_deleted_monitor_are_dropped() -> None:
     metrics.CHECKS.labels("ns-x", "gone", "ok").inc()
     metrics.METRIC_VALUE.labels("ns-x", "gone", "accuracy").set(0.9)
     metrics.CHECKS.labels("ns-x", "kept", "ok").inc()
-    metrics.forget("ns-x", "gone")
+    metrics.forget_monitor("ns-x", "gone")
     keys = [k for k in metrics.CHECKS._metrics if k[0] == "ns-x"]
     assert keys == [("ns-x", "kept", "ok")]
     assert not [k for k in metrics.METRIC_VALUE._metrics if k[:2] == ("ns-x", "gone")]
@@ -223,7 +223,7 @@ def test_estimated_metric_gauge_is_forgotten() -> None:
     from modelwatch_operator import metrics
 
     metrics.ESTIMATED_METRIC.labels("ns-e", "gone", "accuracy", "lower").set(0.8)
-    metrics.forget("ns-e", "gone")
+    metrics.forget_monitor("ns-e", "gone")
     assert not [k for k in metrics.ESTIMATED_METRIC._metrics if k[:2] == ("ns-e", "gone")]
 
 
