@@ -30,6 +30,7 @@ from modelwatch_operator import constants as c
 from modelwatch_operator import (
     kube,
     metrics,
+    objects,
     reconcile_jobs,
     reconcile_monitor,
     reconcile_rollout,
@@ -173,7 +174,7 @@ def job_event(type: str | None, body: kopf.Body, **_: object) -> None:
     """A modelwatch Job changed; once it has finished, read its result."""
     if type == "DELETED":
         return
-    metrics.show_job(body)
+    metrics.show_job(objects.job(body))
     reconcile_jobs.handle_job(dict(body))
 
 

@@ -13,7 +13,7 @@ import functools
 import itertools
 import logging
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from prometheus_client import (
     Counter,
@@ -26,7 +26,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from modelwatch_monitor import contract
 from modelwatch_operator import constants as c
-from modelwatch_operator import policies
+from modelwatch_operator import objects, policies
 from modelwatch_operator.monitors import Monitor
 
 LABELS = ("namespace", "monitor")
@@ -291,23 +291,21 @@ def show_monitor(mm: Monitor) -> None:
         _show_estimate(ns, name, last.estimated_metric)
 
 
-def show_job(job: Mapping[str, Any]) -> None:
+def show_job(job: objects.Job) -> None:
     """Set ``modelwatch_check_duration_seconds`` from a completed check Job's body.
 
     Any other Job, one still running, or one that completed before the Job already shown
     for its monitor leaves the gauge as it is.
     """
-    meta: Mapping[str, Any] = job.get("metadata") or {}
-    labels: Mapping[str, str] = meta.get("labels") or {}
-    monitor, namespace = labels.get(c.LABEL_MONITOR), meta.get("namespace")
+    labels, namespace = job.metadata.labels, job.metadata.namespace
+    monitor = labels.get(c.LABEL_MONITOR)
     if labels.get(c.LABEL_JOB_KIND) != c.JOB_KIND_CHECK or not monitor or not namespace:
         return
-    job_status: Mapping[str, Any] = job.get("status") or {}
-    started = policies.parse_time(job_status.get("startTime"))
-    completed = policies.parse_time(job_status.get("completionTime"))
+    started = objects.parse_time(job.status.start_time)
+    completed = objects.parse_time(job.status.completion_time)
     if started is None or completed is None:
         return
-    key = (str(namespace), str(monitor))
+    key = (namespace, monitor)
     shown = _CHECK_SHOWN.get(key)
     if shown is not None and shown > completed:
         return

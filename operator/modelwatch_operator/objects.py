@@ -129,6 +129,7 @@ class Deployment(View):
 
 
 class JobStatus(View):
+    start_time: str | None = None
     completion_time: str | None = None
     conditions: tuple[Condition, ...] = ()
 

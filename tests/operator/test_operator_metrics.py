@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from modelwatch_operator import constants as c
-from modelwatch_operator import metrics
+from modelwatch_operator import metrics, objects
 from modelwatch_operator.monitors import read_monitor
 from tests.operator.test_operator_builders import monitor
 
@@ -160,10 +160,13 @@ def test_forget_monitor_drops_every_series_of_that_monitor_only() -> None:
     assert value(got, "modelwatch_monitor_phase", monitor="kept", phase="Drifted") == 1.0
 
 
-def job(name: str, started: str, completed: str | None, kind: str = c.JOB_KIND_CHECK) -> Any:
+def job(
+    name: str, started: str, completed: str | None, kind: str = c.JOB_KIND_CHECK
+) -> objects.Job:
     status = {"startTime": started, **({"completionTime": completed} if completed else {})}
     labels = {c.LABEL_MONITOR: "mm", c.LABEL_JOB_KIND: kind}
-    return {"metadata": {"name": name, "namespace": "ns-job", "labels": labels}, "status": status}
+    meta = {"name": name, "namespace": "ns-job", "labels": labels}
+    return objects.job({"metadata": meta, "status": status})
 
 
 def test_check_duration_follows_the_newest_completed_check_job() -> None:
