@@ -258,6 +258,30 @@ ROWS: list[tuple[str, str, Callable[[Ctx], str], str, tuple[str, ...]]] = [
         "got 'latest'",
         NO_STORE_CHANGE,
     ),
+    (
+        "rollout-strategy",
+        "`spec.rollout.strategy: blue-green`",
+        lambda c: c.check(c.spec(rollout__strategy="blue-green")),
+        "ConfigError: spec.rollout.strategy: must be one of replace, shadow, canary, "
+        "got 'blue-green'",
+        NO_STORE_CHANGE,
+    ),
+    (
+        "canary-weight",
+        "`spec.rollout.weight: 80` (a canary takes at most half the traffic)",
+        lambda c: c.check(c.spec(rollout={"strategy": "canary", "weight": 80})),
+        "ConfigError: spec.rollout.weight: must be <= 50, got 80",
+        NO_STORE_CHANGE,
+    ),
+    (
+        "shadow-without-deployment",
+        "`spec.rollout.strategy: shadow` without `spec.deployment`",
+        lambda c: c.check(c.spec(rollout__strategy="shadow")),
+        "ConfigError: spec.deployment is required when spec.rollout.strategy is shadow or "
+        "canary: the challenger runs in a Deployment built from the serving Deployment's pod "
+        "template",
+        NO_STORE_CHANGE,
+    ),
     # -- data -------------------------------------------------------------------------
     (
         "labels-target",

@@ -205,3 +205,39 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="The duration must be"):
         contract.parse_duration(text)
+
+
+def _status_names(model: dict[str, Any], crd: dict[str, Any], path: str) -> list[str]:
+    """Every difference between the status models' field names and the CRD's, recursively."""
+    defs: dict[str, Any] = STATUS_MODEL.get("$defs", {})
+
+    def resolve(node: dict[str, Any]) -> dict[str, Any]:
+        node = dict(node)
+        inner = [n for n in node.pop("anyOf", []) if n.get("type") != "null"]
+        if len(inner) == 1:
+            node = {**inner[0], **node}
+        if "$ref" in node:
+            node = {**defs[node.pop("$ref").rsplit("/", 1)[1]], **node}
+        return node
+
+    fields: dict[str, Any] = model.get("properties") or {}
+    props: dict[str, Any] = crd.get("properties") or {}
+    out = [f"{path}.{k}: not in the CRD" for k in sorted(set(fields) - set(props))]
+    out += [f"{path}.{k}: not in the models" for k in sorted(set(props) - set(fields))]
+    for key in sorted(set(fields) & set(props)):
+        field, prop = resolve(fields[key]), props[key]
+        if field.get("type") == "array" and "items" in field:
+            out += _status_names(resolve(field["items"]), prop.get("items", {}), f"{path}.{key}[]")
+        elif "properties" in field:
+            out += _status_names(field, prop, f"{path}.{key}")
+    return out
+
+
+STATUS_MODEL = contract.MonitorStatus.model_json_schema(by_alias=True)
+
+
+def test_the_status_models_and_the_crd_name_the_same_fields() -> None:
+    doc = yaml.safe_load(CRD.read_text())
+    (version,) = doc["spec"]["versions"]
+    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
+    assert _status_names(STATUS_MODEL, status, "status") == []

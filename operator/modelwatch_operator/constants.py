@@ -57,6 +57,11 @@ def retrain_job_name(monitor: str, version: int) -> str:
     return f"{monitor}-retrain-{int(version)}"
 
 
+def challenger_deployment_name(monitor: str) -> str:
+    """Return the name of the Deployment a shadow or canary challenger runs in."""
+    return f"{monitor}-challenger"
+
+
 # Job pods.
 RUN_AS_USER: Final = 10001
 JOB_BACKOFF_LIMIT: Final = 0
@@ -84,7 +89,17 @@ COND_DATA_DRIFT: Final = "DataDrift"
 COND_DEGRADED: Final = "PerformanceDegraded"
 COND_RETRAINING: Final = "Retraining"
 COND_ROLLOUT: Final = "RolloutComplete"
-CONDITION_TYPES: Final = (COND_READY, COND_DATA_DRIFT, COND_DEGRADED, COND_RETRAINING, COND_ROLLOUT)
+# A challenger under live evaluation (spec.rollout.strategy shadow or canary); its reasons
+# are the evaluation words of contract.vocabulary.
+COND_EVALUATING: Final = "Evaluating"
+CONDITION_TYPES: Final = (
+    COND_READY,
+    COND_DATA_DRIFT,
+    COND_DEGRADED,
+    COND_RETRAINING,
+    COND_EVALUATING,
+    COND_ROLLOUT,
+)
 
 # Phases (printer column).
 PHASE_PENDING: Final = "Pending"

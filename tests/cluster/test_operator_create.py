@@ -173,6 +173,9 @@ INVALID = [
     ("spec.retrain.automl", {"timeBudgetSeconds": 0}, "timeBudgetSeconds"),
     ("spec.retrain.cooldown", "soon", "spec.retrain.cooldown"),
     ("spec.store.uri", "bucket", "spec.store.uri"),
+    ("spec.rollout", {"strategy": "blue-green"}, 'Unsupported value: "blue-green"'),
+    ("spec.rollout", {"strategy": "canary", "weight": 80}, "spec.rollout.weight"),
+    ("spec.rollout", {"alpha": 0.7}, "spec.rollout.alpha must be in (0, 0.5]"),
 ]
 
 
@@ -189,6 +192,14 @@ def test_invalid_specs_are_rejected(
     proc = kube.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
     assert proc.returncode != 0, f"{path}={value!r} was accepted"
     assert message in proc.stderr, proc.stderr
+
+
+def test_a_shadow_without_a_deployment_is_rejected(kube: Any, namespace: str) -> None:
+    doc = monitor(namespace, name="bad", retrain={"enabled": False}, rollout={"strategy": "shadow"})
+    del doc["spec"]["deployment"]
+    proc = kube.kubectl("apply", "-f", "-", input=json.dumps(doc), check=False)
+    assert proc.returncode != 0, "a shadow rollout without spec.deployment was accepted"
+    assert " ".join(contract.ROLLOUT_NEEDS_DEPLOYMENT.split()) in " ".join(proc.stderr.split())
 
 
 def test_model_name_is_immutable(operator: Any, namespace: str) -> None:

@@ -25,18 +25,26 @@ from modelwatch_monitor.contract.durations import parse_duration
 from modelwatch_monitor.contract.metrics import METRICS
 from modelwatch_monitor.contract.vocabulary import (
     CORRECTION_ALIASES,
+    STRATEGY_REPLACE,
     CategoricalTest,
     Correction,
     FeatureType,
     NumericTest,
     PerformanceMetric,
     PullPolicy,
+    RolloutOnTimeout,
+    RolloutStrategy,
     Task,
     TrainingData,
 )
 
 DEFAULT_MONITOR_IMAGE = "modelwatch/monitor:dev"
 DEFAULT_SCHEDULE = "0 * * * *"
+#: The CRD's message for the same rule, word for word.
+ROLLOUT_NEEDS_DEPLOYMENT = (
+    "spec.deployment is required when spec.rollout.strategy is shadow or canary: the "
+    "challenger runs in a Deployment built from the serving Deployment's pod template"
+)
 
 
 def _correction_alias(value: object) -> object:
@@ -221,6 +229,45 @@ class DeploymentSpec(ContractModel):
     rollback_on_failure: Bool = True
 
 
+class RolloutSpec(ContractModel):
+    """``spec.rollout``: how a challenger that won on the holdout reaches the traffic.
+
+    ``replace`` rolls the serving Deployment to it at once. ``shadow`` runs it in a
+    Deployment of its own that gets a copy of every request (through a bounded queue of
+    ``mirror_queue`` requests, never on the client's path); ``canary`` serves it ``weight``
+    percent of the traffic. Both are judged on live rows joined to labels by id, with a
+    test valid under repeated looks at level ``alpha``: promoted when better by at least
+    ``min_improvement``, aborted when worse by more than ``max_degradation``, or when its
+    error rate or p99 latency is worse than the champion's beyond the software gates.
+    ``max_duration`` without a decision does ``on_timeout``.
+
+    The margins are in the metric's units, positive when the challenger is better (for a
+    loss, the champion's loss minus the challenger's), as ``retrain.minImprovement`` is.
+    """
+
+    strategy: RolloutStrategy = "replace"
+    weight: Annotated[int, Field(strict=True, ge=1, le=50)] = 10
+    alpha: Annotated[Float, Field(gt=0.0, le=0.5)] = 0.05
+    min_improvement: Annotated[Float, Field(ge=-1.0, le=1.0)] = 0.0
+    max_degradation: Annotated[Float, Field(ge=0.0, le=1.0)] = 0.02
+    min_labeled_rows: Annotated[int, Field(strict=True, ge=1)] = 200
+    max_duration: Duration = "24h"
+    on_timeout: RolloutOnTimeout = "abort"
+    max_error_rate_increase: Annotated[Float, Field(ge=0.0, le=1.0)] = 0.01
+    max_latency_p99_ratio: Annotated[Float, Field(ge=1.0)] = 1.5
+    mirror_queue: Annotated[int, Field(strict=True, ge=1, le=100_000)] = 1000
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether a challenger is judged on live traffic first (shadow or canary)."""
+        return self.strategy != STRATEGY_REPLACE
+
+    @property
+    def max_duration_seconds(self) -> float:
+        """``max_duration`` in seconds."""
+        return parse_duration(self.max_duration)
+
+
 class ImagesSpec(ContractModel):
     """``spec.images``."""
 
@@ -241,6 +288,7 @@ class Spec(ContractModel):
     performance: PerformanceSpec = PerformanceSpec()
     retrain: RetrainSpec = RetrainSpec()
     deployment: DeploymentSpec | None = None
+    rollout: RolloutSpec = RolloutSpec()
     pinned_version: Annotated[int, Field(strict=True, ge=1)] | None = None
     images: ImagesSpec = ImagesSpec()
 
@@ -255,6 +303,8 @@ class Spec(ContractModel):
             )
         if any(f.name == model.target for f in model.features):
             raise ValueError("spec.model.target must not be listed in spec.model.features")
+        if self.rollout.evaluates and self.deployment is None:
+            raise ValueError(ROLLOUT_NEEDS_DEPLOYMENT)
         metric = self.performance.metric
         if metric is not None and METRICS[metric][0] != model.task:
             raise ValueError(
@@ -274,6 +324,7 @@ class Spec(ContractModel):
 __all__ = [
     "DEFAULT_MONITOR_IMAGE",
     "DEFAULT_SCHEDULE",
+    "ROLLOUT_NEEDS_DEPLOYMENT",
     "AutomlSpec",
     "CheckSpec",
     "CredentialsSpec",
@@ -289,6 +340,7 @@ __all__ = [
     "PerformanceSpec",
     "ReferenceSpec",
     "RetrainSpec",
+    "RolloutSpec",
     "Spec",
     "StoreSpec",
     "TriggersSpec",

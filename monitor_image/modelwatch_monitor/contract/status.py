@@ -14,6 +14,7 @@ from pydantic import Field
 
 from modelwatch_monitor.contract.base import ContractModel
 from modelwatch_monitor.contract.results import EstimateSummary, FeatureSummary, MetricSummary
+from modelwatch_monitor.contract.vocabulary import EvaluationDecision, RolloutStrategy
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 RolloutKind = Literal["Promote", "Pin", "Rollback"]
@@ -118,6 +119,39 @@ class RolloutInFlight(ContractModel):
     started_at: str | None = None
 
 
+class ChallengerStatus(ContractModel):
+    """``status.challenger``: the challenger under live evaluation (shadow or canary).
+
+    Recorded when the evaluation starts and after every look at it, before anything is
+    acted on: a ``decision`` of Promote or Abort here is what the operator then carries
+    out (roll the serving Deployment, or delete the challenger's), so a restart in
+    between resumes from it. ``difference`` is how much better the challenger is, in the
+    metric's units (positive: better; for a loss, the champion's minus the
+    challenger's), with ``lower``/``upper`` its confidence-sequence bounds at ``alpha``.
+    """
+
+    version: int
+    sha256: str | None = None
+    strategy: RolloutStrategy | None = None
+    deployment: str | None = None
+    champion_version: int | None = None
+    since: str | None = None
+    evaluated_at: str | None = None
+    rows: int | None = None
+    labeled_rows: int | None = None
+    share: float | None = None
+    metric: str | None = None
+    estimated: bool | None = None
+    champion_metric: float | None = None
+    challenger_metric: float | None = None
+    difference: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    decision: EvaluationDecision | None = None
+    reason: str | None = None
+    message: str | None = None
+
+
 class PinRecord(ContractModel):
     version: int | None = None
     generation: int | None = None
@@ -145,6 +179,7 @@ class MonitorStatus(ContractModel):
     retrains: tuple[RetrainRecord, ...] = ()
     versions: tuple[VersionRecord, ...] = ()
     rollout: RolloutInFlight | None = None
+    challenger: ChallengerStatus | None = None
     pin: PinRecord | None = None
     conditions: Annotated[tuple[Condition, ...], Field()] = ()
 
@@ -158,6 +193,7 @@ class MonitorStatus(ContractModel):
 
 
 __all__ = [
+    "ChallengerStatus",
     "Condition",
     "ConditionStatus",
     "HistoryEntry",

@@ -134,3 +134,76 @@ __all__ = [
     "Task",
     "TrainingData",
 ]
+
+# --- rollout and evaluation: spec.rollout, status.challenger, the Evaluating condition ---
+# The words the spec, the status and the operator's Evaluating condition share. The
+# decision rule's own reasons (why it promotes, aborts or goes on: the labeled comparison,
+# the estimate, the software gates, maxDuration) belong to the live decision's block; the
+# condition carries them verbatim. This block holds the rest of the evaluation's life.
+
+#: How a challenger reaches the traffic: ``replace`` rolls the serving Deployment to it at
+#: once (the behaviour before strategies); ``shadow`` runs it beside the champion on a
+#: mirrored copy of every request; ``canary`` serves it ``spec.rollout.weight`` percent.
+RolloutStrategy = Literal["replace", "shadow", "canary"]
+ROLLOUT_STRATEGIES: Final[tuple[str, ...]] = get_args(RolloutStrategy)
+STRATEGY_REPLACE: Final = "replace"
+STRATEGY_SHADOW: Final = "shadow"
+STRATEGY_CANARY: Final = "canary"
+#: What ``spec.rollout.maxDuration`` without a decision does.
+RolloutOnTimeout = Literal["abort", "promote"]
+ROLLOUT_ON_TIMEOUT: Final[tuple[str, ...]] = get_args(RolloutOnTimeout)
+
+#: ``status.challenger.decision``: what the last look at the evaluation decided.
+EvaluationDecision = Literal["Promote", "Abort", "Continue"]
+EVALUATION_DECISIONS: Final[tuple[str, ...]] = get_args(EvaluationDecision)
+DECISION_PROMOTE: Final = "Promote"
+DECISION_ABORT: Final = "Abort"
+DECISION_CONTINUE: Final = "Continue"
+
+# Reasons of the Evaluating condition that are not the decision rule's.
+#: Evaluating=False: no challenger is under evaluation (the condition's first value, and
+#: its value under ``strategy: replace``).
+EVALUATING_IDLE: Final = "NoChallenger"
+#: Evaluating=True: a challenger won on the holdout and its Deployment was created; the
+#: evaluation runs from ``status.challenger.since``.
+EVALUATING_STARTED: Final = "EvaluationStarted"
+#: Evaluating=False, decision Abort: the challenger's pods did not become ready within
+#: ``spec.deployment.progressDeadlineSeconds``; the champion keeps serving.
+EVALUATING_CHALLENGER_NOT_READY: Final = "ChallengerNotReady"
+#: Evaluating=False, decision Abort: the challenger Deployment was deleted by someone else;
+#: the operator does not recreate it.
+EVALUATING_CHALLENGER_DELETED: Final = "ChallengerDeleted"
+#: Evaluating=False: the spec no longer asks for the evaluation (``strategy: replace`` or a
+#: ``pinnedVersion``); the challenger is removed and no loss is counted.
+EVALUATING_CANCELLED: Final = "EvaluationCancelled"
+EvaluatingLifecycleReason = Literal[
+    "ChallengerDeleted",
+    "ChallengerNotReady",
+    "EvaluationCancelled",
+    "EvaluationStarted",
+    "NoChallenger",
+]
+EVALUATING_LIFECYCLE_REASONS: Final = frozenset(get_args(EvaluatingLifecycleReason))
+
+# The rollout block's names, kept apart from the list above.
+__all__ += [
+    "DECISION_ABORT",
+    "DECISION_CONTINUE",
+    "DECISION_PROMOTE",
+    "EVALUATING_CANCELLED",
+    "EVALUATING_CHALLENGER_DELETED",
+    "EVALUATING_CHALLENGER_NOT_READY",
+    "EVALUATING_IDLE",
+    "EVALUATING_LIFECYCLE_REASONS",
+    "EVALUATING_STARTED",
+    "EVALUATION_DECISIONS",
+    "ROLLOUT_ON_TIMEOUT",
+    "ROLLOUT_STRATEGIES",
+    "STRATEGY_CANARY",
+    "STRATEGY_REPLACE",
+    "STRATEGY_SHADOW",
+    "EvaluatingLifecycleReason",
+    "EvaluationDecision",
+    "RolloutOnTimeout",
+    "RolloutStrategy",
+]
