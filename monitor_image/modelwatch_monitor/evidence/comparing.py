@@ -11,13 +11,14 @@ comparison is oriented so that a positive **improvement** means the challenger i
   McNemar's test; it is bounded, so it takes the betting sequence
   (:mod:`~modelwatch_monitor.evidence.betting`). Loss differences take the normal mixture
   (:mod:`~modelwatch_monitor.evidence.mixture`).
-- **Unpaired** (:class:`Unpaired`, canary): the versions served different rows, so each
-  has its own sequence at ``alpha / 2`` and the improvement's interval is the difference
-  of the two (a union bound: it holds at ``alpha`` over all looks).
+- **Unpaired** (:class:`Unpaired`, canary): the versions served different rows. By
+  default the difference of means takes the asymptotic normal mixture over the rows of
+  both; ``exact=True`` gives each version a betting sequence at ``alpha / 2`` and takes
+  the difference of the two (a union bound, nonasymptotic, about four times the rows).
 
-RMSE: unpaired, each version's MSE interval maps through the square root exactly; paired,
-the MSE difference's interval is divided by ``rmse_champion + rmse_challenger`` (the
-delta method, since ``a - b = (a^2 - b^2) / (a + b)``).
+RMSE: the MSE difference's interval is divided by ``rmse_champion + rmse_challenger`` (the
+delta method, since ``a - b = (a^2 - b^2) / (a + b)``); unpaired and exact, each version's
+MSE interval maps through the square root exactly.
 
 The states are frozen and small: update them with the rows labeled since the last check,
 in a fixed order, and carry them to the next.
@@ -36,7 +37,7 @@ from modelwatch_monitor import contract
 from modelwatch_monitor.evidence.betting import BettingSequence
 from modelwatch_monitor.evidence.deciding import Comparison
 from modelwatch_monitor.evidence.intervals import Interval
-from modelwatch_monitor.evidence.mixture import TARGET_ROWS, MixtureSequence
+from modelwatch_monitor.evidence.mixture import MIN_ROWS, TARGET_ROWS, MixtureSequence, radius
 
 #: Probabilities are clipped to ``[EPS, 1]`` before the log (scikit-learn's log_loss does
 #: the same), so one confident mistake costs at most ``-log(EPS)``.
@@ -175,13 +176,51 @@ class Paired:
         return Comparison(self.metric, champion, challenger, gain, n, n, paired=True)
 
 
+def _pooled_variance(a: MixtureSequence, b: MixtureSequence) -> float:
+    """The variance of both versions' rows taken together."""
+    n = a.n + b.n
+    mean = (a.n * a.mean + b.n * b.mean) / n
+    m2 = a.m2 + b.m2 + a.n * (a.mean - mean) ** 2 + b.n * (b.mean - mean) ** 2
+    return m2 / (n - 1)
+
+
+def _two_sample(
+    a: MixtureSequence, b: MixtureSequence, *, alpha: float, target_rows: int
+) -> Interval:
+    """``b - a`` with the normal-mixture boundary on the rows of both.
+
+    The difference of means is a mean over all ``N`` rows of one influence term per row,
+    of variance ``N (s_a^2 / n_a + s_b^2 / n_b)``, so the one-sample boundary applies in
+    those units (Waudby-Smith et al. 2024 treat A/B tests so). Each version's variance is
+    at least the pooled one: a small canary that happens to score well has a small sample
+    variance too, and would otherwise be promoted on luck (a Wald interval's fault).
+    """
+    estimate = b.mean - a.mean
+    if min(a.n, b.n) < MIN_ROWS:
+        return Interval(estimate, -math.inf, math.inf)
+    pooled = _pooled_variance(a, b)
+    total = a.n + b.n
+    scale = math.sqrt(total * (max(a.std**2, pooled) / a.n + max(b.std**2, pooled) / b.n))
+    half = scale * float(radius(total, alpha=alpha, target_rows=target_rows))
+    return Interval(estimate, estimate - half, estimate + half)
+
+
 @dataclass(frozen=True)
 class Unpaired:
-    """Each version on its own rows: two sequences at ``alpha / 2`` each."""
+    """Each version on its own rows.
+
+    By default one asymptotic two-sample sequence (the normal mixture over the rows of
+    both, at ``alpha``). With ``exact``, each version has a betting sequence at
+    ``alpha / 2`` and the improvement's interval is the difference of the two (a union
+    bound: nonasymptotic, and about four times the rows to decide).
+    """
 
     metric: str
     champion: MeanSequence
     challenger: MeanSequence
+    alpha: float
+    exact: bool = False
+    target_rows: int = TARGET_ROWS
 
     @classmethod
     def start(
@@ -189,16 +228,26 @@ class Unpaired:
         metric: str,
         *,
         alpha: float,
+        exact: bool = False,
         bounds: tuple[float, float] | None = None,
         target_rows: int = TARGET_ROWS,
     ) -> Unpaired:
         """Return the comparison before any row (``bounds`` as in :meth:`Paired.start`)."""
         _check_metric(metric)
         known = _bounds(metric, bounds)
+        if exact and known is None:
+            raise ValueError(
+                f"An exact unpaired comparison needs bounded values; {metric} has none. "
+                f"Give 'bounds' or exact=False."
+            )
+        arm_alpha, arm_bounds = (alpha / 2, known) if exact else (alpha, None)
         return cls(
             metric,
-            _sequence(alpha / 2, known, target_rows),
-            _sequence(alpha / 2, known, target_rows),
+            _sequence(arm_alpha, arm_bounds, target_rows),
+            _sequence(arm_alpha, arm_bounds, target_rows),
+            alpha,
+            exact,
+            target_rows,
         )
 
     def update(self, champion: npt.ArrayLike, challenger: npt.ArrayLike) -> Unpaired:
@@ -209,8 +258,7 @@ class Unpaired:
             challenger=self.challenger.update(challenger),
         )
 
-    def comparison(self) -> Comparison:
-        """The figures now: the metric of each, the improvement and its interval, rows."""
+    def _exact(self) -> tuple[float, float, Interval]:
         a, b = self.champion.interval(), self.challenger.interval()
         if self.metric == "rmse":
             a, b = (
@@ -219,14 +267,26 @@ class Unpaired:
                 else iv
                 for iv in (a, b)
             )
-        if contract.greater_is_better(self.metric):
-            gain = Interval(b.estimate - a.estimate, b.lower - a.upper, b.upper - a.lower)
-        else:
-            gain = Interval(a.estimate - b.estimate, a.lower - b.upper, a.upper - b.lower)
+        gain = Interval(b.estimate - a.estimate, b.lower - a.upper, b.upper - a.lower)
+        return a.estimate, b.estimate, gain
+
+    def _asymptotic(self) -> tuple[float, float, Interval]:
+        a, b = self.champion, self.challenger
+        assert isinstance(a, MixtureSequence) and isinstance(b, MixtureSequence)
+        gain = _two_sample(a, b, alpha=self.alpha, target_rows=self.target_rows)
+        old, new = _headline(self.metric, a.mean), _headline(self.metric, b.mean)
+        if self.metric == "rmse" and old + new > 0:
+            scale = old + new
+            gain = Interval(new - old, gain.lower / scale, gain.upper / scale)
+        return old, new, gain
+
+    def comparison(self) -> Comparison:
+        """The figures now: the metric of each, the improvement and its interval, rows."""
+        old, new, gain = self._exact() if self.exact else self._asymptotic()
+        if not contract.greater_is_better(self.metric):
+            gain = Interval(-gain.estimate, -gain.upper, -gain.lower)
         rows = self.champion.n + self.challenger.n
-        return Comparison(
-            self.metric, a.estimate, b.estimate, gain, rows, self.challenger.n, paired=False
-        )
+        return Comparison(self.metric, old, new, gain, rows, self.challenger.n, paired=False)
 
 
 __all__ = ["EPS", "MeanSequence", "Paired", "Unpaired", "row_values"]
