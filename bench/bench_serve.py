@@ -102,6 +102,7 @@ def _start(root: pathlib.Path, sha: str, *, log: bool) -> tuple[subprocess.Popen
         "MODEL_VERSION": "1",
         "MODEL_SHA256": sha,
         "MODELWATCH_STORE": str(root / "store"),
+        "MODELWATCH_DRAIN_SECONDS": "0",  # no endpoints to wait for
     }
     args = ["--log-flush-seconds", "1"] if log else ["--no-prediction-log"]
     proc = subprocess.Popen(

@@ -391,7 +391,8 @@ def server_deployment(
                 "metadata": {"labels": {"app": "server"}},
                 "spec": {
                     "securityContext": RESTRICTED_POD,
-                    "terminationGracePeriodSeconds": 5,
+                    # The server's drain (5 s) and its last log flush fit in it.
+                    "terminationGracePeriodSeconds": 15,
                     "automountServiceAccountToken": False,
                     "containers": [container],
                     "volumes": [

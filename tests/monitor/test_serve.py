@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,88 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from modelwatch_monitor import cli, contract
+from modelwatch_monitor import contract
 from modelwatch_monitor.serve.prediction_log import LoggedBatch, PredictionLogger
 from modelwatch_monitor.serve.server import ServerConfig
 from modelwatch_monitor.store.dataio import read_table
 from modelwatch_monitor.store.registry import Registry
 from tests.monitor import mw_synth as synth
+from tests.monitor.mw_server import Server, model_env, records, start_server, stop, train_store
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A store with version 1 of ``churn``, trained by the real retrain command."""
-    root = tmp_path_factory.mktemp("serve")
-    synth.frame(400, seed=7).to_parquet(root / "train.parquet")
-    code = cli.main(
-        ["retrain", "--train", str(root / "train.parquet"), "--target", "y", "--task",
-         "classification", "--time-budget", "1", "--estimators", "lgbm", "--store",
-         str(root / "store"), "--model", "churn", "--version", "1", "--id-column", "id",
-         "--timestamp-column", "ts", "--termination-log", str(root / "t")]
-    )  # fmt: skip
-    assert code == 0
-    meta = Registry(str(root / "store"), "churn").metadata(1)
-    return {"root": root, "uri": str(root / "store"), "sha256": meta["sha256"]}
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    url: str
-    stderr: pathlib.Path
-
-    def log(self) -> str:
-        return self.stderr.read_text()
-
-
-def start_server(
-    tmp_path: pathlib.Path, env: dict[str, str], *args: str, wait_ready: bool = True
-) -> Server:
-    port = synth.free_port()
-    err = tmp_path / f"server-{port}.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelwatch_monitor", "serve", "--host", "127.0.0.1",
-         "--port", str(port), *args],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err.open("wb"),
-        cwd=tmp_path,
-    )  # fmt: skip
-    server = Server(proc, f"http://127.0.0.1:{port}", err)
-    deadline = time.monotonic() + 60
-    path = "/readyz" if wait_ready else "/healthz"
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, server.log()
-        try:
-            if httpx.get(server.url + path, timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"server did not come up: {server.log()}")
-
-
-def stop(server: Server) -> int:
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-    return server.proc.wait(timeout=60)
-
-
-def model_env(store: dict[str, Any], **over: str) -> dict[str, str]:
-    env = {
-        contract.ENV_MODEL_NAME: "churn",
-        contract.ENV_MODEL_VERSION: "1",
-        contract.ENV_MODEL_SHA256: store["sha256"],
-        contract.ENV_STORE_URI: store["uri"],
-    }
-    env.update(over)
-    return env
-
-
-def records(n: int, *, seed: int, with_id: bool = True) -> list[dict[str, Any]]:
-    rows = synth.frame(n, seed=seed, start_id=seed * 1000)
-    cols = ["id", *synth.FEATURES] if with_id else synth.FEATURES
-    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}
-            for r in rows[cols].to_dict("records")]  # fmt: skip
+    return train_store(tmp_path_factory.mktemp("serve"))
 
 
 @pytest.fixture(scope="module")

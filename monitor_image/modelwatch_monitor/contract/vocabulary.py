@@ -88,14 +88,76 @@ PROMOTION_REASONS: Final = frozenset(get_args(PromotionReason))
 #: The operator's reason when a Job's result breaks the contract.
 REASON_INVALID_RESULT: Final = "InvalidResult"
 
+# --- live evaluation (shadow, canary): the words of evidence.decide ----------------------
+#: What an evaluation does next.
+EvaluationAction = Literal["Promote", "Abort", "Continue"]
+EVALUATION_ACTIONS: Final[tuple[str, ...]] = get_args(EvaluationAction)
+ACTION_PROMOTE: Final = "Promote"
+ACTION_ABORT: Final = "Abort"
+ACTION_CONTINUE: Final = "Continue"
+#: What ``maxDuration`` without a decision does.
+OnTimeout = Literal["abort", "promote"]
+ON_TIMEOUT: Final[tuple[str, ...]] = get_args(OnTimeout)
+#: The metrics a live evaluation compares: each is a mean over rows, so it has a
+#: confidence sequence (paired on the same rows, or unpaired).
+LiveMetric = Literal["accuracy", "log_loss", "mae", "mse", "rmse"]
+LIVE_METRICS: Final[tuple[str, ...]] = get_args(LiveMetric)
+
+#: Promote: the challenger is better on labeled live rows by at least minImprovement.
+EVALUATION_CHALLENGER_BETTER: Final = "LiveChallengerBetter"
+#: Abort: the challenger is worse on labeled live rows by more than maxDegradation.
+EVALUATION_CHALLENGER_WORSE: Final = "LiveChallengerWorse"
+#: Abort: before labels, the estimated metric is worse by more than maxDegradation.
+EVALUATION_ESTIMATED_WORSE: Final = "EstimatedChallengerWorse"
+#: Abort: the challenger's error rate exceeds the champion's beyond the bound.
+EVALUATION_ERROR_RATE: Final = "ErrorRateAboveChampion"
+#: Abort: the challenger's p99 latency exceeds the champion's beyond the bound.
+EVALUATION_LATENCY: Final = "LatencyAboveChampion"
+#: Abort: maxDuration passed without a decision (onTimeout: abort).
+EVALUATION_TIMED_OUT: Final = "EvaluationTimedOut"
+#: Promote: maxDuration passed without a decision and onTimeout is promote.
+EVALUATION_TIMED_OUT_PROMOTED: Final = "TimedOutPromoted"
+#: Continue: no labeled row yet, and the estimate does not show the challenger worse.
+EVALUATION_AWAITING_LABELS: Final = "AwaitingLabels"
+#: Continue: the interval still holds both a win and a loss.
+EVALUATION_UNDECIDED: Final = "Undecided"
+EvaluationReason = Literal[
+    "AwaitingLabels",
+    "ErrorRateAboveChampion",
+    "EstimatedChallengerWorse",
+    "EvaluationTimedOut",
+    "LatencyAboveChampion",
+    "LiveChallengerBetter",
+    "LiveChallengerWorse",
+    "TimedOutPromoted",
+    "Undecided",
+]
+EVALUATION_REASONS: Final = frozenset(get_args(EvaluationReason))
+
 __all__ = [
+    "ACTION_ABORT",
+    "ACTION_CONTINUE",
+    "ACTION_PROMOTE",
     "CATEGORICAL_TESTS",
     "CHECK_FAILURE_REASONS",
     "CHECK_NO_VERDICT_REASONS",
     "CORRECTIONS",
     "CORRECTION_ALIASES",
+    "EVALUATION_ACTIONS",
+    "EVALUATION_AWAITING_LABELS",
+    "EVALUATION_CHALLENGER_BETTER",
+    "EVALUATION_CHALLENGER_WORSE",
+    "EVALUATION_ERROR_RATE",
+    "EVALUATION_ESTIMATED_WORSE",
+    "EVALUATION_LATENCY",
+    "EVALUATION_REASONS",
+    "EVALUATION_TIMED_OUT",
+    "EVALUATION_TIMED_OUT_PROMOTED",
+    "EVALUATION_UNDECIDED",
     "FEATURE_TYPES",
+    "LIVE_METRICS",
     "NUMERIC_TESTS",
+    "ON_TIMEOUT",
     "PERFORMANCE_METRICS",
     "PROMOTE_BELOW_MIN_IMPROVEMENT",
     "PROMOTE_CHALLENGER_BETTER",
@@ -124,8 +186,12 @@ __all__ = [
     "CheckFailureReason",
     "CheckNoVerdictReason",
     "Correction",
+    "EvaluationAction",
+    "EvaluationReason",
     "FeatureType",
+    "LiveMetric",
     "NumericTest",
+    "OnTimeout",
     "PerformanceMetric",
     "PromotionReason",
     "PullPolicy",

@@ -8,6 +8,12 @@ from typing import Any
 
 from modelwatch_monitor import contract
 
+#: Seconds the server keeps serving after SIGTERM, not ready, while endpoints move.
+ENV_DRAIN_SECONDS = "MODELWATCH_DRAIN_SECONDS"
+#: kube-proxy applies an endpoint change within about a second (its minSyncPeriod), an
+#: ingress or cloud load balancer within a few: 5 s covers both with room on a busy node.
+DEFAULT_DRAIN_SECONDS = 5.0
+
 
 @dataclass
 class ServerConfig:
@@ -24,6 +30,8 @@ class ServerConfig:
         ``allow_unverified``, to trust ``metadata.json``.
     allow_unverified : bool
         ``MODELWATCH_ALLOW_UNVERIFIED_FIRST_DEPLOY=true``.
+    drain_seconds : float
+        ``MODELWATCH_DRAIN_SECONDS``: how long to serve on after SIGTERM.
     config_problem : str
         Why the environment is unusable, or empty.
     """
@@ -33,6 +41,7 @@ class ServerConfig:
     version: int | None = None
     sha256: str = ""
     allow_unverified: bool = False
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
     config_problem: str = ""
     log_predictions: bool = True
     log_max_rows: int = 200_000
@@ -76,12 +85,25 @@ class ServerConfig:
                 f"the ModelMonitor, or the sha256 the training Job printed), or set "
                 f"{contract.ENV_ALLOW_UNVERIFIED}=true for a first deploy"
             )
+        raw_drain = env.get(ENV_DRAIN_SECONDS, "").strip()
+        drain_seconds = DEFAULT_DRAIN_SECONDS
+        if raw_drain:
+            try:
+                drain_seconds = float(raw_drain)
+                if not 0 <= drain_seconds < float("inf"):
+                    raise ValueError
+            except ValueError:
+                problems.append(
+                    f"{ENV_DRAIN_SECONDS} must be a number of seconds >= 0, got {raw_drain!r}"
+                )
+                drain_seconds = DEFAULT_DRAIN_SECONDS
         return cls(
             store=store,
             model=model,
             version=version,
             sha256=sha256,
             allow_unverified=allow_unverified,
+            drain_seconds=drain_seconds,
             config_problem="; ".join(problems),
             **overrides,
         )

@@ -9,6 +9,9 @@ Environment (set by the operator on the serving Deployment)::
     MODELWATCH_ALLOW_UNVERIFIED_FIRST_DEPLOY
                       "true" to load a version without MODEL_SHA256 (its metadata.json
                       hash only): a first deploy before any hash is known
+    MODELWATCH_DRAIN_SECONDS
+                      how long the server keeps serving after SIGTERM, not ready, while
+                      endpoints move (default 5; :mod:`~modelwatch_monitor.serve.lifecycle`)
 
 Without MODEL_SHA256 (and without that flag) the server stays alive but never ready,
 with reason ``ConfigError`` on ``/readyz``: joblib files are pickles, so an artifact is
@@ -36,13 +39,15 @@ Endpoints
     counters, all labelled with ``model`` and ``model_version``.
 
 Every ``/predict`` batch goes to the
-:class:`~modelwatch_monitor.serve.prediction_log.PredictionLogger` without waiting on it;
-SIGTERM drains it before the process exits.
+:class:`~modelwatch_monitor.serve.prediction_log.PredictionLogger` without waiting on it.
+SIGTERM fails readiness, serves on for the drain, lets in-flight requests finish, drains
+the log and exits 0 (:mod:`~modelwatch_monitor.serve.lifecycle`).
 
 The parts: :mod:`~modelwatch_monitor.serve.config` (the environment),
 :mod:`~modelwatch_monitor.serve.loading` (the model, verified),
 :mod:`~modelwatch_monitor.serve.records` (request validation),
-:mod:`~modelwatch_monitor.serve.metrics`; this module holds the routes and the app.
+:mod:`~modelwatch_monitor.serve.metrics`, :mod:`~modelwatch_monitor.serve.lifecycle`
+(listening and draining); this module holds the routes and the app.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from typing import Any
 from aiohttp import web
 
 from modelwatch_monitor.serve.config import ServerConfig
+from modelwatch_monitor.serve.lifecycle import Listen, serve, track_requests
 from modelwatch_monitor.serve.loading import load_in_background
 from modelwatch_monitor.serve.metrics import Metrics
 from modelwatch_monitor.serve.prediction_log import LoggedBatch, to_arrow
@@ -235,7 +241,6 @@ async def _on_startup(app: web.Application) -> None:
 async def _on_shutdown(app: web.Application) -> None:
     state = app[STATE_KEY]
     state.shutting_down = True
-    log.info("shutting down: not ready any more; finishing in-flight requests")
 
 
 async def _on_cleanup(app: web.Application) -> None:
@@ -249,7 +254,7 @@ async def _on_cleanup(app: web.Application) -> None:
 
 def build_app(config: ServerConfig) -> web.Application:
     """Return the aiohttp application for ``config`` (the model loads on startup)."""
-    app = web.Application(middlewares=[_observe], client_max_size=64 * 1024 * 1024)
+    app = web.Application(middlewares=[_observe, track_requests], client_max_size=64 * 1024 * 1024)
     app[STATE_KEY] = ServerState(
         config=config,
         metrics=Metrics(config.model or "unknown", str(config.version or "")),
@@ -282,7 +287,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=1, help="threads per prediction (default: %(default)s)"
     )
     parser.add_argument("--access-log", action="store_true")
-    parser.add_argument("--shutdown-timeout", type=float, default=20.0)
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=20.0,
+        help="seconds in-flight requests may run once the listener has closed",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -305,15 +315,14 @@ def run(args: argparse.Namespace) -> int:
         args.host,
         args.port,
     )
-    web.run_app(
-        build_app(config),
+    listen = Listen(
         host=args.host,
         port=args.port,
-        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
+        drain_seconds=config.drain_seconds,
         shutdown_timeout=args.shutdown_timeout,
-        print=None,
-        handle_signals=True,
+        access_log=logging.getLogger("aiohttp.access") if args.access_log else None,
     )
+    asyncio.run(serve(build_app(config), listen))
     log.info("server stopped")
     return 0
 

@@ -28,6 +28,8 @@ class ServerState:
     id_column: str | None = None
     timestamp_column: str | None = None
     shutting_down: bool = False
+    #: Requests inside a handler (their body may still be arriving).
+    in_flight: int = 0
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
