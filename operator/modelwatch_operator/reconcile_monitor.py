@@ -21,6 +21,7 @@ import datetime as dt
 import hashlib
 from typing import Final, NamedTuple
 
+from modelwatch_monitor import contract
 from modelwatch_operator import (
     acting,
     builders,
@@ -203,6 +204,7 @@ def decide_status(
             now=now,
         )
     _record_blocked(s, blocked, generation=gen, now=now)
+    _record_strategy(s, mm, generation=gen, now=now)
     for ctype, value, reason, message in (
         (c.COND_RETRAINING, False, "Idle", "no retrain is running"),
         (c.COND_ROLLOUT, None, "NoRollout", "the operator has not rolled out a version yet"),
@@ -211,6 +213,30 @@ def decide_status(
     ):
         st.ensure_condition(s, ctype, value, reason, message, generation=gen, now=now)
     return st.finalize(s, mm.spec, generation=gen, now=now)
+
+
+def _record_strategy(s: st.Status, mm: Monitor, *, generation: int, now: dt.datetime) -> None:
+    """Evaluating=False ``NoChallenger``. A ``shadow`` or ``canary`` strategy is accepted
+    but not acted on by this operator yet: the condition says so, with what happens
+    instead (a winning challenger is rolled out as with ``replace``)."""
+    strategy = mm.spec.rollout.strategy
+    if strategy == contract.STRATEGY_REPLACE:
+        message = "spec.rollout.strategy is replace: a challenger that wins is rolled out at once"
+    else:
+        message = (
+            f"spec.rollout.strategy {strategy} is not acted on by this operator version yet: "
+            "a challenger that wins on the holdout is rolled out as with replace"
+        )
+    if st.view(s).challenger is None:
+        st.set_condition(
+            s,
+            c.COND_EVALUATING,
+            False,
+            contract.EVALUATING_IDLE,
+            message,
+            generation=generation,
+            now=now,
+        )
 
 
 def _record_takeover(

@@ -230,3 +230,13 @@ def test_an_unknown_interval_never_decides() -> None:
     decision = decide(replace(BASE, labeled=unknown), BOUNDS)
     assert (decision.action, decision.reason) == ("Continue", "Undecided")
     assert "[-inf, +inf]" in decision.message
+
+
+def test_promotion_waits_for_min_labeled_rows() -> None:
+    """A winning interval on fewer labeled rows than ``minLabeledRows`` goes on."""
+    won = Comparison("accuracy", 0.80, 0.90, Interval(0.10, 0.05, 0.15), 150, 150, True)
+    early = decide(Evidence(labeled=won, elapsed_seconds=60), Bounds(min_labeled_rows=200))
+    assert (early.action, early.reason) == ("Continue", contract.EVALUATION_UNDECIDED)
+    later = Comparison("accuracy", 0.80, 0.90, Interval(0.10, 0.05, 0.15), 200, 200, True)
+    done = decide(Evidence(labeled=later, elapsed_seconds=60), Bounds(min_labeled_rows=200))
+    assert done.action == "Promote"

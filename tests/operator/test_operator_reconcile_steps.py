@@ -213,10 +213,7 @@ def test_decide_steps_read_nothing(no_reads: None) -> None:
         missing_claim=None,
         now=T0,
     )
-    # Evaluating is known (its place in the order) but not set before an evaluation.
-    assert {x["type"] for x in status_["conditions"]} == set(c.CONDITION_TYPES) - {
-        c.COND_EVALUATING
-    }
+    assert {x["type"] for x in status_["conditions"]} == set(c.CONDITION_TYPES)
 
 
 # ---------------------------------------------------------------------------

@@ -367,8 +367,16 @@ def test_create_takes_over_and_initialises(api: FakeApi) -> None:
     assert s["phase"] == "Pending"
     assert s["currentVersion"] == 1 and s["currentSha256"] == "sha1"
     assert s["observedGeneration"] == 1
-    # Evaluating is known (its place in the order) but not set before an evaluation.
-    assert {x["type"] for x in s["conditions"]} == set(c.CONDITION_TYPES) - {c.COND_EVALUATING}
+    assert {x["type"] for x in s["conditions"]} == set(c.CONDITION_TYPES)
+    assert cond(api, c.COND_EVALUATING) == ("False", "NoChallenger")
+
+
+def test_a_strategy_not_acted_on_yet_says_so(api: FakeApi) -> None:
+    api.monitors["mm"]["spec"]["rollout"] = {"strategy": "shadow"}
+    reconcile_monitor.reconcile(read_monitor(api.monitors["mm"]), now=Clock())
+    evaluating = condition_doc(status(api), c.COND_EVALUATING)
+    assert (evaluating["status"], evaluating["reason"]) == ("False", "NoChallenger")
+    assert "shadow is not acted on by this operator version yet" in str(evaluating["message"])
 
 
 def test_missing_deployment_is_a_readable_condition(api: FakeApi) -> None:

@@ -215,16 +215,17 @@ ROLLOUT_STRATEGIES: Final[tuple[str, ...]] = get_args(RolloutStrategy)
 STRATEGY_REPLACE: Final = "replace"
 STRATEGY_SHADOW: Final = "shadow"
 STRATEGY_CANARY: Final = "canary"
-#: What ``spec.rollout.maxDuration`` without a decision does.
-RolloutOnTimeout = Literal["abort", "promote"]
-ROLLOUT_ON_TIMEOUT: Final[tuple[str, ...]] = get_args(RolloutOnTimeout)
+#: What ``spec.rollout.maxDuration`` without a decision does (the decision's own words).
+RolloutOnTimeout = OnTimeout
+ROLLOUT_ON_TIMEOUT: Final = ON_TIMEOUT
 
-#: ``status.challenger.decision``: what the last look at the evaluation decided.
-EvaluationDecision = Literal["Promote", "Abort", "Continue"]
-EVALUATION_DECISIONS: Final[tuple[str, ...]] = get_args(EvaluationDecision)
-DECISION_PROMOTE: Final = "Promote"
-DECISION_ABORT: Final = "Abort"
-DECISION_CONTINUE: Final = "Continue"
+#: ``status.challenger.decision``: what the last look at the evaluation decided (the
+#: actions of the live decision, declared once above).
+EvaluationDecision = EvaluationAction
+EVALUATION_DECISIONS: Final = EVALUATION_ACTIONS
+DECISION_PROMOTE: Final = ACTION_PROMOTE
+DECISION_ABORT: Final = ACTION_ABORT
+DECISION_CONTINUE: Final = ACTION_CONTINUE
 
 # Reasons of the Evaluating condition that are not the decision rule's.
 #: Evaluating=False: no challenger is under evaluation (the condition's first value, and

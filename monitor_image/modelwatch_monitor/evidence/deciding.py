@@ -123,6 +123,26 @@ class Bounds:
     min_gate_requests: int = 100
     max_duration_seconds: float = 24 * 3600.0
     on_timeout: contract.OnTimeout = "abort"
+    min_labeled_rows: int = 1
+
+
+def bounds_of(rollout: contract.RolloutSpec) -> Bounds:
+    """The decision's settings from ``spec.rollout`` (the p99 bound is a ratio there:
+    1.5 allows 50 % more latency than the champion's).
+
+    >>> bounds_of(contract.RolloutSpec()).max_p99_latency_increase
+    0.5
+    """
+    return Bounds(
+        alpha=rollout.alpha,
+        min_improvement=rollout.min_improvement,
+        max_degradation=rollout.max_degradation,
+        max_error_rate_increase=rollout.max_error_rate_increase,
+        max_p99_latency_increase=rollout.max_latency_p99_ratio - 1.0,
+        max_duration_seconds=rollout.max_duration_seconds,
+        on_timeout=rollout.on_timeout,
+        min_labeled_rows=rollout.min_labeled_rows,
+    )
 
 
 @dataclass(frozen=True)
@@ -216,7 +236,7 @@ def decide(evidence: Evidence, bounds: Bounds) -> Decision:
                 f"{_figures(labeled, bounds)}; the bound is -{bounds.max_degradation:.4f}",
                 "labels",
             )
-        if gain.lower > bounds.min_improvement:
+        if gain.lower > bounds.min_improvement and labeled.rows >= bounds.min_labeled_rows:
             return out(
                 contract.ACTION_PROMOTE,
                 contract.EVALUATION_CHALLENGER_BETTER,
@@ -274,5 +294,6 @@ __all__ = [
     "Decision",
     "Evidence",
     "VersionTraffic",
+    "bounds_of",
     "decide",
 ]
