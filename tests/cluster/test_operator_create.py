@@ -30,6 +30,7 @@ def test_create_makes_the_cronjob_and_config(operator: Any, namespace: str) -> N
         "DataDrift",
         "PerformanceDegraded",
         "Retraining",
+        "Evaluating",
         "RolloutComplete",
     }
     assert all(c["observedGeneration"] == 1 for c in st["conditions"])

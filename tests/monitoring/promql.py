@@ -10,7 +10,7 @@ import subprocess
 
 from prometheus_client import CollectorRegistry, Metric
 
-from modelwatch_monitor.serve.server import Metrics
+from modelwatch_monitor.serve.metrics import Metrics
 from modelwatch_operator import metrics as operator_metrics
 from tests.conftest import REPO
 
