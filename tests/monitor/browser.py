@@ -148,7 +148,9 @@ def open_page(url: str, *, width: int = 1100) -> PageReport:
         os.dup2(high_r, 3, inheritable=True)
         os.dup2(high_w, 4, inheritable=True)
 
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helper processes (crashpad, a renderer) can still write into the profile
+    # for a moment after the browser exits: the scratch folder's removal must not fail.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen(
             [
                 binary,
